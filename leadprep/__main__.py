@@ -1,0 +1,3 @@
+from leadprep.cli import main
+
+main()

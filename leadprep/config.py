@@ -1,0 +1,446 @@
+"""Configuration: find the YAML file, resolve ``${VAR}`` references from the environment and
+validate everything with pydantic, reporting every problem at once with its key path."""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from platformdirs import user_data_path
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+
+from leadprep.errors import ConfigError
+from leadprep.redact import register_secret
+
+CONFIG_ENV = "LEADPREP_CONFIG"
+STATE_ENV = "LEADPREP_STATE"
+DEFAULT_CONFIG_NAME = "leadprep.yaml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def _email(value: str) -> str:
+    value = value.strip()
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value.lower()
+
+
+Email = Annotated[str, AfterValidator(_email)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- CRM -----------------------------------------------------------------------------------------
+
+
+class HubSpotSettings(_Section):
+    access_token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    pipelines: list[str] = ["default"]
+
+
+class SalesforceSettings(_Section):
+    auth: Literal["password", "session", "jwt", "client_credentials"] = "password"
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    domain: str = "login"
+    instance_url: str | None = None
+    access_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = None
+
+
+class StageSetting(_Section):
+    name: str
+    probability: float | None = Field(default=None, ge=0, le=1)
+    closed: bool = False
+    won: bool = False
+
+
+class FileSettings(_Section):
+    path: Path
+    stages: list[StageSetting] = Field(
+        default_factory=list,
+        description="Pipeline order of stage names, earliest first, with optional probabilities.",
+    )
+
+
+class CRMSettings(_Section):
+    kind: Literal["hubspot", "salesforce", "file", "demo"] = "demo"
+    hubspot: HubSpotSettings | None = None
+    salesforce: SalesforceSettings | None = None
+    file: FileSettings | None = None
+
+    @model_validator(mode="after")
+    def _section_for_kind(self) -> CRMSettings:
+        if self.kind == "file" and self.file is None:
+            raise ValueError("crm.kind is 'file' but there is no crm.file section with a path")
+        if self.kind == "hubspot" and (self.hubspot is None or self.hubspot.access_token is None):
+            raise ValueError("crm.kind is 'hubspot' but crm.hubspot.access_token is not set")
+        if self.kind == "salesforce" and self.salesforce is None:
+            raise ValueError("crm.kind is 'salesforce' but there is no crm.salesforce section")
+        return self
+
+
+# --- teams ---------------------------------------------------------------------------------------
+
+
+class Person(_Section):
+    name: str
+    email: Email
+
+
+class Team(_Section):
+    manager: Person
+    reps: list[Email] = []
+
+
+# --- signals -------------------------------------------------------------------------------------
+
+
+class SingleThreadedSettings(_Section):
+    enabled: bool = True
+    min_contacts: int = Field(2, ge=1)
+    healthy_contacts: int = Field(3, ge=1)
+    min_amount: Decimal = Field(Decimal(20000), ge=0)
+
+
+class NoDecisionMakerSettings(_Section):
+    enabled: bool = True
+    from_probability: float = Field(0.4, ge=0, le=1)
+    from_stage: str | None = None
+    roles: list[str] = [
+        "economic buyer",
+        "decision maker",
+        "economic decision maker",
+        "executive sponsor",
+        "executive",
+        "budget holder",
+        "signer",
+    ]
+    title_patterns: list[str] = [
+        r"\bc[efoirt]o\b",
+        r"\bchief\b",
+        r"\bpresident\b",
+        r"\bvp\b",
+        r"\bsvp\b",
+        r"\bevp\b",
+        r"vice[ -]president",
+        r"\bhead of\b",
+        r"\bfounder\b",
+        r"\bowner\b",
+        r"\bmanaging director\b",
+    ]
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> NoDecisionMakerSettings:
+        for pattern in self.title_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"title pattern {pattern!r} is not a valid regex: {exc}") from exc
+        return self
+
+
+class CloseDateSlippedSettings(_Section):
+    enabled: bool = True
+    escalate_at: int = Field(2, ge=1)
+    unreliable_at: int = Field(3, ge=1)
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+
+
+class CloseDatePassedSettings(_Section):
+    enabled: bool = True
+    high_after_days: int = Field(7, ge=0)
+
+
+class NoCloseDateSettings(_Section):
+    enabled: bool = True
+
+
+class StaleSettings(_Section):
+    enabled: bool = True
+    days: int = Field(14, ge=1)
+    by_stage: dict[str, int] = {}
+
+
+class StuckInStageSettings(_Section):
+    enabled: bool = True
+    days: int = Field(30, ge=1)
+    by_stage: dict[str, int] = {}
+    median_multiple: float = Field(1.5, gt=0)
+    min_sample: int = Field(5, ge=2)
+
+
+class NoNextStepSettings(_Section):
+    enabled: bool = True
+    max_age_days: int = Field(14, ge=1)
+
+
+class AmountDecreasedSettings(_Section):
+    enabled: bool = True
+    lookback_days: int = Field(30, ge=1)
+    high_drop_percent: float = Field(25, gt=0, le=100)
+
+
+class CommitWithoutEvidenceSettings(_Section):
+    enabled: bool = True
+    categories: list[str] = ["commit", "best case", "best_case"]
+
+
+class ClosingSoonEarlyStageSettings(_Section):
+    enabled: bool = True
+    within_days: int = Field(30, ge=1)
+    max_probability: float = Field(0.4, ge=0, le=1)
+
+
+class SignalSettings(_Section):
+    single_threaded: SingleThreadedSettings = SingleThreadedSettings()
+    no_decision_maker: NoDecisionMakerSettings = NoDecisionMakerSettings()
+    close_date_slipped: CloseDateSlippedSettings = CloseDateSlippedSettings()
+    close_date_passed: CloseDatePassedSettings = CloseDatePassedSettings()
+    no_close_date: NoCloseDateSettings = NoCloseDateSettings()
+    stale: StaleSettings = StaleSettings()
+    stuck_in_stage: StuckInStageSettings = StuckInStageSettings()
+    no_next_step: NoNextStepSettings = NoNextStepSettings()
+    amount_decreased: AmountDecreasedSettings = AmountDecreasedSettings()
+    commit_without_evidence: CommitWithoutEvidenceSettings = CommitWithoutEvidenceSettings()
+    closing_soon_early_stage: ClosingSoonEarlyStageSettings = ClosingSoonEarlyStageSettings()
+
+
+# --- review, output, state, email, schedule ------------------------------------------------------
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class ReviewSettings(_Section):
+    focus_deals: int = Field(3, ge=1, le=10)
+    weekday: Weekday = "monday"
+
+
+class OutputSettings(_Section):
+    dir: Path | None = None
+    formats: list[Literal["html", "md", "json", "pdf"]] = ["html", "md"]
+    paper: Literal["letter", "a4"] = "letter"
+    templates: Path | None = None
+
+
+class StateSettings(_Section):
+    path: Path | None = None
+
+
+class SMTPSettings(_Section):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(30, gt=0)
+
+
+class EmailSettings(_Section):
+    smtp: SMTPSettings
+    from_: str = Field(alias="from")
+    to_reps: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ScheduleSettings(_Section):
+    cron: str = "0 7 * * MON"
+    timezone: str = "UTC"
+
+
+class Config(_Section):
+    crm: CRMSettings = CRMSettings()
+    teams: list[Team] = []
+    signals: SignalSettings = SignalSettings()
+    review: ReviewSettings = ReviewSettings()
+    output: OutputSettings = OutputSettings()
+    state: StateSettings = StateSettings()
+    email: EmailSettings | None = None
+    schedule: ScheduleSettings | None = None
+
+    source_path: Path | None = Field(default=None, exclude=True)
+
+    def state_path(self) -> Path:
+        """Where the SQLite state lives: ``$LEADPREP_STATE``, else ``state.path``, else the user data dir."""
+        env = os.environ.get(STATE_ENV)
+        if env:
+            return Path(env).expanduser()
+        if self.state.path is not None:
+            return self.state.path.expanduser()
+        return user_data_path("leadprep", appauthor=False) / "state.db"
+
+    def manager_of(self, rep_email: str) -> Person | None:
+        """The manager whose team lists this rep, if any."""
+        for team in self.teams:
+            if rep_email.lower() in team.reps:
+                return team.manager
+        return None
+
+    def team_reps(self) -> set[str]:
+        """Emails of every rep named in ``teams`` (empty: everyone)."""
+        return {rep for team in self.teams for rep in team.reps}
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+
+def find_config_path(explicit: Path | None) -> Path | None:
+    """``--config``, else ``$LEADPREP_CONFIG``, else ``./leadprep.yaml``; None when there is none."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(
+                f"Config file {explicit} does not exist.",
+                hint="Create one with `leadprep init` or pass the right path to --config.",
+            )
+        return explicit
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"${CONFIG_ENV} points to {path}, which does not exist.",
+                hint=f"Fix or unset {CONFIG_ENV}.",
+            )
+        return path
+    default = Path.cwd() / DEFAULT_CONFIG_NAME
+    return default if default.is_file() else None
+
+
+def _resolve_env(node: Any, path: str, missing: list[tuple[str, str]]) -> Any:
+    """Replace ``${VAR}`` in every string; remember (key path, var) for each unset variable."""
+    if isinstance(node, dict):
+        return {
+            k: _resolve_env(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_resolve_env(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            value = os.environ.get(name)
+            if value is None:
+                missing.append((path, name))
+                return ""
+            register_secret(value)
+            return value
+
+        resolved = _ENV_REF.sub(substitute, node)
+        return resolved if resolved != "" else None
+    return node
+
+
+def _relevant(path: str, kind: str) -> bool:
+    """Whether an unset variable at ``path`` matters for this config (other CRMs' sections do not)."""
+    if path.startswith("crm."):
+        return path.startswith(f"crm.{kind}.")
+    return not path.startswith("email.")  # email secrets are checked when sending
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def parse_config(raw: Any, *, source: Path | None = None) -> Config:
+    """Validate an already-parsed YAML document; raises ConfigError listing every problem."""
+    where = str(source) if source else "config"
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: the top level must be a mapping of sections (crm, teams, …).")
+    missing: list[tuple[str, str]] = []
+    resolved = _resolve_env(raw, "", missing)
+    problems: list[str] = []
+    config: Config | None = None
+    try:
+        config = Config.model_validate(resolved)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = _format_loc(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling against config.example.yaml)"
+            problems.append(f"{loc}: {msg}")
+    kind = (resolved.get("crm") or {}).get("kind", "demo") if isinstance(resolved, dict) else "demo"
+    for path, var in missing:
+        if _relevant(path, str(kind)):
+            problems.append(f"{path}: environment variable {var} is not set")
+    if problems:
+        raise ConfigError(
+            f"{where} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:",
+            problems=sorted(set(problems), key=problems.index),
+        )
+    assert config is not None
+    if source is not None:
+        config = _relative_to(config, source.parent)
+        config.source_path = source
+    return config
+
+
+def _relative_to(config: Config, base: Path) -> Config:
+    """Paths in the file are relative to the file's folder, not to wherever the command runs."""
+
+    def fix(p: Path | None) -> Path | None:
+        if p is None:
+            return None
+        p = p.expanduser()
+        return p if p.is_absolute() else base / p
+
+    if config.crm.file is not None:
+        config.crm.file.path = fix(config.crm.file.path)  # type: ignore[assignment]
+    if config.output.dir is not None:
+        config.output.dir = fix(config.output.dir)
+    if config.output.templates is not None:
+        config.output.templates = fix(config.output.templates)
+    if config.state.path is not None:
+        config.state.path = fix(config.state.path)
+    return config
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the YAML config at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text ({exc.reason}).") from exc
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}.") from exc
+    return parse_config(raw, source=path)
+
+
+def default_config() -> Config:
+    """The configuration used when no file exists: the bundled demo pipeline."""
+    return Config()

@@ -1,0 +1,69 @@
+"""Connectors turn a CRM (or an export of one) into canonical :class:`~leadprep.model.Deal` objects.
+
+Every connector implements :class:`Connector`; nothing downstream knows about HTTP, SDKs or field
+names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+from leadprep.model import Deal
+
+if TYPE_CHECKING:
+    from leadprep.config import Config
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One input record that could not be used, and why."""
+
+    where: str  # "line 12" / "record 3"
+    reason: str
+    deal_id: str | None = None
+
+    def __str__(self) -> str:
+        deal = f" (deal {self.deal_id})" if self.deal_id else ""
+        return f"{self.where}{deal}: {self.reason}"
+
+
+@dataclass
+class FetchResult:
+    """What a connector pulled: every deal it found (open and closed) and the records it skipped."""
+
+    source: str
+    deals: list[Deal]
+    problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Connector(Protocol):
+    """Pulls deals from one CRM."""
+
+    source: str
+
+    def fetch(self, reps: set[str] | None, as_of: date) -> FetchResult:
+        """Deals owned by ``reps`` (emails, lower case), or by everyone when ``reps`` is None."""
+        ...
+
+
+def connector_for(config: Config) -> Connector:
+    """The connector ``crm.kind`` names."""
+    kind = config.crm.kind
+    if kind == "file":
+        from leadprep.connectors.file import FileConnector
+
+        assert config.crm.file is not None
+        return FileConnector(config.crm.file)
+    if kind == "demo":
+        from leadprep.connectors.demo import DemoConnector
+
+        return DemoConnector()
+    from leadprep.errors import ConfigError
+
+    raise ConfigError(
+        f"crm.kind '{kind}' is not available in this version of leadprep yet.",
+        hint="Export your deals to CSV and use crm.kind: file (see README, 'Import format').",
+    )

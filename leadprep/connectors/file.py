@@ -1,0 +1,313 @@
+"""Deals from a CSV or JSON export in the import format of the README ("Import format").
+
+A record that cannot be used is reported with its line (CSV) or position (JSON) and the reason;
+every other record is still imported.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from leadprep.config import FileSettings
+from leadprep.connectors import FetchResult, RowProblem
+from leadprep.connectors.fields import (
+    FieldError,
+    blank,
+    parse_amount,
+    parse_bool,
+    parse_contacts,
+    parse_date,
+    parse_date_list,
+    parse_datetime,
+    parse_probability,
+)
+from leadprep.errors import DataError
+from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep
+from leadprep.stages import StageCatalog
+
+REQUIRED_COLUMNS = ("deal_id", "deal_name", "owner_email", "stage")
+OPTIONAL_COLUMNS = (
+    "close_date",
+    "account",
+    "owner_name",
+    "manager_email",
+    "amount",
+    "currency",
+    "probability",
+    "forecast_category",
+    "created_at",
+    "stage_entered_at",
+    "last_activity_at",
+    "next_activity_at",
+    "next_step",
+    "next_step_updated_at",
+    "is_closed",
+    "is_won",
+    "url",
+    "contacts",
+    "previous_close_dates",
+)
+
+Record = tuple[str, dict[str, Any]]  # (where, fields)
+
+
+def _normalise_header(name: str) -> str:
+    return "_".join(name.strip().lower().replace("-", " ").split())
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"{path} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be read.",
+            hint="Export the file as 'CSV UTF-8', or convert it, e.g. "
+            f"`iconv -f windows-1252 -t utf-8 {path.name} > deals-utf8.csv`.",
+        ) from None
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    try:
+        return csv.Sniffer().sniff(header_line, delimiters=",;").delimiter
+    except csv.Error:
+        return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def read_csv(path: Path, text: str) -> list[Record]:
+    """Rows of a CSV export as (\"line N\", {column: value}); file-level problems raise DataError."""
+    if not text.strip():
+        raise DataError(f"{path} is empty.", hint="Export your open deals with a header row.")
+    header_line = text.splitlines()[0]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(header_line))
+    header = [_normalise_header(h) for h in next(reader)]
+    _check_columns(path, header)
+    records: list[Record] = []
+    line = reader.line_num
+    for row in reader:
+        start, line = line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            extra = [c for c in row[len(header) :] if c.strip()]
+            if extra:
+                records.append((f"line {start}", {"__error__": _too_many(row, header)}))
+                continue
+        records.append((f"line {start}", dict(zip(header, row, strict=False))))
+    if not records:
+        raise DataError(f"{path} has a header row but no deal rows.")
+    return records
+
+
+def _too_many(row: list[str], header: list[str]) -> str:
+    return (
+        f"{len(row)} values for {len(header)} columns "
+        "(an unquoted comma or semicolon inside a value?)"
+    )
+
+
+def read_json(path: Path, text: str) -> list[Record]:
+    """Deals from a JSON list (or ``{"deals": [...]}``) as (\"record N\", fields)."""
+    if not text.strip():
+        raise DataError(f"{path} is empty.")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}.") from None
+    if isinstance(data, dict) and isinstance(data.get("deals"), list):
+        data = data["deals"]
+    if not isinstance(data, list):
+        raise DataError(f"{path} must hold a list of deals, or an object with a 'deals' list.")
+    if not data:
+        raise DataError(f"{path} holds no deals.")
+    records: list[Record] = []
+    for index, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            records.append((f"record {index}", {"__error__": "is not an object"}))
+            continue
+        records.append((f"record {index}", {_normalise_header(k): v for k, v in item.items()}))
+    columns = set().union(*(r[1].keys() for r in records))
+    _check_columns(path, [c for c in columns if c != "__error__"], any_record=True)
+    return records
+
+
+def _check_columns(path: Path, header: Iterable[str], *, any_record: bool = False) -> None:
+    present = set(header)
+    missing = [c for c in REQUIRED_COLUMNS if c not in present]
+    if missing:
+        what = "No record has" if any_record else "The header row lacks"
+        raise DataError(
+            f"{path}: {what} the required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)}.",
+            hint=f"Required: {', '.join(REQUIRED_COLUMNS)}. Found: {', '.join(sorted(present)) or 'none'}.",
+        )
+
+
+def read_records(path: Path) -> list[Record]:
+    """The records of an import file, by its extension (or content) CSV or JSON."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(
+            f"Import file {path} does not exist.", hint="Check crm.file.path in your config."
+        ) from None
+    except OSError as exc:
+        raise DataError(f"Cannot read {path}: {exc.strerror}.") from None
+    text = _decode(path, data)
+    if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
+        return read_json(path, text)
+    return read_csv(path, text)
+
+
+def _contacts(value: Any) -> tuple[Contact, ...]:
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if isinstance(item, str):
+                out.extend(parse_contacts(item))
+            elif isinstance(item, dict) and not blank(item.get("name")):
+                out.append(
+                    Contact(
+                        name=str(item["name"]).strip(),
+                        email=(item.get("email") or None),
+                        role=(item.get("role") or None),
+                        title=(item.get("title") or None),
+                    )
+                )
+            else:
+                raise FieldError(f"contact {item!r} has no name")
+        return tuple(out)
+    return parse_contacts(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if blank(value) else str(value).strip()
+
+
+def parse_record(fields: dict[str, Any], catalog: StageCatalog, rep_names: dict[str, str]) -> Deal:
+    """One import record as a Deal; raises FieldError naming the first bad field."""
+    if "__error__" in fields:
+        raise FieldError(fields["__error__"])
+    for column in REQUIRED_COLUMNS:
+        if blank(fields.get(column)):
+            raise FieldError(f"{column} is empty")
+    email = str(fields["owner_email"]).strip().lower()
+    if "@" not in email:
+        raise FieldError(f"owner_email {fields['owner_email']!r} is not an email address")
+    stage = str(fields["stage"]).strip()
+    info = catalog.get(stage)
+    close_date = parse_date("close_date", fields.get("close_date"))
+    previous = parse_date_list("previous_close_dates", fields.get("previous_close_dates"))
+    probability = parse_probability("probability", fields.get("probability"))
+    is_closed = parse_bool("is_closed", fields.get("is_closed"))
+    is_won = parse_bool("is_won", fields.get("is_won"))
+    if info is not None and info.closed and blank(fields.get("is_closed")):
+        is_closed, is_won = True, info.won
+    return Deal(
+        id=str(fields["deal_id"]).strip(),
+        name=str(fields["deal_name"]).strip(),
+        owner=Rep(id=email, name=rep_names.get(email) or _name_from_email(email), email=email),
+        stage=stage,
+        account=_text(fields.get("account")),
+        amount=parse_amount("amount", fields.get("amount")),
+        currency=(_text(fields.get("currency")) or "USD").upper(),
+        close_date=close_date,
+        probability=probability
+        if probability is not None
+        else (info.probability if info else None),
+        stage_order=info.order if info else None,
+        forecast_category=_text(fields.get("forecast_category")),
+        created_at=parse_datetime("created_at", fields.get("created_at")),
+        stage_entered_at=parse_datetime("stage_entered_at", fields.get("stage_entered_at")),
+        last_activity_at=parse_datetime("last_activity_at", fields.get("last_activity_at")),
+        next_activity_at=parse_datetime("next_activity_at", fields.get("next_activity_at")),
+        next_step=_text(fields.get("next_step")),
+        next_step_updated_at=parse_datetime(
+            "next_step_updated_at", fields.get("next_step_updated_at")
+        ),
+        is_closed=is_closed,
+        is_won=is_won and is_closed,
+        url=_text(fields.get("url")),
+        manager_email=(_text(fields.get("manager_email")) or "").lower() or None,
+        contacts=_contacts(fields.get("contacts")),
+        history=_close_date_history(previous, close_date),
+    )
+
+
+def _close_date_history(previous: list[date], current: date | None) -> tuple[Change, ...]:
+    """Undated close-date changes from the ``previous_close_dates`` column."""
+    values = [*previous, current] if current is not None else previous
+    return tuple(
+        Change(field=CLOSE_DATE, old=old, new=new, at=None)
+        for old, new in itertools.pairwise(values)
+        if old != new
+    )
+
+
+def _name_from_email(email: str) -> str:
+    local = email.split("@", 1)[0]
+    return " ".join(part.capitalize() for part in local.replace("_", ".").split(".") if part)
+
+
+def records_to_deals(
+    records: list[Record], catalog: StageCatalog
+) -> tuple[list[Deal], list[RowProblem]]:
+    """Parse every record; bad ones and duplicate ids become problems, the rest deals."""
+    rep_names: dict[str, str] = {}
+    for _, fields in records:
+        email, name = _text(fields.get("owner_email")), _text(fields.get("owner_name"))
+        if email and name:
+            rep_names.setdefault(email.lower(), name)
+    deals: list[Deal] = []
+    problems: list[RowProblem] = []
+    first_seen: dict[str, str] = {}
+    for where, fields in records:
+        deal_id = _text(fields.get("deal_id"))
+        try:
+            deal = parse_record(fields, catalog, rep_names)
+        except FieldError as exc:
+            problems.append(RowProblem(where, str(exc), deal_id))
+            continue
+        if deal.id in first_seen:
+            problems.append(
+                RowProblem(
+                    where, f"duplicate deal_id (first seen on {first_seen[deal.id]})", deal.id
+                )
+            )
+            continue
+        first_seen[deal.id] = where
+        deals.append(deal)
+    return deals, problems
+
+
+class FileConnector:
+    """Reads deals from ``crm.file.path``."""
+
+    source = "file"
+
+    def __init__(self, settings: FileSettings) -> None:
+        self.path = settings.path
+        self.catalog = (
+            StageCatalog.from_list(
+                (s.name, s.probability, s.closed, s.won) for s in settings.stages
+            )
+            if settings.stages
+            else StageCatalog.default()
+        )
+
+    def fetch(self, reps: set[str] | None, as_of: date) -> FetchResult:
+        records = read_records(self.path)
+        deals, problems = records_to_deals(records, self.catalog)
+        if not deals:
+            details = "\n".join(f"  - {p}" for p in problems[:10])
+            raise DataError(f"{self.path}: no usable deal rows.\n{details}")
+        if reps is not None:
+            deals = [d for d in deals if d.owner.email in reps]
+        return FetchResult(source=self.source, deals=deals, problems=problems)

@@ -1,0 +1,117 @@
+"""``leadprep doctor``: each check is one line, ok or why not."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from leadprep.config import Config, find_config_path, load_config
+from leadprep.errors import LeadprepError
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(config_path: Path | None) -> Iterator[Check]:
+    """Run every check; stops early only when the config itself cannot be loaded."""
+    try:
+        path = find_config_path(config_path)
+        config = load_config(path) if path else Config()
+    except LeadprepError as exc:
+        yield Check("config", False, str(exc))
+        return
+    yield Check(
+        "config", True, str(path) if path else "no config file: the bundled demo pipeline is used"
+    )
+    yield _crm(config)
+    teams = config.teams
+    reps = config.team_reps()
+    yield Check(
+        "teams",
+        True,
+        f"{len(teams)} manager(s), {len(reps)} rep(s)"
+        if teams
+        else "none configured: every deal owner gets a sheet",
+    )
+    yield _state(config)
+    yield _templates(config)
+    yield _output(config)
+    yield _pdf(config)
+
+
+def _crm(config: Config) -> Check:
+    kind = config.crm.kind
+    if kind == "demo":
+        return Check("crm", True, "demo pipeline")
+    if kind == "file":
+        from leadprep.connectors.file import FileConnector
+
+        assert config.crm.file is not None
+        try:
+            result = FileConnector(config.crm.file).fetch(config.team_reps() or None, date.today())
+        except LeadprepError as exc:
+            return Check("crm", False, str(exc))
+        detail = f"{config.crm.file.path}: {len(result.deals)} deal(s) for the configured reps"
+        if result.problems:
+            detail += f", {len(result.problems)} record(s) unusable (first: {result.problems[0]})"
+        return Check("crm", not result.problems, detail)
+    return Check("crm", False, f"crm.kind {kind} is not supported by this version yet")
+
+
+def _state(config: Config) -> Check:
+    from leadprep.store import Store
+
+    path = config.state_path()
+    try:
+        with Store.open(path) as store:
+            runs = store.run_count()
+    except LeadprepError as exc:
+        return Check("state", False, str(exc))
+    return Check("state", True, f"{path} ({runs} run(s) recorded)")
+
+
+def _templates(config: Config) -> Check:
+    from leadprep.render import Renderer
+
+    try:
+        renderer = Renderer(config)
+        bank = renderer.question_bank()
+    except LeadprepError as exc:
+        return Check("templates", False, str(exc))
+    where = ", ".join(str(p) for p in renderer.search_path)
+    return Check("templates", True, f"{len(bank.all_questions())} questions; searched {where}")
+
+
+def _output(config: Config) -> Check:
+    folder = (config.output.dir or Path("prep-sheets")).resolve()
+    probe = (
+        folder if folder.exists() else next((p for p in folder.parents if p.exists()), Path("/"))
+    )
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        return Check("output", False, f"{folder} is not writable ({exc.strerror})")
+    return Check(
+        "output", True, f"{folder} ({', '.join(config.output.formats)}, {config.output.paper})"
+    )
+
+
+def _pdf(config: Config) -> Check:
+    wanted = "pdf" in config.output.formats
+    try:
+        import weasyprint  # type: ignore[import-untyped]  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return Check(
+            "pdf",
+            not wanted,
+            f"WeasyPrint not usable ({exc}); install leadprep[pdf] for --format pdf",
+        )
+    return Check("pdf", True, "WeasyPrint available")

@@ -1,0 +1,61 @@
+"""One error hierarchy for the whole tool, each class carrying the exit code the CLI returns."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_PARTIAL = 1
+EXIT_USAGE = 2
+EXIT_CRM_AUTH = 3
+EXIT_CRM_UNAVAILABLE = 4
+
+
+class LeadprepError(Exception):
+    """Base for every error leadprep reports to a person; the message says what, where and how to fix."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message}\n  → {self.hint}"
+
+
+class ConfigError(LeadprepError):
+    """The configuration file is missing, unreadable or invalid."""
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        lines = [self.message, *(f"  - {p}" for p in self.problems)]
+        if self.hint:
+            lines.append(f"  → {self.hint}")
+        return "\n".join(lines)
+
+
+class UsageError(LeadprepError):
+    """A command was called with arguments that cannot work."""
+
+
+class DataError(LeadprepError):
+    """Input data (an import file, the state store) cannot be used at all."""
+
+
+class CRMAuthError(LeadprepError):
+    """The CRM refused our credentials or lacks a permission we need."""
+
+    exit_code = EXIT_CRM_AUTH
+
+
+class CRMUnavailableError(LeadprepError):
+    """The CRM could not be reached, or its rate limit was exhausted after retries."""
+
+    exit_code = EXIT_CRM_UNAVAILABLE
+
+
+class OutputError(LeadprepError):
+    """An output file could not be written (e.g. PDF support missing)."""

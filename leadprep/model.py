@@ -1,0 +1,198 @@
+"""The canonical model every connector produces and everything downstream reads.
+
+Dates are ``date`` or UTC-aware ``datetime``; money is ``Decimal``; no raw CRM dict survives past a
+connector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+CLOSE_DATE = "close_date"
+AMOUNT = "amount"
+STAGE = "stage"
+
+
+@dataclass(frozen=True)
+class Rep:
+    """A sales rep who owns deals."""
+
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Manager:
+    """The frontline manager who runs the rep's review."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A buyer-side person on a deal, with the role the CRM gives them (if any)."""
+
+    name: str
+    email: str | None = None
+    role: str | None = None
+    title: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``Ana Ruiz (Champion)``: the name with role, else title, in brackets."""
+        extra = self.role or self.title
+        return f"{self.name} ({extra})" if extra else self.name
+
+
+@dataclass(frozen=True)
+class Change:
+    """One recorded change of a deal field; ``at`` is None when the source gives no timestamp."""
+
+    field: str
+    old: Any
+    new: Any
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Deal:
+    """An opportunity as leadprep sees it, whichever CRM it came from."""
+
+    id: str
+    name: str
+    owner: Rep
+    stage: str
+    account: str | None = None
+    amount: Decimal | None = None
+    currency: str = "USD"
+    close_date: date | None = None
+    probability: float | None = None  # 0..1, from the deal or its stage
+    stage_order: int | None = None  # position in the pipeline, when known
+    forecast_category: str | None = None
+    created_at: datetime | None = None
+    stage_entered_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    next_activity_at: datetime | None = None
+    next_step: str | None = None
+    next_step_updated_at: datetime | None = None
+    is_closed: bool = False
+    is_won: bool = False
+    url: str | None = None
+    manager_email: str | None = None
+    contacts: tuple[Contact, ...] = ()
+    history: tuple[Change, ...] = field(default=(), compare=False)
+
+    @property
+    def is_open(self) -> bool:
+        return not self.is_closed
+
+    def history_of(self, field_name: str) -> list[Change]:
+        """CRM history of one field, oldest first; undated entries keep their given order first."""
+        changes = [c for c in self.history if c.field == field_name]
+        dated = sorted((c for c in changes if c.at is not None), key=lambda c: c.at)
+        return [c for c in changes if c.at is None] + dated
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _parse_dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _parse_d(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def deal_to_dict(deal: Deal) -> dict[str, Any]:
+    """A JSON-safe dict of the deal, used for snapshots in the state store."""
+    return {
+        "id": deal.id,
+        "name": deal.name,
+        "owner": {"id": deal.owner.id, "name": deal.owner.name, "email": deal.owner.email},
+        "stage": deal.stage,
+        "account": deal.account,
+        "amount": str(deal.amount) if deal.amount is not None else None,
+        "currency": deal.currency,
+        "close_date": _iso(deal.close_date),
+        "probability": deal.probability,
+        "stage_order": deal.stage_order,
+        "forecast_category": deal.forecast_category,
+        "created_at": _iso(deal.created_at),
+        "stage_entered_at": _iso(deal.stage_entered_at),
+        "last_activity_at": _iso(deal.last_activity_at),
+        "next_activity_at": _iso(deal.next_activity_at),
+        "next_step": deal.next_step,
+        "next_step_updated_at": _iso(deal.next_step_updated_at),
+        "is_closed": deal.is_closed,
+        "is_won": deal.is_won,
+        "url": deal.url,
+        "manager_email": deal.manager_email,
+        "contacts": [
+            {"name": c.name, "email": c.email, "role": c.role, "title": c.title}
+            for c in deal.contacts
+        ],
+        "history": [
+            {"field": c.field, "old": _plain(c.old), "new": _plain(c.new), "at": _iso(c.at)}
+            for c in deal.history
+        ],
+    }
+
+
+_TYPED_HISTORY = {CLOSE_DATE: _parse_d, AMOUNT: lambda v: Decimal(v) if v is not None else None}
+
+
+def deal_from_dict(data: dict[str, Any]) -> Deal:
+    """Inverse of :func:`deal_to_dict`."""
+
+    def typed(field_name: str, value: Any) -> Any:
+        parse = _TYPED_HISTORY.get(field_name)
+        return parse(value) if parse and value is not None else value
+
+    return Deal(
+        id=data["id"],
+        name=data["name"],
+        owner=Rep(**data["owner"]),
+        stage=data["stage"],
+        account=data.get("account"),
+        amount=Decimal(data["amount"]) if data.get("amount") is not None else None,
+        currency=data.get("currency") or "USD",
+        close_date=_parse_d(data.get("close_date")),
+        probability=data.get("probability"),
+        stage_order=data.get("stage_order"),
+        forecast_category=data.get("forecast_category"),
+        created_at=_parse_dt(data.get("created_at")),
+        stage_entered_at=_parse_dt(data.get("stage_entered_at")),
+        last_activity_at=_parse_dt(data.get("last_activity_at")),
+        next_activity_at=_parse_dt(data.get("next_activity_at")),
+        next_step=data.get("next_step"),
+        next_step_updated_at=_parse_dt(data.get("next_step_updated_at")),
+        is_closed=bool(data.get("is_closed")),
+        is_won=bool(data.get("is_won")),
+        url=data.get("url"),
+        manager_email=data.get("manager_email"),
+        contacts=tuple(Contact(**c) for c in data.get("contacts", [])),
+        history=tuple(
+            Change(
+                field=h["field"],
+                old=typed(h["field"], h["old"]),
+                new=typed(h["field"], h["new"]),
+                at=_parse_dt(h.get("at")),
+            )
+            for h in data.get("history", [])
+        ),
+    )

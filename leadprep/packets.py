@@ -1,0 +1,344 @@
+"""One packet per rep: ranked deals with flags, changes and questions, departed deals, and the
+commitments to follow up. The packet is the single context every output format renders."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from leadprep.changes import DealChange, Departure, departures, diff_deal
+from leadprep.config import Config, Person
+from leadprep.model import Deal, Rep
+from leadprep.questions import QuestionBank, QuestionPicker
+from leadprep.signals import SEVERITY_RANK, Context, Flag, evaluate, stage_medians, stage_orders
+from leadprep.store import Commitment
+
+SEVERITY_POINTS = {"high": 3, "medium": 2, "low": 1}
+MINUTES = {"listen": 3, "explore": 3, "agree": 2}
+
+
+@dataclass
+class DealView:
+    """A deal as the sheet shows it."""
+
+    deal: Deal
+    flags: list[Flag]
+    changes: list[DealChange]
+    is_new: bool
+    risk_score: float
+    focus: bool = False
+    questions: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def top_severity(self) -> str | None:
+        return self.flags[0].severity if self.flags else None
+
+
+@dataclass
+class DeliverItem:
+    """A commitment from an earlier review, to open this 1:1 with."""
+
+    commitment: Commitment
+    deal: Deal | None  # the deal now, when the source still has it
+    outcome: str | None  # won | lost | None while the deal is open
+    overdue: bool
+    prompts: list[str]
+
+
+@dataclass
+class Packet:
+    """Everything one rep's sheet says."""
+
+    rep: Rep
+    manager: Person | None
+    as_of: date
+    previous_review: date | None
+    slug: str
+    deals: list[DealView]
+    departed: list[Departure]
+    deliver: list[DeliverItem]
+    listen: list[str]
+    cues: list[str]
+    minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
+
+    @property
+    def focus(self) -> list[DealView]:
+        return [d for d in self.deals if d.focus]
+
+    @property
+    def others(self) -> list[DealView]:
+        return [d for d in self.deals if not d.focus]
+
+    @property
+    def flagged(self) -> list[DealView]:
+        return [d for d in self.deals if d.flags]
+
+    @property
+    def new_deals(self) -> list[DealView]:
+        return [d for d in self.deals if d.is_new]
+
+    @property
+    def changed(self) -> list[DealView]:
+        return [d for d in self.deals if d.changes]
+
+    @property
+    def open_amount(self) -> Decimal:
+        return sum((d.deal.amount or Decimal(0) for d in self.deals), Decimal(0))
+
+    @property
+    def currency(self) -> str:
+        return self.deals[0].deal.currency if self.deals else "USD"
+
+    @property
+    def flag_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for view in self.deals:
+            for flag in view.flags:
+                counts[flag.code] = counts.get(flag.code, 0) + 1
+        return counts
+
+
+def risk_score(flags: list[Flag], deal: Deal, median_amount: Decimal | None, today: date) -> float:
+    """Severity points × size weight × urgency weight (docs/signals.md, "Ranking")."""
+    if not flags:
+        return 0.0
+    points = sum(SEVERITY_POINTS[f.severity] for f in flags)
+    size = 1.0
+    if deal.amount is not None and median_amount:
+        size = min(max(float(deal.amount / median_amount), 0.5), 2.0)
+    urgency = 1.0
+    if deal.close_date is not None:
+        days = (deal.close_date - today).days
+        urgency = 1.5 if days <= 30 else 1.25 if days <= 60 else 1.0
+    return round(points * size * urgency, 1)
+
+
+def _rank_key(view: DealView) -> tuple[Any, ...]:
+    return (
+        -view.risk_score,
+        -(SEVERITY_RANK.get(view.top_severity or "", 0)),
+        -(view.deal.amount or 0),
+        view.deal.name.lower(),
+    )
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug or "rep"
+
+
+def _first_name(rep: Rep) -> str:
+    return rep.name.split()[0] if rep.name.strip() else rep.email.split("@")[0]
+
+
+@dataclass
+class Memory:
+    """What the state store remembers, as of this review."""
+
+    previous_review: date | None = None
+    previous: dict[str, Deal] = field(default_factory=dict)
+    close_dates_seen: dict[str, list[tuple[date, date | None]]] = field(default_factory=dict)
+    open_commitments: list[Commitment] = field(default_factory=list)
+
+
+def build_packets(
+    deals: Iterable[Deal],
+    memory: Memory,
+    config: Config,
+    bank: QuestionBank,
+    as_of: date,
+    only_reps: set[str] | None = None,
+) -> list[Packet]:
+    """One packet per rep: every rep with open deals, plus team reps with none."""
+    deals = list(deals)
+    current = {d.id: d for d in deals}
+    open_deals = [d for d in deals if d.is_open]
+    team = config.team_reps()
+    reps: dict[str, Rep] = {}
+    for deal in open_deals:
+        reps.setdefault(deal.owner.email, deal.owner)
+    for email in sorted(team):
+        reps.setdefault(email, Rep(id=email, name=_name_from_email(email), email=email))
+    if team:
+        reps = {e: r for e, r in reps.items() if e in team}
+    if only_reps:
+        reps = {e: r for e, r in reps.items() if e in only_reps}
+
+    base = Context(
+        today=as_of,
+        settings=config.signals,
+        stage_medians=stage_medians(deals, config.signals.stuck_in_stage.min_sample),
+        stage_orders=stage_orders(deals),
+    )
+    picker = QuestionPicker(bank, as_of)
+    used_slugs: set[str] = set()
+    packets = []
+    for email, rep in sorted(reps.items(), key=lambda item: item[1].name.lower()):
+        mine = [d for d in open_deals if d.owner.email == email]
+        amounts = [d.amount for d in mine if d.amount]
+        median_amount = statistics.median(amounts) if amounts else None
+        views = []
+        for deal in mine:
+            before = memory.previous.get(deal.id)
+            seen = tuple(c for _, c in memory.close_dates_seen.get(deal.id, []) if c is not None)
+            ctx = replace(base, previous=before, close_dates_seen=seen)
+            flags = evaluate(deal, ctx)
+            views.append(
+                DealView(
+                    deal=deal,
+                    flags=flags,
+                    changes=diff_deal(before, deal, as_of) if before else [],
+                    is_new=memory.previous_review is not None and before is None,
+                    risk_score=risk_score(flags, deal, median_amount, as_of),
+                )
+            )
+        views.sort(key=_rank_key)
+        first_name = _first_name(rep)
+        for view in [v for v in views if v.flags][: config.review.focus_deals]:
+            view.focus = True
+            view.questions = picker.for_deal(view.deal, view.flags, first_name)
+        slug = slugify(rep.name)
+        while slug in used_slugs:
+            slug = f"{slug}-{len(used_slugs)}"
+        used_slugs.add(slug)
+        packets.append(
+            Packet(
+                rep=rep,
+                manager=_manager(config, rep, mine),
+                as_of=as_of,
+                previous_review=memory.previous_review,
+                slug=slug,
+                deals=views,
+                departed=departures(memory.previous, current, email),
+                deliver=_deliver(memory.open_commitments, email, current, picker, as_of),
+                listen=picker.opening(email),
+                cues=picker.cues(email),
+            )
+        )
+    return packets
+
+
+def _name_from_email(email: str) -> str:
+    local = email.split("@", 1)[0]
+    return " ".join(p.capitalize() for p in re.split(r"[._-]+", local) if p)
+
+
+def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:
+    manager = config.manager_of(rep.email)
+    if manager is not None:
+        return manager
+    email = next((d.manager_email for d in deals if d.manager_email), None)
+    return Person(name=_name_from_email(email), email=email) if email else None
+
+
+def _deliver(
+    commitments: list[Commitment],
+    rep_email: str,
+    current: dict[str, Deal],
+    picker: QuestionPicker,
+    as_of: date,
+) -> list[DeliverItem]:
+    items = []
+    for commitment in commitments:
+        if commitment.rep_email != rep_email:
+            continue
+        deal = current.get(commitment.deal_id)
+        outcome = None
+        if deal is not None and deal.is_closed:
+            outcome = "won" if deal.is_won else "lost"
+        items.append(
+            DeliverItem(
+                commitment=commitment,
+                deal=deal,
+                outcome=outcome,
+                overdue=commitment.due is not None and commitment.due < as_of,
+                prompts=picker.deliver_prompts(deal, commitment.deal_name, commitment.id),
+            )
+        )
+    return items
+
+
+# --- JSON (the packets.json contract) ------------------------------------------------------------
+
+
+def _flag_json(flag: Flag) -> dict[str, Any]:
+    return {"code": flag.code, "severity": flag.severity, "evidence": flag.evidence}
+
+
+def deal_json(view: DealView) -> dict[str, Any]:
+    deal = view.deal
+    return {
+        "id": deal.id,
+        "name": deal.name,
+        "account": deal.account,
+        "amount": f"{deal.amount:.2f}" if deal.amount is not None else None,
+        "currency": deal.currency,
+        "stage": deal.stage,
+        "close_date": deal.close_date.isoformat() if deal.close_date else None,
+        "url": deal.url,
+        "focus": view.focus,
+        "risk_score": view.risk_score,
+        "new": view.is_new,
+        "flags": [_flag_json(f) for f in view.flags],
+        "changes": [c.as_json() for c in view.changes],
+        "questions": {
+            step: view.questions.get(step, []) for step in ("listen", "explore", "agree", "deliver")
+        },
+        "facts": {
+            "probability": deal.probability,
+            "forecast_category": deal.forecast_category,
+            "last_activity_at": deal.last_activity_at.isoformat()
+            if deal.last_activity_at
+            else None,
+            "next_step": deal.next_step,
+            "contacts": [
+                {"name": c.name, "email": c.email, "role": c.role, "title": c.title}
+                for c in deal.contacts
+            ],
+        },
+    }
+
+
+def packet_json(packet: Packet) -> dict[str, Any]:
+    return {
+        "rep": {"id": packet.rep.id, "name": packet.rep.name, "email": packet.rep.email},
+        "manager": (
+            {"name": packet.manager.name, "email": packet.manager.email} if packet.manager else None
+        ),
+        "previous_review": packet.previous_review.isoformat() if packet.previous_review else None,
+        "listen": packet.listen,
+        "deliver": [
+            {
+                "id": item.commitment.id,
+                "deal_id": item.commitment.deal_id,
+                "deal_name": item.commitment.deal_name,
+                "text": item.commitment.text,
+                "due": item.commitment.due.isoformat() if item.commitment.due else None,
+                "made_on": item.commitment.made_on.isoformat(),
+                "status": item.commitment.status,
+                "overdue": item.overdue,
+                "deal_outcome": item.outcome,
+                "prompts": item.prompts,
+            }
+            for item in packet.deliver
+        ],
+        "deals": [deal_json(v) for v in packet.deals],
+        "departed": [
+            {"id": d.deal.id, "name": d.deal.name, "outcome": d.outcome, "text": d.text}
+            for d in packet.departed
+        ],
+    }
+
+
+def packets_json(packets: list[Packet], as_of: date, source: str) -> dict[str, Any]:
+    """The whole ``packets.json`` document."""
+    return {
+        "as_of": as_of.isoformat(),
+        "source": source,
+        "packets": [packet_json(p) for p in packets],
+    }

@@ -1,0 +1,84 @@
+"""The main job: pull deals, remember them, flag risk, build packets, write the sheets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from leadprep.config import Config
+from leadprep.connectors import Connector, RowProblem, connector_for
+from leadprep.packets import Memory, Packet, build_packets
+from leadprep.render import Renderer
+from leadprep.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepResult:
+    """What a prep run produced and what it had to skip."""
+
+    as_of: date
+    source: str
+    packets: list[Packet]
+    files: list[Path]
+    out_dir: Path
+    problems: list[RowProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    previous_review: date | None = None
+
+
+def remembered(store: Store, as_of: date) -> Memory:
+    """What the store knows from reviews before ``as_of``."""
+    previous = store.previous_review(as_of)
+    return Memory(
+        previous_review=previous.as_of if previous else None,
+        previous=store.snapshot(previous.run_id) if previous else {},
+        close_dates_seen=store.close_date_observations(as_of),
+        open_commitments=store.commitments(status="open", made_before=as_of),
+    )
+
+
+def run_prep(
+    config: Config,
+    store: Store,
+    *,
+    as_of: date,
+    out_dir: Path,
+    formats: list[str],
+    only_reps: set[str] | None = None,
+    connector: Connector | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> PrepResult:
+    """Pull, flag, record and render one review; returns the packets and the files written."""
+    connector = connector or connector_for(config)
+    team = config.team_reps() or None
+    fetched = connector.fetch(team, as_of)
+    log.debug(
+        "%s returned %d deals (%d skipped records)",
+        fetched.source,
+        len(fetched.deals),
+        len(fetched.problems),
+    )
+    memory = remembered(store, as_of)
+    renderer = Renderer(config)
+    packets = build_packets(
+        fetched.deals, memory, config, renderer.question_bank(), as_of, only_reps
+    )
+    store.record_run(as_of, fetched.source, fetched.deals)
+    files = renderer.write(
+        packets, out_dir, formats, as_of=as_of, source=fetched.source, progress=progress
+    )
+    return PrepResult(
+        as_of=as_of,
+        source=fetched.source,
+        packets=packets,
+        files=files,
+        out_dir=out_dir,
+        problems=fetched.problems,
+        notes=fetched.notes,
+        previous_review=memory.previous_review,
+    )

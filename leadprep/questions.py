@@ -1,0 +1,225 @@
+"""The question bank: load it, pick a variant per deal and week, fill it with the deal's facts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from leadprep.errors import ConfigError
+from leadprep.formatting import money, short_date
+from leadprep.model import Deal
+from leadprep.signals import FLAG_CODES, Flag
+
+STEPS = ("listen", "explore", "agree", "deliver")
+
+# Status checks: answers the CRM already holds. The bank must never ask them.
+STATUS_CHECK_PATTERNS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bwhat'?s the status\b",
+        r"\bwhat is the status\b",
+        r"\bstatus (update|on|of)\b",
+        r"\bany (update|news)s?\b",
+        r"\bwhere are we (at|with)\b",
+        r"\bwhen (will|does|is) (it|this|the deal|that) clos",
+        r"\bwhen (will|does|do) (they|we) (close|sign)\b",
+        r"\bdid you (send|call|email|follow up|get|hear)\b",
+        r"\bhave you (sent|called|emailed|followed up|heard)\b",
+        r"\bis (it|this) (still )?on track\b",
+        r"\bhow much is (it|this) (worth|for)\b",
+    )
+)
+
+
+@dataclass(frozen=True)
+class QuestionBank:
+    """The parsed bank: listen.opening/deal/cues, explore.<flag code>, agree, deliver."""
+
+    listen_opening: tuple[str, ...]
+    listen_deal: tuple[str, ...]
+    listen_cues: tuple[str, ...]
+    explore: dict[str, tuple[str, ...]]
+    agree: tuple[str, ...]
+    deliver: tuple[str, ...]
+
+    def all_questions(self) -> list[tuple[str, str]]:
+        """(slot, text) for every question, for linting."""
+        out = [("listen.opening", q) for q in self.listen_opening]
+        out += [("listen.deal", q) for q in self.listen_deal]
+        out += [(f"explore.{code}", q) for code, qs in self.explore.items() for q in qs]
+        out += [("agree", q) for q in self.agree]
+        out += [("deliver", q) for q in self.deliver]
+        return out
+
+
+def _strings(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        problems.append(f"{where}: must be a non-empty list of questions")
+        return ()
+    return tuple(v.strip() for v in value)
+
+
+def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
+    """Validate a loaded bank; every problem is reported at once."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the question bank must be a mapping (listen, explore, …).")
+    listen = data.get("listen") or {}
+    explore_raw = data.get("explore") or {}
+    if not isinstance(listen, dict):
+        problems.append("listen: must have opening, deal and cues lists")
+        listen = {}
+    if not isinstance(explore_raw, dict):
+        problems.append("explore: must map flag codes to lists of questions")
+        explore_raw = {}
+    explore = {
+        str(code): _strings(qs, f"explore.{code}", problems) for code, qs in explore_raw.items()
+    }
+    for code in (*FLAG_CODES, "healthy"):
+        if code not in explore:
+            problems.append(f"explore.{code}: missing (every flag code needs questions)")
+    bank = QuestionBank(
+        listen_opening=_strings(listen.get("opening"), "listen.opening", problems),
+        listen_deal=_strings(listen.get("deal"), "listen.deal", problems),
+        listen_cues=_strings(listen.get("cues"), "listen.cues", problems),
+        explore=explore,
+        agree=_strings(data.get("agree"), "agree", problems),
+        deliver=_strings(data.get("deliver"), "deliver", problems),
+    )
+    for slot, text in bank.all_questions():
+        if is_status_check(text):
+            problems.append(f"{slot}: “{text}” is a status check; ask what the rep thinks instead")
+        try:
+            _ENV.from_string(text)
+        except TemplateError as exc:
+            problems.append(f"{slot}: “{text}” is not a valid template ({exc})")
+    if problems:
+        raise ConfigError(f"{source} has problems:", problems=problems)
+    return bank
+
+
+def load_bank(path: Path) -> QuestionBank:
+    """Read and validate the bank at ``path``."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"Cannot read the question bank {path}: {exc}") from None
+    return parse_bank(data, str(path))
+
+
+def is_status_check(text: str) -> bool:
+    """True when the question asks for something the CRM already says."""
+    return any(p.search(text) for p in STATUS_CHECK_PATTERNS)
+
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+def pick(options: tuple[str, ...], *keys: object) -> str:
+    """A variant chosen deterministically from the keys (deal id, review week, slot)."""
+    digest = hashlib.sha256("|".join(map(str, keys)).encode()).digest()
+    return options[int.from_bytes(digest[:4], "big") % len(options)]
+
+
+def review_week(as_of: date) -> str:
+    year, week, _ = as_of.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def deal_facts(deal: Deal, today: date) -> dict[str, Any]:
+    """The plain-text facts a question may use (CRM text stays unescaped here; renderers escape)."""
+    return {
+        "name": deal.name,
+        "buyer": deal.account or "the buyer",
+        "stage": deal.stage,
+        "amount": money(deal.amount, deal.currency) if deal.amount is not None else "this amount",
+        "close_date": short_date(deal.close_date, today) if deal.close_date else "the close date",
+        "next_step": deal.next_step or "the next step",
+        "contact_count": len(deal.contacts),
+        "contact": deal.contacts[0].name if deal.contacts else "your contact",
+    }
+
+
+_FACT_KEYS = ("name", "buyer", "stage", "amount", "close_date", "next_step", "contact")
+
+
+def fill(template: str, **context: Any) -> str:
+    """Fill one question; an unknown variable is a bank error, reported with the question."""
+    try:
+        return _ENV.from_string(template).render(**context).strip()
+    except TemplateError as exc:
+        raise ConfigError(f"Question “{template}” could not be filled: {exc}") from None
+
+
+class QuestionPicker:
+    """Chooses and fills questions for one review."""
+
+    def __init__(self, bank: QuestionBank, as_of: date) -> None:
+        self.bank = bank
+        self.as_of = as_of
+        self.week = review_week(as_of)
+
+    def opening(self, rep_email: str, count: int = 2) -> list[str]:
+        options = list(self.bank.listen_opening)
+        first = pick(tuple(options), rep_email, self.week, "opening")
+        out = [first]
+        if count > 1 and len(options) > 1:
+            options.remove(first)
+            out.append(pick(tuple(options), rep_email, self.week, "opening-2"))
+        return out
+
+    def cues(self, rep_email: str, count: int = 3) -> list[str]:
+        cues = list(self.bank.listen_cues)
+        start = int(hashlib.sha256(f"{rep_email}|{self.week}".encode()).hexdigest(), 16) % len(cues)
+        return [cues[(start + i) % len(cues)] for i in range(min(count, len(cues)))]
+
+    def for_deal(self, deal: Deal, flags: list[Flag], rep_first_name: str) -> dict[str, list[str]]:
+        """Listen, Explore (one per flag, top three), Agree and Deliver questions for a focus deal."""
+        facts = deal_facts(deal, self.as_of)
+        context = {"deal": facts, "rep": {"first_name": rep_first_name}}
+        keys = (deal.id, self.week)
+        explore = []
+        for flag in flags[:3]:
+            code = flag.code
+            if code == "single_threaded" and flag.facts.get("contacts") == 0:
+                code = (
+                    "single_threaded_no_contacts"
+                    if code + "_no_contacts" in self.bank.explore
+                    else code
+                )
+            options = self.bank.explore.get(code) or self.bank.explore["healthy"]
+            flag_ctx = {"evidence": flag.evidence, "severity": flag.severity, **flag.facts}
+            explore.append(fill(pick(options, *keys, code), **context, flag=flag_ctx))
+        if not explore:
+            explore.append(fill(pick(self.bank.explore["healthy"], *keys, "healthy"), **context))
+        return {
+            "listen": [fill(pick(self.bank.listen_deal, *keys, "listen"), **context)],
+            "explore": explore,
+            "agree": [fill(pick(self.bank.agree, *keys, "agree"), **context)],
+            "deliver": [fill(pick(self.bank.deliver, *keys, "deliver"), **context)],
+        }
+
+    def deliver_prompts(self, deal: Deal | None, deal_name: str, commitment_id: int) -> list[str]:
+        """Follow-up prompts for a commitment made at an earlier review."""
+        if deal is not None:
+            facts = deal_facts(deal, self.as_of)
+        else:
+            facts = {key: f"the {key.replace('_', ' ')}" for key in _FACT_KEYS}
+            facts.update(name=deal_name, buyer="the buyer", contact_count=0)
+        options = list(self.bank.deliver)
+        return [fill(q, deal=facts) for q in _rotate(options, commitment_id)][:3]
+
+
+def _rotate(items: list[str], offset: int) -> list[str]:
+    if not items:
+        return []
+    offset %= len(items)
+    return items[offset:] + items[:offset]

@@ -1,0 +1,205 @@
+"""Rendering packets: the Jinja environment and the HTML, Markdown, JSON and PDF writers.
+
+Autoescape is on for every HTML template (CRM text is untrusted) and undefined variables are
+errors. A user template folder (``output.templates``) is searched before the packaged templates,
+so a team can override one template, or the question bank, without copying the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from leadprep import __version__
+from leadprep.config import Config
+from leadprep.errors import ConfigError, OutputError
+from leadprep.formatting import ago, money, percent, plural, short_date
+from leadprep.packets import Packet, packets_json
+from leadprep.questions import QuestionBank, load_bank
+from leadprep.signals import FLAG_TITLES
+
+FORMATS = ("html", "md", "json", "pdf")
+SEVERITY_MARK = {"high": "▲ HIGH", "medium": "■ MED", "low": "● LOW"}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|])")
+
+
+def packaged_templates() -> Path:
+    """The templates shipped with leadprep (inside the wheel, or the source checkout's)."""
+    inside = Path(__file__).parent / "templates"
+    if inside.is_dir():
+        return inside
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name) and (name.endswith(".html.j2") or name.endswith(".html"))
+
+
+def md_escape(value: Any) -> str:
+    """Escape text for Markdown so CRM text cannot inject markup (or raw HTML)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\n", " ")
+
+
+def make_environment(search_path: list[Path]) -> Environment:
+    env = Environment(
+        loader=ChoiceLoader([FileSystemLoader(str(p)) for p in search_path]),
+        autoescape=_autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        money=lambda amount, currency="USD": money(amount, currency),
+        short_date=short_date,
+        ago=ago,
+        percent=percent,
+        plural=plural,
+        md=md_escape,
+        mark=lambda severity: SEVERITY_MARK.get(severity, severity),
+        flag_title=lambda code: FLAG_TITLES.get(code, code),
+    )
+    return env
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temporary file so a crash never leaves a half-written sheet behind."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Renderer:
+    """Renders packets with the configured templates and paper size."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.search_path = [packaged_templates()]
+        user = config.output.templates
+        if user is not None:
+            if not user.is_dir():
+                raise ConfigError(f"output.templates: {user} is not a folder.")
+            self.search_path.insert(0, user)
+        self.env = make_environment(self.search_path)
+        self.paper = config.output.paper
+
+    def question_bank(self) -> QuestionBank:
+        for folder in self.search_path:
+            candidate = folder / "questions.yaml"
+            if candidate.is_file():
+                return load_bank(candidate)
+        raise ConfigError("No questions.yaml found in the template folders.")
+
+    def _render(self, name: str, **context: Any) -> str:
+        try:
+            return self.env.get_template(name).render(
+                paper=self.paper, version=__version__, **context
+            )
+        except TemplateError as exc:
+            raise OutputError(f"Template {name} failed: {exc}") from exc
+
+    def packet_html(self, packet: Packet, *, standalone: bool = True) -> str:
+        return self._render(
+            "packet.html.j2", packet=packet, packets=[packet], standalone=standalone
+        )
+
+    def packet_markdown(self, packet: Packet) -> str:
+        return self._render("packet.md.j2", packet=packet)
+
+    def index_html(
+        self, packets: list[Packet], as_of: date, source: str, files: dict[str, list[str]]
+    ) -> str:
+        return self._render(
+            "index.html.j2", packets=packets, as_of=as_of, source=source, files=files
+        )
+
+    def combined_html(self, packets: list[Packet]) -> str:
+        return self._render("packet.html.j2", packet=None, packets=packets, standalone=True)
+
+    def write(
+        self,
+        packets: list[Packet],
+        out_dir: Path,
+        formats: list[str],
+        *,
+        as_of: date,
+        source: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> list[Path]:
+        """Write every requested format into ``out_dir``; returns the files written."""
+        unknown = [f for f in formats if f not in FORMATS]
+        if unknown:
+            raise OutputError(
+                f"Unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}."
+            )
+        pdf = _pdf_writer() if "pdf" in formats else None
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"Cannot create the output folder {out_dir}: {exc.strerror}."
+            ) from None
+        written: list[Path] = []
+        per_rep: dict[str, list[str]] = {}
+
+        def put(name: str, data: str | bytes) -> None:
+            path = out_dir / name
+            _atomic_write(path, data.encode("utf-8") if isinstance(data, str) else data)
+            written.append(path)
+
+        for packet in packets:
+            names = []
+            if "html" in formats:
+                put(f"{packet.slug}.html", self.packet_html(packet))
+                names.append(f"{packet.slug}.html")
+            if "md" in formats:
+                put(f"{packet.slug}.md", self.packet_markdown(packet))
+                names.append(f"{packet.slug}.md")
+            if pdf is not None:
+                put(f"{packet.slug}.pdf", pdf(self.packet_html(packet), out_dir))
+                names.append(f"{packet.slug}.pdf")
+            per_rep[packet.slug] = names
+            if progress:
+                progress(packet.rep.name)
+        if pdf is not None and packets:
+            put("packets.pdf", pdf(self.combined_html(packets), out_dir))
+        if "json" in formats:
+            document = packets_json(packets, as_of, source)
+            put("packets.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        put("index.html", self.index_html(packets, as_of, source, per_rep))
+        return written
+
+
+def _pdf_writer() -> Callable[[str, Path], bytes]:
+    try:
+        from weasyprint import HTML  # type: ignore[import-untyped]
+    except (ImportError, OSError) as exc:
+        raise OutputError(
+            f"PDF output needs WeasyPrint, which is not usable here ({exc}).",
+            hint="Install the extra: pip install 'leadprep[pdf]' (and the Pango library on Linux).",
+        ) from None
+
+    def render(html: str, base: Path) -> bytes:
+        return HTML(string=html, base_url=str(base)).write_pdf()
+
+    return render

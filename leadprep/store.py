@@ -1,0 +1,295 @@
+"""The local SQLite state: every run with its deal snapshots, and the commitments made in reviews.
+
+Snapshots give week-over-week memory to sources that keep no history of their own. Each run is
+written in one transaction; WAL and a busy timeout let concurrent CLI calls share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from leadprep.errors import DataError
+from leadprep.model import Deal, deal_from_dict, deal_to_dict
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    as_of       TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    deal_count  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_as_of ON runs (as_of);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    deal_id     TEXT NOT NULL,
+    rep_email   TEXT NOT NULL,
+    close_date  TEXT,
+    amount      TEXT,
+    stage       TEXT NOT NULL,
+    is_closed   INTEGER NOT NULL,
+    data        TEXT NOT NULL,
+    PRIMARY KEY (run_id, deal_id)
+);
+CREATE INDEX IF NOT EXISTS snapshots_deal ON snapshots (deal_id);
+CREATE TABLE IF NOT EXISTS commitments (
+    id              INTEGER PRIMARY KEY,
+    deal_id         TEXT NOT NULL,
+    deal_name       TEXT NOT NULL,
+    rep_email       TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    due             TEXT,
+    made_on         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'kept', 'missed')),
+    note            TEXT,
+    followed_up_on  TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS commitments_rep ON commitments (rep_email, status);
+"""
+
+
+@dataclass(frozen=True)
+class Review:
+    """A recorded run: its id and the review date it was made for."""
+
+    run_id: int
+    as_of: date
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """What a rep committed to in a review, and how it went."""
+
+    id: int
+    deal_id: str
+    deal_name: str
+    rep_email: str
+    text: str
+    due: date | None
+    made_on: date
+    status: str  # open | kept | missed
+    note: str | None = None
+    followed_up_on: date | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _d(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+class Store:
+    """A connection to the state database; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating when needed) the state database at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise DataError(
+                f"Cannot open the state database {path}: {exc}.",
+                hint="Set state.path in the config (or $LEADPREP_STATE) to a writable file.",
+            ) from None
+        store = cls(connection, path)
+        store._setup(wal=True)
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A throwaway in-memory store (the demo, tests)."""
+        store = cls(sqlite3.connect(":memory:", isolation_level=None), None)
+        store._setup(wal=False)
+        return store
+
+    def _setup(self, *, wal: bool) -> None:
+        try:
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if wal:
+                self._db.execute("PRAGMA journal_mode = WAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise DataError(
+                    f"The state database {self.path} was written by a newer leadprep "
+                    f"(schema {version}; this one knows {SCHEMA_VERSION}).",
+                    hint="Upgrade leadprep, or point state.path at another file.",
+                )
+            with self.transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise DataError(
+                f"{self.path} is not a leadprep state database ({exc}).",
+                hint="Point state.path (or $LEADPREP_STATE) at another file.",
+            ) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- runs and snapshots ----------------------------------------------------------------------
+
+    def record_run(self, as_of: date, source: str, deals: Iterable[Deal]) -> int:
+        """Record a run and a snapshot of every deal it saw, in one transaction; returns the run id."""
+        deals = list(deals)
+        with self.transaction() as db:
+            run_id = db.execute(
+                "INSERT INTO runs (as_of, started_at, source, deal_count) VALUES (?, ?, ?, ?)",
+                (as_of.isoformat(), _now(), source, len(deals)),
+            ).lastrowid
+            db.executemany(
+                "INSERT INTO snapshots (run_id, deal_id, rep_email, close_date, amount, stage,"
+                " is_closed, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        d.id,
+                        d.owner.email,
+                        d.close_date.isoformat() if d.close_date else None,
+                        str(d.amount) if d.amount is not None else None,
+                        d.stage,
+                        int(d.is_closed),
+                        json.dumps(deal_to_dict(d), separators=(",", ":")),
+                    )
+                    for d in deals
+                ],
+            )
+        assert run_id is not None
+        return run_id
+
+    def previous_review(self, as_of: date) -> Review | None:
+        """The latest run made for a review date before ``as_of`` (a same-day rerun does not count)."""
+        row = self._db.execute(
+            "SELECT id, as_of FROM runs WHERE as_of < ? ORDER BY as_of DESC, id DESC LIMIT 1",
+            (as_of.isoformat(),),
+        ).fetchone()
+        return Review(row[0], date.fromisoformat(row[1])) if row else None
+
+    def snapshot(self, run_id: int) -> dict[str, Deal]:
+        """Every deal as it was in the given run, by id."""
+        rows = self._db.execute("SELECT data FROM snapshots WHERE run_id = ?", (run_id,))
+        deals = (deal_from_dict(json.loads(data)) for (data,) in rows)
+        return {d.id: d for d in deals}
+
+    def close_date_observations(self, before: date) -> dict[str, list[tuple[date, date | None]]]:
+        """Per deal, its close date at each earlier review day (the last run of that day), oldest first."""
+        rows = self._db.execute(
+            """
+            SELECT s.deal_id, r.as_of, s.close_date
+            FROM snapshots s JOIN runs r ON r.id = s.run_id
+            WHERE r.id IN (SELECT MAX(id) FROM runs WHERE as_of < ? GROUP BY as_of)
+            ORDER BY r.as_of
+            """,
+            (before.isoformat(),),
+        )
+        out: dict[str, list[tuple[date, date | None]]] = {}
+        for deal_id, as_of, close_date in rows:
+            out.setdefault(deal_id, []).append((date.fromisoformat(as_of), _d(close_date)))
+        return out
+
+    def run_count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    # --- commitments -----------------------------------------------------------------------------
+
+    def add_commitment(
+        self,
+        *,
+        deal_id: str,
+        deal_name: str,
+        rep_email: str,
+        text: str,
+        due: date | None,
+        made_on: date,
+    ) -> int:
+        """Record a commitment; returns its id (stable for its lifetime)."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO commitments (deal_id, deal_name, rep_email, text, due, made_on,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    deal_id,
+                    deal_name,
+                    rep_email.lower(),
+                    text,
+                    due.isoformat() if due else None,
+                    made_on.isoformat(),
+                    _now(),
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def commitments(
+        self,
+        *,
+        rep_email: str | None = None,
+        status: str | None = None,
+        made_before: date | None = None,
+    ) -> list[Commitment]:
+        """Commitments, oldest first, filtered by rep, status and the review they were made in."""
+        sql = (
+            "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
+            " followed_up_on FROM commitments WHERE 1=1"
+        )
+        args: list[str] = []
+        if rep_email:
+            sql += " AND rep_email = ?"
+            args.append(rep_email.lower())
+        if status:
+            sql += " AND status = ?"
+            args.append(status)
+        if made_before:
+            sql += " AND made_on < ?"
+            args.append(made_before.isoformat())
+        sql += " ORDER BY made_on, id"
+        return [
+            Commitment(
+                id=row[0],
+                deal_id=row[1],
+                deal_name=row[2],
+                rep_email=row[3],
+                text=row[4],
+                due=_d(row[5]),
+                made_on=date.fromisoformat(row[6]),
+                status=row[7],
+                note=row[8],
+                followed_up_on=_d(row[9]),
+            )
+            for row in self._db.execute(sql, args)
+        ]
