@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -26,8 +27,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 log = logging.getLogger("leadprep")
 
 ConfigOpt = typer.Option(
@@ -186,7 +187,7 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
         table.add_column(column, justify="left" if column == "Rep" else "right")
     for p in result.packets:
         table.add_row(
-            p.rep.name,
+            escape(p.rep.name),
             str(len(p.deals)),
             str(len(p.flagged)),
             str(sum(1 for d in p.flagged if d.top_severity == "high")),
@@ -232,7 +233,7 @@ def doctor(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
         failures = 0
         for check in run_checks(config):
             mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
-            out.print(f"{mark} {check.name}: {redact(check.detail)}")
+            out.print(f"{mark} {check.name}: {escape(redact(check.detail))}")
             failures += not check.ok
         raise typer.Exit(2 if failures else EXIT_OK)
 

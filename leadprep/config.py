@@ -350,6 +350,15 @@ def _resolve_env(node: Any, path: str, missing: list[tuple[str, str]]) -> Any:
     return node
 
 
+def _drop_empty(node: Any) -> Any:
+    """An empty value (``state:`` with only comments under it) means "use the defaults"."""
+    if isinstance(node, dict):
+        return {k: _drop_empty(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_drop_empty(v) for v in node]
+    return node
+
+
 def _relevant(path: str, kind: str) -> bool:
     """Whether an unset variable at ``path`` matters for this config (other CRMs' sections do not)."""
     if path.startswith("crm."):
@@ -375,7 +384,7 @@ def parse_config(raw: Any, *, source: Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the top level must be a mapping of sections (crm, teams, …).")
     missing: list[tuple[str, str]] = []
-    resolved = _resolve_env(raw, "", missing)
+    resolved = _drop_empty(_resolve_env(raw, "", missing))
     problems: list[str] = []
     config: Config | None = None
     try:

@@ -103,16 +103,19 @@ def close_date_timeline(deal: Deal, seen: Iterable[date]) -> list[date]:
     if deal.close_date is not None and (not backbone or backbone[-1] != deal.close_date):
         backbone.append(deal.close_date)
     merged = list(backbone)
-    position = -1  # index in merged of the last value matched or inserted
-    for value in seen:
-        later = [i for i in range(position + 1, len(merged)) if merged[i] == value]
-        if later:
-            position = later[0]
-        elif position >= 0 and merged[position] == value:
+    position = -1  # index in merged of the last observation matched
+    pending: list[date] = []  # observations the history lacks, waiting for the next match
+    observations = [*seen, deal.close_date] if deal.close_date is not None else list(seen)
+    for value in observations:
+        match = next((i for i in range(position + 1, len(merged)) if merged[i] == value), None)
+        if match is None:
+            repeated = pending[-1:] == [value] or (position >= 0 and merged[position] == value)
+            if not repeated:
+                pending.append(value)
             continue
-        else:
-            merged.insert(position + 1, value)
-            position += 1
+        merged[match:match] = pending
+        position, pending = match + len(pending), []
+    merged.extend(pending)
     return [v for i, v in enumerate(merged) if i == 0 or merged[i - 1] != v]
 
 

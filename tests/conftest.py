@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadprep.model import Contact, Deal, Rep
+
+TODAY = date(2026, 11, 30)  # a Monday review
+
+CSV_COLUMNS = [
+    "deal_id",
+    "deal_name",
+    "account",
+    "owner_email",
+    "owner_name",
+    "manager_email",
+    "stage",
+    "amount",
+    "currency",
+    "close_date",
+    "forecast_category",
+    "created_at",
+    "stage_entered_at",
+    "last_activity_at",
+    "next_step",
+    "contacts",
+    "previous_close_dates",
+    "is_closed",
+    "is_won",
+    "url",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's config or writes their state."""
+    monkeypatch.setenv("LEADPREP_STATE", str(tmp_path / "state.db"))
+    monkeypatch.delenv("LEADPREP_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def at(days_ago: int) -> datetime:
+    return datetime.combine(TODAY - timedelta(days=days_ago), datetime.min.time(), tzinfo=UTC)
+
+
+REP = Rep("alex@example.com", "Alex Morgan", "alex@example.com")
+
+
+def make_deal(**overrides: Any) -> Deal:
+    """A healthy mid-pipeline deal; override what a test is about."""
+    values: dict[str, Any] = dict(
+        id="D-1",
+        name="Acme rollout",
+        owner=REP,
+        stage="Proposal",
+        account="Acme",
+        amount=Decimal(50000),
+        close_date=TODAY + timedelta(days=45),
+        probability=0.6,
+        stage_order=5,
+        forecast_category="Pipeline",
+        stage_entered_at=at(5),
+        last_activity_at=at(2),
+        next_step="Pricing call",
+        next_step_updated_at=at(2),
+        contacts=(
+            Contact("Ana Ruiz", role="Champion"),
+            Contact("Bo Chen", role="Economic Buyer"),
+            Contact("Cy Diaz", role="User"),
+        ),
+    )
+    values.update(overrides)
+    return Deal(**values)
+
+
+@pytest.fixture
+def deal() -> Callable[..., Deal]:
+    return make_deal
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], delimiter: str = ",") -> Path:
+    columns = list(CSV_COLUMNS)
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, columns, delimiter=delimiter)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    return path
+
+
+def csv_row(**overrides: Any) -> dict[str, Any]:
+    row = dict(
+        deal_id="D-1",
+        deal_name="Acme rollout",
+        account="Acme",
+        owner_email="alex@example.com",
+        owner_name="Alex Morgan",
+        manager_email="dana@example.com",
+        stage="Proposal",
+        amount="50000",
+        currency="USD",
+        close_date=(TODAY + timedelta(days=45)).isoformat(),
+        forecast_category="Pipeline",
+        created_at="2026-09-01",
+        stage_entered_at=(TODAY - timedelta(days=5)).isoformat(),
+        last_activity_at=(TODAY - timedelta(days=2)).isoformat(),
+        next_step="Pricing call",
+        contacts="Ana Ruiz <ana@acme.com> [Champion]; Bo Chen <bo@acme.com> [Economic Buyer]; Cy Diaz",
+        previous_close_dates="",
+        is_closed="",
+        is_won="",
+        url="https://crm.example.com/deals/D-1",
+    )
+    row.update(overrides)
+    return row
+
+
+def write_config(path: Path, body: str) -> Path:
+    path.write_text(body, encoding="utf-8")
+    return path

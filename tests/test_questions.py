@@ -1,0 +1,107 @@
+from datetime import timedelta
+
+import pytest
+import yaml
+from conftest import TODAY, make_deal
+
+from leadprep.connectors.demo import current_deals
+from leadprep.errors import ConfigError
+from leadprep.questions import QuestionPicker, is_status_check, load_bank, parse_bank
+from leadprep.render import packaged_templates
+from leadprep.signals import FLAG_CODES, Context, evaluate
+
+BANK_PATH = packaged_templates() / "questions.yaml"
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return load_bank(BANK_PATH)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's the status on Acme?",
+        "what is the status of the deal",
+        "When will it close?",
+        "When does this close?",
+        "Did you send the proposal?",
+        "Have you called the CFO yet?",
+        "Any update on Globex?",
+        "Is it still on track?",
+    ],
+)
+def test_status_checks_are_recognised(question):
+    assert is_status_check(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What would have to be true for the person who signs to take a meeting with us?",
+        "What event on their side is the date tied to?",
+        "How did it go, and what did you learn?",
+    ],
+)
+def test_coaching_questions_pass(question):
+    assert not is_status_check(question)
+
+
+def test_the_packaged_bank_has_no_status_check(bank):
+    offenders = [(slot, q) for slot, q in bank.all_questions() if is_status_check(q)]
+    assert offenders == []
+
+
+def test_every_flag_code_has_several_variants(bank):
+    for code in FLAG_CODES:
+        assert len(bank.explore[code]) >= 2, code
+    assert len(bank.listen_deal) >= 3 and len(bank.agree) >= 3 and len(bank.deliver) >= 3
+
+
+def test_a_status_check_in_a_custom_bank_is_rejected():
+    data = yaml.safe_load(BANK_PATH.read_text())
+    data["agree"].append("So, what's the status?")
+    data["explore"]["stale"] = "not a list"
+    with pytest.raises(ConfigError) as info:
+        parse_bank(data)
+    assert "is a status check" in str(info.value)
+    assert "explore.stale: must be a non-empty list" in str(info.value)
+
+
+def test_an_unknown_variable_is_reported():
+    data = yaml.safe_load(BANK_PATH.read_text())
+    data["agree"] = ["What about {{ deal.nonexistent }}?"]
+    picker = QuestionPicker(parse_bank(data), TODAY)
+    with pytest.raises(ConfigError, match="could not be filled"):
+        picker.for_deal(make_deal(), [], "Alex")
+
+
+def test_choice_is_stable_within_a_week_and_varies_across_weeks(bank):
+    deal = make_deal(contacts=())
+    flags = evaluate(deal, Context(today=TODAY))
+    same = QuestionPicker(bank, TODAY).for_deal(deal, flags, "Alex")
+    assert QuestionPicker(bank, TODAY + timedelta(days=1)).for_deal(deal, flags, "Alex") == same
+    weeks = [
+        QuestionPicker(bank, TODAY + timedelta(weeks=w)).for_deal(deal, flags, "Alex")["explore"][0]
+        for w in range(8)
+    ]
+    assert len(set(weeks)) >= 2
+
+
+def test_questions_are_filled_with_the_deals_facts(bank):
+    deal = make_deal(name="Globex expansion", account="Globex", contacts=())
+    flags = evaluate(deal, Context(today=TODAY))
+    questions = QuestionPicker(bank, TODAY).for_deal(deal, flags, "Alex")
+    text = " ".join(q for qs in questions.values() for q in qs)
+    assert "{{" not in text and "Globex" in text
+    assert len(questions["explore"]) == min(3, len(flags))
+
+
+def test_every_question_fills_on_every_demo_deal(bank):
+    for week in range(4):
+        today = TODAY + timedelta(weeks=week)
+        picker = QuestionPicker(bank, today)
+        for deal in current_deals(today):
+            flags = evaluate(deal, Context(today=today))
+            for step, questions in picker.for_deal(deal, flags, "Alex").items():
+                assert questions and all("{{" not in q for q in questions), step

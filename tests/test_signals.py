@@ -1,0 +1,370 @@
+"""Table-driven tests for every risk signal, at and around each threshold, with a frozen today."""
+
+import itertools
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from conftest import TODAY, at, make_deal
+
+from leadprep.config import SignalSettings
+from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact
+from leadprep.signals import (
+    FLAG_CODES,
+    SIGNALS,
+    Context,
+    close_date_timeline,
+    evaluate,
+    stage_medians,
+)
+
+SIGNAL = dict(SIGNALS)
+CTX = Context(today=TODAY)
+
+
+def d(days: int) -> date:
+    return TODAY + timedelta(days=days)
+
+
+def contacts(*roles):
+    return tuple(Contact(f"Person {i}", role=r) for i, r in enumerate(roles))
+
+
+def check(code, deal, expected, ctx=CTX):
+    flag = SIGNAL[code](deal, ctx)
+    if expected is None:
+        assert flag is None, flag
+    else:
+        assert flag is not None, f"{code} did not fire"
+        assert flag.code == code
+        assert flag.severity == expected, flag.evidence
+    return flag
+
+
+def test_every_flag_code_has_a_signal():
+    assert set(SIGNAL) | {"commit_without_evidence"} == set(FLAG_CODES)
+
+
+@pytest.mark.parametrize(
+    ("n_contacts", "amount", "expected"),
+    [
+        (0, 50000, "high"),
+        (1, 50000, "high"),
+        (2, 50000, "low"),  # thin
+        (3, 50000, None),
+        (1, 20000, "high"),  # at the gate: flagged
+        (1, 19999.99, None),  # below the gate: small deals are not flagged
+        (1, 0, None),  # zero amount is below the gate
+        (1, None, "high"),  # unknown size: still flagged
+    ],
+)
+def test_single_threaded(n_contacts, amount, expected):
+    deal = make_deal(
+        contacts=contacts(*["User"] * n_contacts),
+        amount=None if amount is None else Decimal(str(amount)),
+    )
+    flag = check("single_threaded", deal, expected)
+    if flag and n_contacts == 0:
+        assert flag.evidence == "no buyer contacts on the deal"
+    if flag and n_contacts == 1:
+        assert flag.evidence == "1 contact: Person 0 (User)"
+
+
+@pytest.mark.parametrize(
+    ("probability", "people", "expected"),
+    [
+        (0.2, [("User", None)], None),  # early stage: not yet expected
+        (0.4, [("User", None)], "medium"),
+        (0.6, [("User", None)], "high"),
+        (0.6, [("Economic Buyer", None)], None),
+        (0.6, [("decision maker", None)], None),
+        (0.6, [(None, "VP Finance")], None),
+        (0.6, [(None, "Chief Operating Officer")], None),
+        (0.6, [(None, "CFO")], None),
+        (0.6, [(None, "Director of IT")], "high"),  # directors are not VP+ by default
+        (0.8, [], "high"),
+        (None, [("User", None)], None),  # unknown stage probability: no guess
+    ],
+)
+def test_no_decision_maker(probability, people, expected):
+    deal = make_deal(
+        probability=probability, contacts=tuple(Contact("P", role=r, title=t) for r, t in people)
+    )
+    check("no_decision_maker", deal, expected)
+
+
+def test_no_decision_maker_from_a_named_stage():
+    settings = SignalSettings.model_validate({"no_decision_maker": {"from_stage": "Proposal"}})
+    ctx = Context(today=TODAY, settings=settings, stage_orders={"proposal": 5})
+    early = make_deal(stage="Demo", stage_order=4, probability=0.9, contacts=contacts("User"))
+    late = make_deal(stage="Proposal", stage_order=5, probability=0.1, contacts=contacts("User"))
+    check("no_decision_maker", early, None, ctx)
+    check("no_decision_maker", late, "medium", ctx)  # late by stage, though its probability is low
+
+
+def pushes(*values, dated=True):
+    """Close-date history through the given dates (oldest first)."""
+    changes = []
+    for i, (old, new) in enumerate(itertools.pairwise(values)):
+        changes.append(Change(CLOSE_DATE, old, new, at(60 - 10 * i) if dated else None))
+    return tuple(changes)
+
+
+@pytest.mark.parametrize(
+    ("history", "current", "seen", "expected", "count"),
+    [
+        ((), d(20), (), None, 0),
+        (pushes(d(10), d(20)), d(20), (), "low", 1),
+        (pushes(d(5), d(10), d(20)), d(20), (), "medium", 2),  # 2nd push escalates
+        (pushes(d(2), d(5), d(10), d(20)), d(20), (), "high", 3),  # 3+: the date is not real
+        (pushes(d(30), d(20)), d(20), (), None, 0),  # a pull-in is not a push
+        (pushes(d(10), d(5), d(20)), d(20), (), "low", 1),  # pull-in then push
+        ((), d(20), (d(10),), "low", 1),  # push seen only through snapshots
+        ((), d(20), (d(5), d(10), d(10)), "medium", 2),  # repeated snapshots count once
+        (pushes(d(10), d(20)), d(20), (d(10), d(20)), "low", 1),  # seen both ways: once
+        (pushes(d(5), d(20), dated=False), d(20), (d(10),), "medium", 2),  # stale export + snapshot
+    ],
+)
+def test_close_date_slipped(history, current, seen, expected, count):
+    deal = make_deal(close_date=current, history=history)
+    flag = check(
+        "close_date_slipped",
+        deal,
+        expected,
+        Context(today=date(2026, 10, 1), close_dates_seen=seen),
+    )
+    if flag:
+        assert flag.facts["pushes"] == count
+        assert f"pushed {count}×" in flag.evidence
+
+
+def test_slip_evidence_names_the_dates_and_days():
+    deal = make_deal(
+        close_date=date(2026, 12, 17),
+        history=pushes(date(2026, 10, 31), date(2026, 11, 30), date(2026, 12, 17)),
+    )
+    flag = SIGNAL["close_date_slipped"](deal, Context(today=date(2026, 10, 20)))
+    assert flag.evidence.startswith(
+        "close date pushed 2×, 47 days in total: Oct 31 → Nov 30 → Dec 17"
+    )
+    assert "quarter" not in flag.evidence
+
+
+@pytest.mark.parametrize(
+    ("fiscal_start", "expected"),
+    [
+        (1, "medium"),
+        (12, "low"),
+    ],  # Dec 15 → Jan 15 crosses Q4/Q1 unless the fiscal year starts in Dec
+)
+def test_quarter_boundary_push_raises_severity(fiscal_start, expected):
+    settings = SignalSettings.model_validate(
+        {"close_date_slipped": {"fiscal_year_start_month": fiscal_start}}
+    )
+    deal = make_deal(
+        close_date=date(2027, 1, 15), history=pushes(date(2026, 12, 15), date(2027, 1, 15))
+    )
+    flag = check(
+        "close_date_slipped", deal, expected, Context(today=date(2026, 12, 1), settings=settings)
+    )
+    assert flag.facts["crossed_quarter"] is (fiscal_start == 1)
+
+
+def test_timeline_merge_keeps_one_sequence():
+    deal = make_deal(close_date=d(30), history=pushes(d(10), d(20), d(30), dated=False))
+    assert close_date_timeline(deal, [d(10), d(20), d(30)]) == [d(10), d(20), d(30)]
+    assert close_date_timeline(make_deal(close_date=None, history=()), []) == []
+
+
+@pytest.mark.parametrize(
+    ("close", "expected"),
+    [(0, None), (-1, "medium"), (-7, "medium"), (-8, "high"), (None, None)],
+)
+def test_close_date_passed(close, expected):
+    check("close_date_passed", make_deal(close_date=None if close is None else d(close)), expected)
+
+
+def test_no_close_date():
+    check("no_close_date", make_deal(close_date=None), "medium")
+    check("no_close_date", make_deal(), None)
+
+
+@pytest.mark.parametrize(
+    ("days", "stage", "by_stage", "expected"),
+    [
+        (13, "Proposal", {}, None),
+        (14, "Proposal", {}, "medium"),
+        (27, "Proposal", {}, "medium"),
+        (28, "Proposal", {}, "high"),
+        (None, "Proposal", {}, None),  # unknown activity: no false alarm
+        (7, "Negotiation", {"negotiation": 7}, "medium"),  # per-stage override
+        (6, "Negotiation", {"Negotiation": 7}, None),
+        (20, "Discovery", {"Discovery": 30}, None),
+    ],
+)
+def test_stale(days, stage, by_stage, expected):
+    settings = SignalSettings.model_validate({"stale": {"by_stage": by_stage}})
+    deal = make_deal(stage=stage, last_activity_at=None if days is None else at(days))
+    flag = check("stale", deal, expected, Context(today=TODAY, settings=settings))
+    if flag:
+        assert f"no activity for {days} days" in flag.evidence
+
+
+@pytest.mark.parametrize(
+    ("days", "by_stage", "medians", "expected"),
+    [
+        (30, {}, {}, None),  # fallback 30 days
+        (31, {}, {}, "medium"),
+        (61, {}, {}, "high"),
+        (21, {"Proposal": 20}, {}, "medium"),
+        (20, {"Proposal": 20}, {}, None),
+        (16, {}, {"proposal": 10}, "medium"),  # 1.5 × median 10 = 15
+        (15, {}, {"proposal": 10}, None),
+        (None, {}, {}, None),
+    ],
+)
+def test_stuck_in_stage(days, by_stage, medians, expected):
+    settings = SignalSettings.model_validate({"stuck_in_stage": {"by_stage": by_stage}})
+    deal = make_deal(stage="Proposal", stage_entered_at=None if days is None else at(days))
+    check(
+        "stuck_in_stage",
+        deal,
+        expected,
+        Context(today=TODAY, settings=settings, stage_medians=medians),
+    )
+
+
+def test_stage_medians_from_history_need_enough_stays():
+    def with_stays(i, days):
+        return make_deal(
+            id=f"D-{i}",
+            history=(
+                Change(STAGE, "Demo", "Proposal", at(100)),
+                Change(STAGE, "Proposal", "Negotiation", at(100 - days)),
+            ),
+        )
+
+    deals = [with_stays(i, days) for i, days in enumerate([10, 12, 14, 16, 30])]
+    assert stage_medians(deals, min_sample=5) == {"proposal": 14}
+    assert stage_medians(deals[:4], min_sample=5) == {}
+    assert stage_medians([make_deal(history=())], min_sample=2) == {}  # no history: no crash
+
+
+@pytest.mark.parametrize(
+    ("next_step", "age", "expected"),
+    [
+        ("", 1, "medium"),
+        (None, None, "medium"),
+        ("Call", 13, None),
+        ("Call", 14, "low"),
+        ("Call", None, None),
+    ],
+)
+def test_no_next_step(next_step, age, expected):
+    deal = make_deal(next_step=next_step, next_step_updated_at=None if age is None else at(age))
+    check("no_next_step", deal, expected)
+
+
+@pytest.mark.parametrize(
+    ("previous", "current", "history", "expected"),
+    [
+        (Decimal(100000), Decimal(80000), (), "medium"),  # -20%
+        (Decimal(100000), Decimal(75000), (), "high"),  # -25%
+        (Decimal(100000), Decimal(100000), (), None),
+        (Decimal(80000), Decimal(100000), (), None),  # increase
+        (None, Decimal(100000), (), None),
+        (Decimal(100000), None, (), None),  # amount removed: nothing to compare
+        (Decimal(0), Decimal(0), (), None),
+        (None, Decimal(60000), (Change(AMOUNT, Decimal(90000), Decimal(60000), at(10)),), "high"),
+        (
+            None,
+            Decimal(60000),
+            (Change(AMOUNT, Decimal(90000), Decimal(60000), at(31)),),
+            None,
+        ),  # too old
+    ],
+)
+def test_amount_decreased(previous, current, history, expected):
+    before = make_deal(amount=previous) if previous is not None or current is not None else None
+    ctx = Context(today=TODAY, previous=before)
+    check("amount_decreased", make_deal(amount=current, history=history), expected, ctx)
+
+
+@pytest.mark.parametrize(
+    ("close", "probability", "expected"),
+    [
+        (10, 0.2, "high"),
+        (15, 0.2, "high"),
+        (16, 0.2, "medium"),
+        (30, 0.39, "medium"),
+        (31, 0.2, None),
+        (10, 0.4, None),
+        (-1, 0.1, None),  # passed: that is close_date_passed
+        (10, None, None),
+    ],
+)
+def test_closing_soon_early_stage(close, probability, expected):
+    check(
+        "closing_soon_early_stage",
+        make_deal(close_date=d(close), probability=probability),
+        expected,
+    )
+
+
+@pytest.mark.parametrize(
+    ("category", "one_contact", "expected"),
+    [
+        ("Commit", True, "high"),
+        ("commit", True, "high"),
+        ("Best Case", True, "medium"),
+        ("best_case", True, "medium"),
+        ("Commit", False, None),  # no high flag standing
+        ("Pipeline", True, None),
+        (None, True, None),
+    ],
+)
+def test_commit_without_evidence(category, one_contact, expected):
+    deal = make_deal(
+        forecast_category=category,
+        contacts=contacts("Champion") if one_contact else contacts("Economic Buyer", "B", "C"),
+    )
+    flags = {f.code: f for f in evaluate(deal, CTX)}
+    if expected is None:
+        assert "commit_without_evidence" not in flags
+    else:
+        assert flags["commit_without_evidence"].severity == expected
+        assert "single-threaded" in flags["commit_without_evidence"].evidence
+
+
+def test_evaluate_orders_by_severity_and_skips_closed_and_disabled():
+    deal = make_deal(contacts=(), close_date=None, next_step=None)
+    codes = [f.code for f in evaluate(deal, CTX)]
+    assert codes[0] == "single_threaded"
+    assert set(codes) >= {"single_threaded", "no_close_date", "no_next_step", "no_decision_maker"}
+    assert evaluate(make_deal(contacts=(), is_closed=True), CTX) == []
+    settings = SignalSettings.model_validate({"single_threaded": {"enabled": False}})
+    assert "single_threaded" not in [
+        f.code for f in evaluate(deal, Context(today=TODAY, settings=settings))
+    ]
+
+
+def test_a_healthy_deal_has_no_flags():
+    assert evaluate(make_deal(), CTX) == []
+
+
+def test_missing_everything_does_not_crash():
+    bare = make_deal(
+        amount=None,
+        close_date=None,
+        probability=None,
+        stage_order=None,
+        forecast_category=None,
+        stage_entered_at=None,
+        last_activity_at=None,
+        next_step=None,
+        next_step_updated_at=None,
+        contacts=(),
+        history=(),
+    )
+    codes = {f.code for f in evaluate(bare, CTX)}
+    assert codes == {"single_threaded", "no_close_date", "no_next_step"}
