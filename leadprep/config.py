@@ -48,10 +48,36 @@ class _Section(BaseModel):
 # --- CRM -----------------------------------------------------------------------------------------
 
 
+class RetrySettings(_Section):
+    max_attempts: int = Field(6, ge=1, le=20)
+    base_delay: float = Field(1.0, ge=0)  # first backoff after a 5xx or timeout, doubled each time
+    window_wait: float = Field(10.0, ge=0)  # wait after a 429 that names no Retry-After
+    timeout: float = Field(30.0, gt=0)  # seconds per request
+
+
 class HubSpotSettings(_Section):
     access_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
-    pipelines: list[str] = ["default"]
+    pipelines: list[str] = Field(
+        default_factory=list, description="Pipeline ids or labels to include; empty: all."
+    )
+    role_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Deal-contact association label -> role (e.g. 'Budget Owner': Economic Buyer).",
+    )
+    requests_per_10s: int = Field(100, ge=1, description="Your portal's burst limit (100, or 190).")
+    search_per_second: int = Field(4, ge=1, le=10)
+    search_page_size: int = Field(200, ge=10, le=200)
+    retry: RetrySettings = RetrySettings()
+
+    @model_validator(mode="after")
+    def _https(self) -> HubSpotSettings:
+        if not self.base_url.startswith(("https://", "http://127.", "http://localhost")):
+            raise ValueError(
+                "base_url must start with https:// (plain http only for a local test server)"
+            )
+        self.base_url = self.base_url.rstrip("/")
+        return self
 
 
 class SalesforceSettings(_Section):

@@ -56,14 +56,18 @@ def run_prep(
     """Pull, flag, record and render one review; returns the packets and the files written."""
     connector = connector or connector_for(config)
     team = config.team_reps() or None
-    fetched = connector.fetch(team, as_of)
+    memory = remembered(store, as_of)
+    known = frozenset(
+        {d.id for d in memory.previous.values() if d.is_open}
+        | {c.deal_id for c in memory.open_commitments}
+    )
+    fetched = connector.fetch(team, as_of, known)
     log.debug(
         "%s returned %d deals (%d skipped records)",
         fetched.source,
         len(fetched.deals),
         len(fetched.problems),
     )
-    memory = remembered(store, as_of)
     renderer = Renderer(config)
     packets = build_packets(
         fetched.deals, memory, config, renderer.question_bank(), as_of, only_reps

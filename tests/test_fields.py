@@ -90,6 +90,10 @@ def test_contacts_format():
         Contact("Bo Chen"),
     )
     assert parse_contacts("Cy [Champion]") == (Contact("Cy", role="Champion"),)
+    assert parse_contacts("Di Ng <di@x.io> [Economic Buyer] (VP Finance); Ed (CTO)") == (
+        Contact("Di Ng", "di@x.io", "Economic Buyer", "VP Finance"),
+        Contact("Ed", title="CTO"),
+    )
     assert parse_contacts("") == ()
     with pytest.raises(FieldError, match="not in the form"):
         parse_contacts("<ana@acme.com>")

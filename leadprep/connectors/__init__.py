@@ -44,8 +44,14 @@ class Connector(Protocol):
 
     source: str
 
-    def fetch(self, reps: set[str] | None, as_of: date) -> FetchResult:
-        """Deals owned by ``reps`` (emails, lower case), or by everyone when ``reps`` is None."""
+    def fetch(
+        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
+    ) -> FetchResult:
+        """Deals owned by ``reps`` (emails, lower case), or by everyone when ``reps`` is None.
+
+        ``known_ids`` are deals open at the last review (or carrying commitments): a connector that
+        pulls only open deals also reads these, so the sheet can say they were won or lost.
+        """
         ...
 
 
@@ -61,6 +67,11 @@ def connector_for(config: Config) -> Connector:
         from leadprep.connectors.demo import DemoConnector
 
         return DemoConnector()
+    if kind == "hubspot":
+        from leadprep.connectors.hubspot import HubSpotConnector
+
+        assert config.crm.hubspot is not None
+        return HubSpotConnector(config.crm.hubspot)
     from leadprep.errors import ConfigError
 
     raise ConfigError(

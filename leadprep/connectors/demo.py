@@ -914,7 +914,9 @@ class DemoConnector:
 
     source = "demo"
 
-    def fetch(self, reps: set[str] | None, as_of: date) -> FetchResult:
+    def fetch(
+        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
+    ) -> FetchResult:
         deals = current_deals(as_of)
         if reps is not None:
             deals = [d for d in deals if d.owner.email in reps]

@@ -11,7 +11,8 @@ from leadprep.model import Contact
 _TRUE = {"true", "yes", "y", "1", "t", "x"}
 _FALSE = {"false", "no", "n", "0", "f", ""}
 _CONTACT = re.compile(
-    r"^(?P<name>[^<\[]*?)\s*(?:<(?P<email>[^>]*)>)?\s*(?:\[(?P<role>[^\]]*)\])?\s*$"
+    r"^(?P<name>[^<\[(]*?)\s*(?:<(?P<email>[^>]*)>)?\s*(?:\[(?P<role>[^\]]*)\])?"
+    r"\s*(?:\((?P<title>[^()]*)\))?\s*$"
 )
 _THOUSANDS_COMMA = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _THOUSANDS_DOT = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$")
@@ -112,7 +113,10 @@ def parse_bool(field: str, value: str | bool | None) -> bool:
 
 
 def parse_contacts(value: str | None) -> tuple[Contact, ...]:
-    """``Ana Ruiz <ana@acme.com> [Economic Buyer]; Bo Chen`` → contacts, in the given order."""
+    """``Ana Ruiz <ana@acme.com> [Economic Buyer] (CFO); Bo Chen`` → contacts, in the given order.
+
+    Email, role and job title are optional; a trailing ``(…)`` is the job title.
+    """
     if blank(value):
         return ()
     contacts = []
@@ -130,6 +134,7 @@ def parse_contacts(value: str | None) -> tuple[Contact, ...]:
                 name=match.group("name").strip(),
                 email=(match.group("email") or "").strip().lower() or None,
                 role=(match.group("role") or "").strip() or None,
+                title=(match.group("title") or "").strip() or None,
             )
         )
     return tuple(contacts)

@@ -302,7 +302,9 @@ class FileConnector:
             else StageCatalog.default()
         )
 
-    def fetch(self, reps: set[str] | None, as_of: date) -> FetchResult:
+    def fetch(
+        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
+    ) -> FetchResult:
         records = read_records(self.path)
         deals, problems = records_to_deals(records, self.catalog)
         if not deals:

@@ -1,0 +1,790 @@
+"""HubSpot: every rep's open deals with contacts and history, in the fewest API calls.
+
+Calls go through the official ``hubspot-api-client`` with ``_preload_content=False`` so that every
+response, success or error, is handled here in one place (:meth:`HubSpotClient.call`): throttling,
+retries for 429/5xx/timeouts (POST included), and the mapping of 401/403 to clear errors. Parsing
+of the JSON into the canonical model is done by pure functions (``parse_*``).
+
+Calls per run: owners (active and archived), pipelines, account details; searches (page of 200,
+owners batched into one IN filter); history batch reads (50 ids, the API's cap with history);
+association batch reads (1,000 ids) plus per-deal pages; contact batch reads (100 ids).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from leadprep.config import HubSpotSettings
+from leadprep.connectors import FetchResult
+from leadprep.connectors.ratelimit import SlidingWindowLimiter, backoff_delay, parse_retry_after
+from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
+from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
+from leadprep.redact import register_secret
+
+log = logging.getLogger(__name__)
+
+SEARCH_RESULT_CAP = 10_000  # the search API refuses to page past this many results of one query
+HISTORY_BATCH = 50  # batch read with propertiesWithHistory
+READ_BATCH = 100  # batch read without history
+ASSOCIATION_BATCH = 1_000  # v4 associations batch read
+IN_FILTER_VALUES = 100  # owner ids per IN filter
+OWNERS_PAGE = 500
+
+SCOPES = ("crm.objects.deals.read", "crm.objects.contacts.read", "crm.objects.owners.read")
+DEAL_PROPERTIES = (
+    "dealname",
+    "amount",
+    "deal_currency_code",
+    "closedate",
+    "dealstage",
+    "pipeline",
+    "hubspot_owner_id",
+    "hs_next_step",
+    "notes_last_updated",
+    "notes_last_contacted",
+    "hs_last_sales_activity_timestamp",
+    "notes_next_activity_date",
+    "hs_forecast_category",
+    "hs_manual_forecast_category",
+    "hs_deal_stage_probability",
+    "createdate",
+    "hs_is_closed",
+    "hs_is_closed_won",
+    "hs_v2_date_entered_current_stage",
+    "hs_object_id",
+)
+HISTORY_PROPERTIES = ("closedate", "amount", "dealstage", "hs_next_step")
+CONTACT_PROPERTIES = ("firstname", "lastname", "email", "jobtitle")
+FORECAST_LABELS = {
+    "pipeline": "Pipeline",
+    "best_case": "Best Case",
+    "commit": "Commit",
+    "omit": "Omitted",
+    "closed": "Closed",
+}
+
+
+# --- parsing (pure) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    label: str
+    pipeline: str
+    order: int
+    probability: float | None
+    closed: bool
+    won: bool
+
+
+@dataclass(frozen=True)
+class Portal:
+    portal_id: int | None
+    ui_domain: str
+    timezone: ZoneInfo
+
+    def deal_url(self, deal_id: str) -> str | None:
+        if self.portal_id is None:
+            return None
+        return f"https://{self.ui_domain}/contacts/{self.portal_id}/record/0-3/{deal_id}"
+
+
+def _flag(value: Any) -> bool:
+    """HubSpot metadata booleans are strings ("true"/"false")."""
+    return str(value).strip().lower() == "true"
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """ISO 8601 (``2026-11-20T14:03:12.123Z``) or epoch milliseconds, as UTC."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def parse_day(value: Any, tz: ZoneInfo) -> date | None:
+    """A date property (stored as a datetime) as the calendar day in the portal's time zone."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    moment = parse_timestamp(value)
+    return moment.astimezone(tz).date() if moment else None
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
+
+
+def parse_owners(pages: Iterable[dict[str, Any]]) -> dict[str, Rep]:
+    """Owner id -> Rep, from owner list pages (active and archived)."""
+    owners: dict[str, Rep] = {}
+    for page in pages:
+        for item in page.get("results", []):
+            email = (item.get("email") or "").strip().lower()
+            name = " ".join(p for p in (item.get("firstName"), item.get("lastName")) if p) or email
+            owners[str(item["id"])] = Rep(id=str(item["id"]), name=name, email=email)
+    return owners
+
+
+def parse_pipelines(data: dict[str, Any]) -> dict[str, Stage]:
+    """Stage id -> Stage, from ``GET /crm/v3/pipelines/deals``."""
+    stages: dict[str, Stage] = {}
+    for pipeline in data.get("results", []):
+        ordered = sorted(pipeline.get("stages", []), key=lambda s: s.get("displayOrder", 0))
+        for index, stage in enumerate(ordered):
+            meta = stage.get("metadata") or {}
+            probability = _float(meta.get("probability"))
+            closed = _flag(meta.get("isClosed"))
+            stages[str(stage["id"])] = Stage(
+                id=str(stage["id"]),
+                label=stage.get("label") or str(stage["id"]),
+                pipeline=str(pipeline.get("id")),
+                order=index,
+                probability=probability,
+                closed=closed,
+                won=closed and probability == 1.0,
+            )
+    return stages
+
+
+def parse_portal(data: dict[str, Any] | None) -> Portal:
+    """Portal id, UI domain and time zone from ``GET /account-info/v3/details``."""
+    data = data or {}
+    try:
+        tz = ZoneInfo(data.get("timeZone") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    portal = data.get("portalId")
+    return Portal(
+        portal_id=int(portal) if portal is not None else None,
+        ui_domain=data.get("uiDomain") or "app.hubspot.com",
+        timezone=tz,
+    )
+
+
+def parse_history(
+    entries: list[dict[str, Any]], field_name: str, convert: Callable[[Any], Any]
+) -> list[Change]:
+    """``propertiesWithHistory`` entries (any order) as Changes, oldest first."""
+    dated = sorted(
+        ((parse_timestamp(e.get("timestamp")), e.get("value")) for e in entries or []),
+        key=lambda item: item[0] or datetime.min.replace(tzinfo=UTC),
+    )
+    changes = []
+    for (_, old), (at, new) in itertools.pairwise(dated):
+        old_value, new_value = convert(old), convert(new)
+        if old_value != new_value:
+            changes.append(Change(field_name, old_value, new_value, at))
+    return changes
+
+
+@dataclass
+class AssociationPage:
+    """Contacts found for deals in one associations response, and the per-deal cursors left."""
+
+    contacts: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    cursors: dict[str, str] = field(default_factory=dict)
+
+
+def parse_associations(data: dict[str, Any]) -> AssociationPage:
+    """Deal id -> [(contact id, labels)] from a v4 associations batch response."""
+    page = AssociationPage()
+    for result in data.get("results", []):
+        deal_id = str((result.get("from") or {}).get("id"))
+        targets = page.contacts.setdefault(deal_id, [])
+        for to in result.get("to", []):
+            labels = [t["label"] for t in to.get("associationTypes", []) if t.get("label")]
+            targets.append((str(to["toObjectId"]), labels))
+        after = ((result.get("paging") or {}).get("next") or {}).get("after")
+        if after:
+            page.cursors[deal_id] = str(after)
+    return page
+
+
+def parse_contacts(data: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None]]:
+    """Contact id -> (name, email, job title) from a contacts batch read."""
+    out = {}
+    for item in data.get("results", []):
+        props = item.get("properties") or {}
+        email = (props.get("email") or "").strip().lower() or None
+        name = " ".join(
+            p.strip() for p in (props.get("firstname"), props.get("lastname")) if p and p.strip()
+        )
+        out[str(item["id"])] = (
+            name or email or f"Contact {item['id']}",
+            email,
+            props.get("jobtitle") or None,
+        )
+    return out
+
+
+def contact_role(labels: list[str], role_labels: dict[str, str]) -> str | None:
+    """The role a deal-contact association label stands for (mapped, else the label itself)."""
+    lowered = {k.lower(): v for k, v in role_labels.items()}
+    for label in labels:
+        if label.lower() in lowered:
+            return lowered[label.lower()]
+    return labels[0] if labels else None
+
+
+def parse_deal(
+    record: dict[str, Any],
+    *,
+    owners: dict[str, Rep],
+    stages: dict[str, Stage],
+    portal: Portal,
+    contacts: tuple[Contact, ...] = (),
+    history: dict[str, list[dict[str, Any]]] | None = None,
+) -> Deal:
+    """One deal (search result or batch-read record) as a canonical Deal."""
+    props = record.get("properties") or {}
+    deal_id = str(record.get("id") or props.get("hs_object_id"))
+    stage_id = str(props.get("dealstage") or "")
+    stage = stages.get(stage_id)
+    owner_id = str(props.get("hubspot_owner_id") or "")
+    owner = owners.get(owner_id) or Rep(
+        id=owner_id, name=f"HubSpot owner {owner_id or 'none'}", email=""
+    )
+    history = history or {}
+    tz = portal.timezone
+
+    def stage_label(value: Any) -> str | None:
+        found = stages.get(str(value)) if value is not None else None
+        return found.label if found else (str(value) if value else None)
+
+    changes = [
+        *parse_history(history.get("closedate", []), CLOSE_DATE, lambda v: parse_day(v, tz)),
+        *parse_history(history.get("amount", []), AMOUNT, parse_amount),
+        *parse_history(history.get("dealstage", []), STAGE, stage_label),
+    ]
+    next_step_history = sorted(
+        (
+            parse_timestamp(e.get("timestamp"))
+            for e in history.get("hs_next_step", [])
+            if e.get("value")
+        ),
+        key=lambda t: t or datetime.min.replace(tzinfo=UTC),
+    )
+    activity = [
+        t
+        for t in (
+            parse_timestamp(props.get("notes_last_updated")),
+            parse_timestamp(props.get("notes_last_contacted")),
+            parse_timestamp(props.get("hs_last_sales_activity_timestamp")),
+        )
+        if t is not None
+    ]
+    forecast = props.get("hs_manual_forecast_category") or props.get("hs_forecast_category")
+    closed = (
+        _flag(props.get("hs_is_closed"))
+        if props.get("hs_is_closed") is not None
+        else bool(stage and stage.closed)
+    )
+    won = (
+        _flag(props.get("hs_is_closed_won"))
+        if props.get("hs_is_closed_won") is not None
+        else bool(stage and stage.won)
+    )
+    probability = (
+        stage.probability
+        if stage and stage.probability is not None
+        else _float(props.get("hs_deal_stage_probability"))
+    )
+    return Deal(
+        id=deal_id,
+        name=props.get("dealname") or f"Deal {deal_id}",
+        owner=owner,
+        stage=stage.label if stage else (stage_id or "unknown"),
+        account=None,
+        amount=parse_amount(props.get("amount")),
+        currency=(props.get("deal_currency_code") or "USD").upper(),
+        close_date=parse_day(props.get("closedate"), tz),
+        probability=probability,
+        stage_order=stage.order if stage else None,
+        forecast_category=FORECAST_LABELS.get(str(forecast).lower(), forecast)
+        if forecast
+        else None,
+        created_at=parse_timestamp(props.get("createdate")),
+        stage_entered_at=parse_timestamp(props.get("hs_v2_date_entered_current_stage")),
+        last_activity_at=max(activity) if activity else None,
+        next_activity_at=parse_timestamp(props.get("notes_next_activity_date")),
+        next_step=(props.get("hs_next_step") or "").strip() or None,
+        next_step_updated_at=next_step_history[-1] if next_step_history else None,
+        is_closed=closed,
+        is_won=won and closed,
+        url=portal.deal_url(deal_id),
+        contacts=contacts,
+        history=tuple(changes),
+    )
+
+
+# --- transport -----------------------------------------------------------------------------------
+
+
+class HubSpotHTTPError(LeadprepError):
+    """A HubSpot answer that is neither success nor retriable."""
+
+    def __init__(self, status: int, body: dict[str, Any], what: str) -> None:
+        self.status = status
+        self.body = body
+        message = body.get("message") or json.dumps(body)[:300]
+        super().__init__(f"HubSpot refused {what} ({status} {body.get('category', '')}): {message}")
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return {"message": raw[:300].decode("utf-8", "replace")}
+    return data if isinstance(data, dict) else {"results": data}
+
+
+@dataclass
+class Usage:
+    """Requests made in this run, by kind, and what HubSpot says about the daily budget."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    throttled_seconds: float = 0.0
+    daily_remaining: str | None = None
+    daily_limit: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.requests.items()))
+        text = f"HubSpot: {self.total} requests ({kinds}); {self.retries} retried; waited {self.throttled_seconds:.1f}s for rate limits"
+        if self.daily_remaining is not None:
+            text += f"; daily budget {self.daily_remaining}/{self.daily_limit or '?'} remaining"
+        return text
+
+
+class HubSpotClient:
+    """The SDK behind a single ``call`` that throttles, retries and classifies every response."""
+
+    def __init__(
+        self, settings: HubSpotSettings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        import urllib3
+        from hubspot import HubSpot
+
+        token = settings.access_token.get_secret_value() if settings.access_token else ""
+        register_secret(token)
+        self.settings = settings
+        # urllib3's own retries are off: every retry decision is made in call(), POSTs included.
+        self.sdk = HubSpot(
+            access_token=token,
+            host=settings.base_url,
+            base_url=settings.base_url,
+            retry=urllib3.util.Retry(total=False),
+        )
+        self.sleep = sleep
+        # A little slack on each window: HubSpot counts arrivals, we count departures.
+        self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.05, sleep=sleep)
+        self.burst_limiter = SlidingWindowLimiter(settings.requests_per_10s, 10.25, sleep=sleep)
+        self.usage = Usage()
+
+    def call(
+        self, kind: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run one SDK call; returns the JSON body. Raises CRMAuthError, CRMUnavailableError, HubSpotHTTPError."""
+        import urllib3
+
+        retry = self.settings.retry
+        limiter = self.search_limiter if kind == "search" else self.burst_limiter
+        last_problem = "no answer"
+        for attempt in range(1, retry.max_attempts + 1):
+            before = limiter.waited
+            limiter.acquire()
+            self.usage.throttled_seconds += limiter.waited - before
+            self.usage.requests[kind] = self.usage.requests.get(kind, 0) + 1
+            try:
+                response = fn(
+                    *args, _preload_content=False, _request_timeout=retry.timeout, **kwargs
+                )
+                status, raw, headers = response.status, response.data, response.headers
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                status, raw, headers = 0, b"", {}
+                last_problem = f"network error: {type(exc).__name__}"
+            except Exception as exc:
+                # Each SDK module raises its own ApiException for non-2xx answers; all carry these.
+                if not hasattr(exc, "status") or not hasattr(exc, "body"):
+                    raise
+                status, raw, headers = exc.status or 0, exc.body or b"", exc.headers or {}
+                if status == 0:
+                    last_problem = f"connection failed: {getattr(exc, 'reason', exc)}"
+            if status == 0:
+                delay = backoff_delay(attempt, retry.base_delay)
+            else:
+                self._note_budget(headers)
+                if 200 <= status < 300:
+                    return _body(raw)
+                body = _body(raw)
+                if status == 429:
+                    policy = body.get("policyName") or "rate limit"
+                    last_problem = f"rate limit {policy} (429)"
+                    delay = parse_retry_after(headers.get("Retry-After"))
+                    if delay is None:
+                        delay = 1.0 if str(policy).upper() == "SECONDLY" else retry.window_wait
+                elif status >= 500:
+                    last_problem = f"server error {status}"
+                    delay = backoff_delay(attempt, retry.base_delay)
+                elif status == 401:
+                    raise CRMAuthError(
+                        f"HubSpot rejected the access token (401 {body.get('category', '')}).",
+                        hint="Check that HUBSPOT_ACCESS_TOKEN holds a current private-app token "
+                        "(HubSpot: Settings → Integrations → Private Apps → your app → Access token).",
+                    )
+                elif status == 403:
+                    raise CRMAuthError(
+                        f"HubSpot token may not {what} (403 {body.get('category', '')}): {body.get('message', '')}",
+                        hint=f"Give the private app these scopes: {', '.join(SCOPES)}.",
+                    )
+                else:
+                    raise HubSpotHTTPError(status, body, what)
+            if attempt < retry.max_attempts:
+                self.usage.retries += 1
+                log.debug("HubSpot %s: %s; retry %d in %.2fs", what, last_problem, attempt, delay)
+                self.sleep(delay)
+        raise CRMUnavailableError(
+            f"HubSpot did not answer {what}: {last_problem}, still after {retry.max_attempts} attempts.",
+            hint="Nothing was written. Try again later; if this repeats, lower "
+            "crm.hubspot.requests_per_10s or check HubSpot's status page.",
+        )
+
+    def _note_budget(self, headers: Any) -> None:
+        remaining = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        if remaining is not None:
+            self.usage.daily_remaining = remaining
+            self.usage.daily_limit = headers.get("X-HubSpot-RateLimit-Daily")
+
+    # --- endpoints --------------------------------------------------------------------------------
+
+    def owners(self, archived: bool) -> Iterator[dict[str, Any]]:
+        api = self.sdk.crm.owners.owners_api
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            kwargs: dict[str, Any] = {"limit": OWNERS_PAGE, "archived": archived}
+            if after:
+                kwargs["after"] = after
+            page = self.call("owners", "list owners", api.get_page, **kwargs)
+            yield page
+            after = _next_after(page)
+            if not after or after in seen:
+                return
+            seen.add(after)
+
+    def pipelines(self) -> dict[str, Any]:
+        return self.call(
+            "pipelines",
+            "list deal pipelines",
+            self.sdk.crm.pipelines.pipelines_api.get_all,
+            "deals",
+        )
+
+    def account(self) -> dict[str, Any] | None:
+        """Portal details; None when the token may not read them (URLs are then left out)."""
+        try:
+            return self.call("account", "read the account details", self._account_request)
+        except (CRMAuthError, HubSpotHTTPError) as exc:
+            log.warning(
+                "HubSpot account details unavailable (%s); deal links are left out", exc.message
+            )
+            return None
+
+    def _account_request(self, *, _preload_content: bool, _request_timeout: float) -> Any:
+        # The SDK has no account-info API; its generic call_api keeps host, auth and transport.
+        api_client = self.sdk.crm.owners.owners_api.api_client
+        return api_client.call_api(
+            "/account-info/v3/details",
+            "GET",
+            header_params={"Accept": "application/json"},
+            auth_settings=["oauth2"],
+            _preload_content=_preload_content,
+            _request_timeout=_request_timeout,
+        )
+
+    def search(self, body: dict[str, Any]) -> dict[str, Any]:
+        from hubspot.crm.deals import PublicObjectSearchRequest
+
+        request = PublicObjectSearchRequest(**body)
+        return self.call("search", "search deals", self.sdk.crm.deals.search_api.do_search, request)
+
+    def read_deals(self, ids: list[str]) -> dict[str, Any]:
+        from hubspot.crm.deals import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        request = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids],
+            properties=list(DEAL_PROPERTIES),
+            properties_with_history=list(HISTORY_PROPERTIES),
+        )
+        return self.call(
+            "deal history", "read deal history", self.sdk.crm.deals.batch_api.read, request
+        )
+
+    def associations(self, inputs: list[dict[str, str]]) -> dict[str, Any]:
+        from hubspot.crm.associations.v4 import (
+            BatchInputPublicFetchAssociationsBatchRequest,
+            PublicFetchAssociationsBatchRequest,
+        )
+
+        request = BatchInputPublicFetchAssociationsBatchRequest(
+            inputs=[PublicFetchAssociationsBatchRequest(**i) for i in inputs]
+        )
+        api = self.sdk.crm.associations.v4.batch_api
+        return self.call(
+            "associations",
+            "read deal-contact associations",
+            api.get_page,
+            "deals",
+            "contacts",
+            request,
+        )
+
+    def read_contacts(self, ids: list[str]) -> dict[str, Any]:
+        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        request = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids],
+            properties=list(CONTACT_PROPERTIES),
+            properties_with_history=[],
+        )
+        return self.call("contacts", "read contacts", self.sdk.crm.contacts.batch_api.read, request)
+
+    def association_labels(self) -> dict[str, Any]:
+        api = self.sdk.crm.associations.v4.schema.definitions_api
+        return self.call("labels", "read association labels", api.get_all, "deals", "contacts")
+
+
+def _next_after(page: dict[str, Any]) -> str | None:
+    after = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return str(after) if after else None
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- the connector -------------------------------------------------------------------------------
+
+
+class HubSpotConnector:
+    """Pulls the open deals of the configured reps (or of every owner) from HubSpot."""
+
+    source = "hubspot"
+
+    def __init__(self, settings: HubSpotSettings, *, client: HubSpotClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or HubSpotClient(settings)
+
+    def fetch(
+        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
+    ) -> FetchResult:
+        client = self.client
+        notes: list[str] = []
+        owners = parse_owners(client.owners(archived=False))
+        archived = parse_owners(client.owners(archived=True))
+        all_owners = {**archived, **owners}
+        stages = parse_pipelines(client.pipelines())
+        portal = parse_portal(client.account())
+        pipelines = self._pipeline_ids(stages)
+
+        owner_ids: list[str] | None = None
+        if reps is not None:
+            by_email = {o.email: oid for oid, o in all_owners.items() if o.email}
+            owner_ids = sorted({by_email[e] for e in reps if e in by_email}, key=int_or_str)
+            missing = sorted(e for e in reps if e not in by_email)
+            if missing:
+                notes.append(f"not HubSpot owners (no deals pulled): {', '.join(missing)}")
+
+        records = self._search_open(owner_ids, pipelines) if owner_ids != [] else []
+        open_ids = [str(r["id"]) for r in records]
+        extra = sorted(set(known_ids) - set(open_ids), key=int_or_str)
+        detailed = self._read_with_history([*open_ids, *extra])
+        contact_links = self._associations(open_ids)
+        people = self._contacts(
+            sorted({cid for links in contact_links.values() for cid, _ in links}, key=int_or_str)
+        )
+
+        found = {str(r["id"]): r for r in records}
+        deals: list[Deal] = []
+        for deal_id in [*open_ids, *extra]:
+            record = detailed.get(deal_id) or found.get(deal_id)
+            if record is None:
+                continue  # a known deal HubSpot no longer has: reported as gone by the packets
+            contacts = tuple(
+                Contact(
+                    name=people[cid][0],
+                    email=people[cid][1],
+                    role=contact_role(labels, self.settings.role_labels),
+                    title=people[cid][2],
+                )
+                for cid, labels in contact_links.get(deal_id, [])
+                if cid in people
+            )
+            deals.append(
+                parse_deal(
+                    record,
+                    owners=all_owners,
+                    stages=stages,
+                    portal=portal,
+                    contacts=contacts,
+                    history=record.get("propertiesWithHistory") or {},
+                )
+            )
+        unowned = sum(1 for d in deals if not d.owner.email and d.is_open)
+        if unowned:
+            notes.append(f"{unowned} open deal(s) have no HubSpot owner and get no sheet")
+        log.info(client.usage.summary())
+        return FetchResult(source=self.source, deals=deals, notes=notes)
+
+    def _pipeline_ids(self, stages: dict[str, Stage]) -> list[str]:
+        wanted = self.settings.pipelines
+        if not wanted:
+            return []
+        known = {s.pipeline for s in stages.values()}
+        resolved = [p for p in wanted if p in known]
+        if len(resolved) != len(wanted):
+            from leadprep.errors import ConfigError
+
+            missing = [p for p in wanted if p not in known]
+            raise ConfigError(
+                f"crm.hubspot.pipelines: {', '.join(missing)} not found in HubSpot.",
+                hint=f"Pipeline ids in this portal: {', '.join(sorted(known)) or 'none'}.",
+            )
+        return resolved
+
+    def _search_open(
+        self, owner_ids: list[str] | None, pipelines: list[str]
+    ) -> list[dict[str, Any]]:
+        """Every open deal of the owners, paging with ``after`` and restarting past the result cap."""
+        groups = list(_chunks(owner_ids, IN_FILTER_VALUES)) if owner_ids is not None else [None]
+        results: list[dict[str, Any]] = []
+        for group in groups:
+            results.extend(self._search_group(group, pipelines))
+        return results
+
+    def _search_group(
+        self, owner_ids: list[str] | None, pipelines: list[str]
+    ) -> Iterator[dict[str, Any]]:
+        page_size = self.settings.search_page_size
+        base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
+        if owner_ids is not None:
+            base.append({"propertyName": "hubspot_owner_id", "operator": "IN", "values": owner_ids})
+        if pipelines:
+            base.append({"propertyName": "pipeline", "operator": "IN", "values": pipelines})
+        last_id: str | None = None
+        while True:  # one query per 10,000 results, continuing above the last id seen
+            filters = list(base)
+            if last_id is not None:
+                filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
+            after: str | None = None
+            fetched = 0
+            seen_cursors: set[str] = set()
+            while True:
+                body: dict[str, Any] = {
+                    "filter_groups": [{"filters": filters}],
+                    "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+                    "properties": list(DEAL_PROPERTIES),
+                    "limit": page_size,
+                }
+                if after:
+                    body["after"] = after
+                try:
+                    page = self.client.search(body)
+                except HubSpotHTTPError as exc:
+                    if (
+                        exc.status == 400
+                        and page_size > 100
+                        and "limit" in json.dumps(exc.body).lower()
+                    ):
+                        page_size = 100  # older portals cap search pages at 100
+                        continue
+                    raise
+                batch = page.get("results", [])
+                yield from batch
+                fetched += len(batch)
+                if batch:
+                    last_id = str(batch[-1]["id"])
+                after = _next_after(page)
+                if not after or not batch:
+                    return
+                if after in seen_cursors:
+                    raise CRMUnavailableError(
+                        "HubSpot search returned the same page cursor twice; stopping to avoid a loop."
+                    )
+                seen_cursors.add(after)
+                if fetched + page_size > SEARCH_RESULT_CAP:
+                    break  # the next page would pass the cap: restart above last_id
+
+    def _read_with_history(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids, HISTORY_BATCH):
+            data = self.client.read_deals(chunk)
+            for record in data.get("results", []):
+                out[str(record["id"])] = record
+        return out
+
+    def _associations(self, deal_ids: list[str]) -> dict[str, list[tuple[str, list[str]]]]:
+        links: dict[str, list[tuple[str, list[str]]]] = {}
+        pending: list[dict[str, str]] = [{"id": i} for i in deal_ids]
+        seen: set[tuple[str, str]] = set()
+        while pending:
+            batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
+            page = parse_associations(self.client.associations(batch))
+            for deal_id, targets in page.contacts.items():
+                links.setdefault(deal_id, []).extend(targets)
+            for deal_id, after in page.cursors.items():
+                if (deal_id, after) in seen:
+                    raise CRMUnavailableError(
+                        "HubSpot associations returned the same cursor twice; stopping to avoid a loop."
+                    )
+                seen.add((deal_id, after))
+                pending.append({"id": deal_id, "after": after})
+        return links
+
+    def _contacts(self, ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
+        people: dict[str, tuple[str, str | None, str | None]] = {}
+        for chunk in _chunks(ids, READ_BATCH):
+            people.update(parse_contacts(self.client.read_contacts(chunk)))
+        return people
+
+
+def int_or_str(value: str) -> tuple[int, str]:
+    """Sort key for HubSpot ids: numeric order when numeric."""
+    return (int(value), "") if value.isdigit() else (0, value)
