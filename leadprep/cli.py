@@ -157,6 +157,8 @@ def prep(
                 )
         if only and not result.packets:
             raise UsageError(f"No rep matches {', '.join(sorted(only))} in this pipeline.")
+        for note in result.notes:
+            err.print(f"[yellow]note:[/] {escape(note)}")
         _print_summary(result)
         if result.problems:
             err.print(f"[yellow]{len(result.problems)} record(s) skipped:[/]")

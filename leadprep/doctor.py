@@ -30,7 +30,10 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     yield Check(
         "config", True, str(path) if path else "no config file: the bundled demo pipeline is used"
     )
-    yield _crm(config)
+    if config.crm.kind == "hubspot":
+        yield from _hubspot(config)
+    else:
+        yield _crm(config)
     teams = config.teams
     reps = config.team_reps()
     yield Check(
@@ -63,6 +66,17 @@ def _crm(config: Config) -> Check:
             detail += f", {len(result.problems)} record(s) unusable (first: {result.problems[0]})"
         return Check("crm", not result.problems, detail)
     return Check("crm", False, f"crm.kind {kind} is not supported by this version yet")
+
+
+def _hubspot(config: Config) -> Iterator[Check]:
+    from leadprep.connectors.hubspot import HubSpotConnector
+
+    assert config.crm.hubspot is not None
+    settings = config.crm.hubspot.model_copy(
+        update={"retry": config.crm.hubspot.retry.model_copy(update={"max_attempts": 2})}
+    )
+    for name, ok, detail in HubSpotConnector(settings).diagnose():
+        yield Check(name, ok, detail)
 
 
 def _state(config: Config) -> Check:

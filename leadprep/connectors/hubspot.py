@@ -585,6 +585,10 @@ class HubSpotClient:
         )
         return self.call("contacts", "read contacts", self.sdk.crm.contacts.batch_api.read, request)
 
+    def sample_contacts(self) -> dict[str, Any]:
+        api = self.sdk.crm.contacts.basic_api
+        return self.call("contacts", "read contacts", api.get_page, limit=1)
+
     def association_labels(self) -> dict[str, Any]:
         api = self.sdk.crm.associations.v4.schema.definitions_api
         return self.call("labels", "read association labels", api.get_all, "deals", "contacts")
@@ -672,6 +676,46 @@ class HubSpotConnector:
             notes.append(f"{unowned} open deal(s) have no HubSpot owner and get no sheet")
         log.info(client.usage.summary())
         return FetchResult(source=self.source, deals=deals, notes=notes)
+
+    def diagnose(self) -> Iterator[tuple[str, bool, str]]:
+        """``leadprep doctor``: token, scopes, pipelines and portal, one line each."""
+        client = self.client
+        try:
+            owners = parse_owners(client.owners(archived=False))
+        except LeadprepError as exc:
+            yield "hubspot token", False, str(exc)
+            return
+        yield (
+            "hubspot token",
+            True,
+            f"accepted by {self.settings.base_url} ({len(owners)} active owners)",
+        )
+        try:
+            client.search({"filter_groups": [], "properties": ["dealname"], "limit": 1})
+            client.sample_contacts()
+        except LeadprepError as exc:
+            yield "hubspot scopes", False, str(exc)
+        else:
+            yield "hubspot scopes", True, ", ".join(SCOPES)
+        try:
+            data = client.pipelines()
+            stages = parse_pipelines(data)
+            self._pipeline_ids(stages)
+        except LeadprepError as exc:
+            yield "hubspot pipelines", False, str(exc)
+        else:
+            names = [
+                f"{p.get('label')} ({len(p.get('stages', []))} stages)"
+                for p in data.get("results", [])
+            ]
+            yield "hubspot pipelines", True, "; ".join(names) or "none"
+        portal = parse_portal(client.account())
+        yield (
+            "hubspot portal",
+            True,
+            f"portal {portal.portal_id or 'unknown'}, time zone {portal.timezone}",
+        )
+        yield "hubspot usage", True, client.usage.summary()
 
     def _pipeline_ids(self, stages: dict[str, Stage]) -> list[str]:
         wanted = self.settings.pipelines

@@ -409,6 +409,8 @@ class FakeHubSpot:
             return "deal history"
         if path.endswith("/contacts/batch/read"):
             return "contacts"
+        if path == "/crm/v3/objects/contacts":
+            return "contacts"
         if path.startswith("/crm/v3/owners"):
             return "owners"
         if path.startswith("/crm/v3/pipelines"):
@@ -467,6 +469,9 @@ class FakeHubSpot:
             return self._read_deals(body)
         if kind == "associations":
             return self._associations(body)
+        if kind == "contacts" and path == "/crm/v3/objects/contacts":
+            first = next(iter(self.portal.contacts.items()), None)
+            return 200, {"results": [{"id": first[0], "properties": {}}] if first else []}
         if kind == "contacts":
             return self._read_contacts(body)
         if kind == "labels":

@@ -1,0 +1,52 @@
+"""Re-record tests/cassettes/hubspot_pull.yaml from the fake HubSpot (run from the repo root):
+
+    .venv/bin/python tests/cassettes/record_hubspot.py
+
+The cassette's host is rewritten to api.hubapi.com and the Authorization header is filtered, so the
+replay test runs the connector exactly as it would run against HubSpot, with no secret stored.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlparse
+
+import vcr
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal  # noqa: E402
+
+from leadprep.config import HubSpotSettings  # noqa: E402
+from leadprep.connectors.hubspot import HubSpotConnector  # noqa: E402
+
+CASSETTE = HERE / "hubspot_pull.yaml"
+PORTAL = dict(open_per_owner=[3, 2], closed=1, seed=30, max_contacts=4)
+
+
+def main() -> None:
+    with FakeHubSpot(build_portal(**PORTAL), association_page_size=2) as fake:
+        local = urlparse(fake.url).netloc
+
+        def to_hubspot(request):
+            request.uri = request.uri.replace(f"http://{local}", "https://api.hubapi.com")
+            return request
+
+        recorder = vcr.VCR(
+            record_mode="all",
+            filter_headers=["authorization"],
+            before_record_request=to_hubspot,
+            decode_compressed_response=True,
+        )
+        CASSETTE.unlink(missing_ok=True)
+        with recorder.use_cassette(str(CASSETTE)):
+            settings = HubSpotSettings(access_token=TOKEN, base_url=fake.url)
+            HubSpotConnector(settings).fetch(None, date(2026, 11, 30))
+    print(f"wrote {CASSETTE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Replays recorded HubSpot traffic (vcrpy, no network): parsing of real-shaped responses."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import vcr
+from fakes.hubspot_server import TOKEN
+
+from leadprep.config import HubSpotSettings
+from leadprep.connectors.hubspot import HubSpotConnector
+from leadprep.model import CLOSE_DATE
+
+CASSETTE = Path(__file__).parent / "cassettes" / "hubspot_pull.yaml"
+replay = vcr.VCR(
+    record_mode="none",
+    match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+    filter_headers=["authorization"],
+)
+
+
+@pytest.fixture
+def deals():
+    with replay.use_cassette(str(CASSETTE)) as cassette:
+        settings = HubSpotSettings(access_token=TOKEN, base_url="https://api.hubapi.com")
+        result = HubSpotConnector(settings).fetch(None, date(2026, 11, 30))
+        assert cassette.all_played
+    return {d.id: d for d in result.deals}
+
+
+def test_replayed_pull_parses_every_deal(deals):
+    assert len(deals) == 5
+    for deal in deals.values():
+        assert deal.is_open and deal.owner.email.endswith("@example.com")
+        assert deal.stage in {
+            "Appointment Scheduled",
+            "Qualified To Buy",
+            "Presentation Scheduled",
+            "Decision Maker Bought-In",
+            "Contract Sent",
+        }
+        assert deal.url.startswith("https://app.hubspot.com/contacts/4242/record/0-3/")
+        assert deal.close_date is not None and deal.amount is not None
+    # association paging (2 per page) was followed, and at least one deal carries close-date history
+    assert max(len(d.contacts) for d in deals.values()) >= 3
+    assert any(d.history_of(CLOSE_DATE) for d in deals.values())
+    assert any(
+        c.role for d in deals.values() for c in d.contacts
+    )  # association labels became roles
+
+
+def test_cassette_holds_no_secret():
+    text = CASSETTE.read_text()
+    assert TOKEN not in text and "authorization" not in text.lower()
+    assert "127.0.0.1" not in text
