@@ -80,17 +80,53 @@ class HubSpotSettings(_Section):
         return self
 
 
+_SF_REQUIRED = {
+    "password": ("username", "password"),
+    "session": ("instance_url", "access_token"),
+    "jwt": ("username", "consumer_key", "private_key_file"),
+    "client_credentials": ("consumer_key", "consumer_secret"),
+}
+
+
 class SalesforceSettings(_Section):
     auth: Literal["password", "session", "jwt", "client_credentials"] = "password"
     username: str | None = None
     password: SecretStr | None = None
     security_token: SecretStr | None = None
-    domain: str = "login"
+    domain: str = "login"  # login, test, or your My Domain (e.g. acme.my)
     instance_url: str | None = None
     access_token: SecretStr | None = None
     consumer_key: str | None = None
     consumer_secret: SecretStr | None = None
     private_key_file: Path | None = None
+    api_version: str = "59.0"
+    batch_size: int = Field(2000, ge=200, le=2000)
+    ca_bundle: Path | None = Field(
+        default=None, description="CA bundle for a TLS-inspecting proxy (else the system's)."
+    )
+    retry: RetrySettings = RetrySettings()
+
+    def missing_for_auth(self) -> list[str]:
+        """Problems with the fields the chosen auth mode needs (checked when Salesforce is in use)."""
+        problems = []
+        missing = [name for name in _SF_REQUIRED[self.auth] if getattr(self, name) in (None, "")]
+        if missing:
+            problems.append(f"auth '{self.auth}' needs {', '.join(missing)}")
+        if self.auth == "client_credentials" and self.domain in ("login", "test"):
+            problems.append(
+                "auth 'client_credentials' needs domain set to your My Domain (e.g. acme.my)"
+            )
+        return problems
+
+    @model_validator(mode="after")
+    def _https(self) -> SalesforceSettings:
+        if self.instance_url is not None:
+            if not self.instance_url.startswith("https://"):
+                raise ValueError(
+                    "instance_url must start with https:// (Salesforce only speaks https)"
+                )
+            self.instance_url = self.instance_url.rstrip("/")
+        return self
 
 
 class StageSetting(_Section):
@@ -122,6 +158,10 @@ class CRMSettings(_Section):
             raise ValueError("crm.kind is 'hubspot' but crm.hubspot.access_token is not set")
         if self.kind == "salesforce" and self.salesforce is None:
             raise ValueError("crm.kind is 'salesforce' but there is no crm.salesforce section")
+        if self.kind == "salesforce" and self.salesforce is not None:
+            problems = self.salesforce.missing_for_auth()
+            if problems:
+                raise ValueError("crm.salesforce: " + "; ".join(problems))
         return self
 
 
@@ -326,6 +366,14 @@ class Config(_Section):
         """Emails of every rep named in ``teams`` (empty: everyone)."""
         return {rep for team in self.teams for rep in team.reps}
 
+    def whole_teams(self) -> set[str]:
+        """Managers whose team lists no reps: their direct reports (per the CRM) are the team."""
+        return {team.manager.email for team in self.teams if not team.reps}
+
+    def manager_named(self, email: str) -> Person | None:
+        """The configured manager with this email, if any."""
+        return next((t.manager for t in self.teams if t.manager.email == email.lower()), None)
+
 
 # --- loading -------------------------------------------------------------------------------------
 
@@ -449,6 +497,9 @@ def _relative_to(config: Config, base: Path) -> Config:
 
     if config.crm.file is not None:
         config.crm.file.path = fix(config.crm.file.path)  # type: ignore[assignment]
+    if config.crm.salesforce is not None:
+        config.crm.salesforce.private_key_file = fix(config.crm.salesforce.private_key_file)
+        config.crm.salesforce.ca_bundle = fix(config.crm.salesforce.ca_bundle)
     if config.output.dir is not None:
         config.output.dir = fix(config.output.dir)
     if config.output.templates is not None:

@@ -32,6 +32,8 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     )
     if config.crm.kind == "hubspot":
         yield from _hubspot(config)
+    elif config.crm.kind == "salesforce":
+        yield from _salesforce(config)
     else:
         yield _crm(config)
     teams = config.teams
@@ -76,6 +78,17 @@ def _hubspot(config: Config) -> Iterator[Check]:
         update={"retry": config.crm.hubspot.retry.model_copy(update={"max_attempts": 2})}
     )
     for name, ok, detail in HubSpotConnector(settings).diagnose():
+        yield Check(name, ok, detail)
+
+
+def _salesforce(config: Config) -> Iterator[Check]:
+    from leadprep.connectors.salesforce import SalesforceConnector
+
+    assert config.crm.salesforce is not None
+    settings = config.crm.salesforce.model_copy(
+        update={"retry": config.crm.salesforce.retry.model_copy(update={"max_attempts": 2})}
+    )
+    for name, ok, detail in SalesforceConnector(settings).diagnose():
         yield Check(name, ok, detail)
 
 

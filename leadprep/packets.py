@@ -164,8 +164,10 @@ def build_packets(
         reps.setdefault(deal.owner.email, deal.owner)
     for email in sorted(team):
         reps.setdefault(email, Rep(id=email, name=_name_from_email(email), email=email))
-    if team:
-        reps = {e: r for e, r in reps.items() if e in team}
+    if config.teams:
+        whole = config.whole_teams()
+        managed = {d.owner.email for d in open_deals if d.manager_email in whole}
+        reps = {e: r for e, r in reps.items() if e in team or e in managed}
     if only_reps:
         reps = {e: r for e, r in reps.items() if e in only_reps}
 
@@ -233,7 +235,9 @@ def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:
     if manager is not None:
         return manager
     email = next((d.manager_email for d in deals if d.manager_email), None)
-    return Person(name=_name_from_email(email), email=email) if email else None
+    if email is None:
+        return None
+    return config.manager_named(email) or Person(name=_name_from_email(email), email=email)
 
 
 def _deliver(

@@ -55,7 +55,7 @@ def run_prep(
 ) -> PrepResult:
     """Pull, flag, record and render one review; returns the packets and the files written."""
     connector = connector or connector_for(config)
-    team = config.team_reps() or None
+    team = config.team_reps() or None  # None: everyone (or, with manager-only teams, their reports)
     memory = remembered(store, as_of)
     known = frozenset(
         {d.id for d in memory.previous.values() if d.is_open}

@@ -62,7 +62,7 @@ def connector_for(config: Config) -> Connector:
         from leadprep.connectors.file import FileConnector
 
         assert config.crm.file is not None
-        return FileConnector(config.crm.file)
+        return FileConnector(config.crm.file, managers=config.whole_teams())
     if kind == "demo":
         from leadprep.connectors.demo import DemoConnector
 
@@ -72,6 +72,11 @@ def connector_for(config: Config) -> Connector:
 
         assert config.crm.hubspot is not None
         return HubSpotConnector(config.crm.hubspot)
+    if kind == "salesforce":
+        from leadprep.connectors.salesforce import SalesforceConnector
+
+        assert config.crm.salesforce is not None
+        return SalesforceConnector(config.crm.salesforce, managers=config.whole_teams())
     from leadprep.errors import ConfigError
 
     raise ConfigError(

@@ -292,8 +292,11 @@ class FileConnector:
 
     source = "file"
 
-    def __init__(self, settings: FileSettings) -> None:
+    def __init__(self, settings: FileSettings, *, managers: set[str] | None = None) -> None:
         self.path = settings.path
+        self.managers = (
+            managers or set()
+        )  # teams given as a manager only: rows with that manager_email
         self.catalog = (
             StageCatalog.from_list(
                 (s.name, s.probability, s.closed, s.won) for s in settings.stages
@@ -310,6 +313,10 @@ class FileConnector:
         if not deals:
             details = "\n".join(f"  - {p}" for p in problems[:10])
             raise DataError(f"{self.path}: no usable deal rows.\n{details}")
-        if reps is not None:
-            deals = [d for d in deals if d.owner.email in reps]
+        if reps is not None or self.managers:
+            deals = [
+                d
+                for d in deals
+                if d.owner.email in (reps or ()) or d.manager_email in self.managers
+            ]
         return FetchResult(source=self.source, deals=deals, problems=problems)

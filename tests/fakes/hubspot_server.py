@@ -294,6 +294,7 @@ class FakeHubSpot:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # one small response per request: no 40 ms ACK delays
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -1,0 +1,642 @@
+"""Salesforce: open opportunities with contact roles and history in one paged SOQL query.
+
+Built on ``simple-salesforce``. Retries live in one place, :class:`RetryingSession` (the
+``requests`` session the SDK sends everything through): REQUEST_LIMIT_EXCEEDED, 5xx and network
+errors are retried with backoff, then reported as CRMUnavailableError. Authentication and query
+errors come back as the SDK's exceptions and are mapped in :func:`_sdk_errors`. Parsing of records
+into the canonical model is done by pure functions (``parse_*``).
+
+Calls per run: login (except session auth), two describes, stages, users; the opportunity query
+(``ceil(N / batch size)`` pages) plus one call per child subquery page Salesforce truncated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+
+from leadprep.config import SalesforceSettings
+from leadprep.connectors import FetchResult
+from leadprep.connectors.ratelimit import backoff_delay
+from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
+from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
+from leadprep.redact import register_secret
+
+log = logging.getLogger(__name__)
+
+IDS_PER_QUERY = 200  # keeps a SOQL IN list far below the 100,000-character query limit
+BASE_FIELDS = (
+    "Id",
+    "Name",
+    "StageName",
+    "Amount",
+    "CloseDate",
+    "Probability",
+    "ForecastCategoryName",
+    "NextStep",
+    "LastActivityDate",
+    "CreatedDate",
+    "IsClosed",
+    "IsWon",
+    "OwnerId",
+    "Owner.Name",
+    "Owner.Email",
+    "Account.Name",
+)
+OPTIONAL_FIELDS = ("LastStageChangeDate", "CurrencyIsoCode")  # only when describe() shows them
+ROLE_FIELDS = ("Role", "IsPrimary", "Contact.Name", "Contact.Email", "Contact.Title")
+HISTORY_FIELDS = ("StageName", "CloseDate", "Amount", "CreatedDate")
+OPTIONAL_HISTORY_FIELDS = ("PrevCloseDate",)
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+
+
+# --- parsing (pure) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SFStage:
+    name: str
+    order: int
+    probability: float | None
+    closed: bool
+    won: bool
+
+
+def parse_stages(records: Iterable[dict[str, Any]]) -> dict[str, SFStage]:
+    """Stage API name -> stage, from ``OpportunityStage`` rows."""
+    ordered = sorted(records, key=lambda r: (r.get("SortOrder") is None, r.get("SortOrder") or 0))
+    out = {}
+    for index, row in enumerate(ordered):
+        probability = row.get("DefaultProbability")
+        stage = SFStage(
+            name=row.get("MasterLabel") or row["ApiName"],
+            order=index,
+            probability=float(probability) / 100 if probability is not None else None,
+            closed=bool(row.get("IsClosed")),
+            won=bool(row.get("IsWon")),
+        )
+        out[row["ApiName"]] = stage
+        out.setdefault(stage.name, stage)
+    return out
+
+
+def _day(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _moment(value: Any) -> datetime | None:
+    """Salesforce datetimes (``2026-11-20T14:03:12.000+0000``) and dates, as UTC."""
+    if not value:
+        return None
+    text = str(value)
+    if len(text) == 10:
+        day = _day(text)
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC) if day else None
+    text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return None
+
+
+def children(record: dict[str, Any], relationship: str) -> list[dict[str, Any]]:
+    """A child subquery's rows; an empty subquery comes back as null."""
+    value = record.get(relationship)
+    return list(value.get("records", [])) if isinstance(value, dict) else []
+
+
+def parse_history(rows: list[dict[str, Any]]) -> list[Change]:
+    """Close date, amount and stage changes from ``OpportunityHistory`` rows (any order)."""
+    ordered = sorted(
+        rows, key=lambda r: _moment(r.get("CreatedDate")) or datetime.min.replace(tzinfo=UTC)
+    )
+    changes: list[Change] = []
+    previous: dict[str, Any] | None = None
+    for row in ordered:
+        at = _moment(row.get("CreatedDate"))
+        close = _day(row.get("CloseDate"))
+        before = _day(row.get("PrevCloseDate")) or (
+            _day(previous.get("CloseDate")) if previous else None
+        )
+        if before is not None and close is not None and before != close:
+            changes.append(Change(CLOSE_DATE, before, close, at))
+        if previous is not None:
+            old_amount, new_amount = _money(previous.get("Amount")), _money(row.get("Amount"))
+            if old_amount != new_amount:
+                changes.append(Change(AMOUNT, old_amount, new_amount, at))
+            if previous.get("StageName") != row.get("StageName"):
+                changes.append(Change(STAGE, previous.get("StageName"), row.get("StageName"), at))
+        previous = row
+    return changes
+
+
+def _stage_entered(record: dict[str, Any], history: list[Change]) -> datetime | None:
+    explicit = _moment(record.get("LastStageChangeDate"))
+    if explicit is not None:
+        return explicit
+    moves = [c.at for c in history if c.field == STAGE and c.at is not None]
+    return moves[-1] if moves else _moment(record.get("CreatedDate"))
+
+
+def parse_opportunity(
+    record: dict[str, Any],
+    *,
+    stages: dict[str, SFStage],
+    instance_url: str,
+    roles: list[dict[str, Any]] | None = None,
+    history: list[dict[str, Any]] | None = None,
+) -> Deal:
+    """One Opportunity row (with its child rows) as a canonical Deal."""
+    owner = record.get("Owner") or {}
+    account = record.get("Account") or {}
+    stage = stages.get(record.get("StageName") or "")
+    changes = parse_history(
+        history if history is not None else children(record, "OpportunityHistories")
+    )
+    contacts = []
+    for role in roles if roles is not None else children(record, "OpportunityContactRoles"):
+        person = role.get("Contact") or {}
+        contacts.append(
+            Contact(
+                name=person.get("Name") or "Unnamed contact",
+                email=(person.get("Email") or "").lower() or None,
+                role=role.get("Role") or None,
+                title=person.get("Title") or None,
+            )
+        )
+    probability = record.get("Probability")
+    deal_id = str(record["Id"])
+    return Deal(
+        id=deal_id,
+        name=record.get("Name") or deal_id,
+        owner=Rep(
+            id=str(record.get("OwnerId") or ""),
+            name=owner.get("Name") or "Unknown owner",
+            email=(owner.get("Email") or "").lower(),
+        ),
+        stage=stage.name if stage else (record.get("StageName") or "unknown"),
+        account=account.get("Name"),
+        amount=_money(record.get("Amount")),
+        currency=(record.get("CurrencyIsoCode") or "USD").upper(),
+        close_date=_day(record.get("CloseDate")),
+        probability=float(probability) / 100
+        if probability is not None
+        else (stage.probability if stage else None),
+        stage_order=stage.order if stage else None,
+        forecast_category=record.get("ForecastCategoryName"),
+        created_at=_moment(record.get("CreatedDate")),
+        stage_entered_at=_stage_entered(record, changes),
+        last_activity_at=_moment(record.get("LastActivityDate")),
+        next_step=(record.get("NextStep") or "").strip() or None,
+        is_closed=bool(record.get("IsClosed")),
+        is_won=bool(record.get("IsWon")),
+        url=f"{instance_url}/lightning/r/Opportunity/{deal_id}/view",
+        contacts=tuple(contacts),
+        history=tuple(changes),
+    )
+
+
+def soql_quote(value: str) -> str:
+    """A SOQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def opportunity_soql(fields: Iterable[str], history_fields: Iterable[str], where: str) -> str:
+    """The one query: opportunities with their contact roles and history as child subqueries."""
+    return (
+        f"SELECT {', '.join(fields)}, "
+        f"(SELECT {', '.join(ROLE_FIELDS)} FROM OpportunityContactRoles ORDER BY IsPrimary DESC), "
+        f"(SELECT {', '.join(history_fields)} FROM OpportunityHistories ORDER BY CreatedDate) "
+        f"FROM Opportunity WHERE {where} ORDER BY Id"
+    )
+
+
+# --- transport -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SFUsage:
+    requests: int = 0
+    retries: int = 0
+    child_pages: int = 0
+    api_usage: str | None = None
+
+    def summary(self) -> str:
+        text = f"Salesforce: {self.requests} requests ({self.child_pages} child-record pages); {self.retries} retried"
+        if self.api_usage:
+            text += f"; org API usage {self.api_usage} in the last 24 h"
+        return text
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        return str(body[0].get("errorCode") or "")
+    return ""
+
+
+class RetryingSession(requests.Session):
+    """Every HTTP call simple-salesforce makes: counted, and retried when Salesforce says "later"."""
+
+    def __init__(
+        self, settings: SalesforceSettings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        super().__init__()
+        self.policy = settings.retry
+        self.sleep_fn = sleep
+        self.usage = SFUsage()
+        self.ca_bundle = str(settings.ca_bundle) if settings.ca_bundle is not None else None
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.policy.timeout)
+        if self.ca_bundle:
+            kwargs["verify"] = self.ca_bundle  # per request, or $REQUESTS_CA_BUNDLE would win
+        problem = "no answer"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            self.usage.requests += 1
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except requests.exceptions.SSLError as exc:
+                raise CRMUnavailableError(
+                    f"TLS to Salesforce failed: {exc}",
+                    hint="Behind a TLS-inspecting proxy, set crm.salesforce.ca_bundle to its CA file.",
+                ) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"network error: {type(exc).__name__}"
+            else:
+                limit_info = response.headers.get("Sforce-Limit-Info")
+                if limit_info:
+                    self.usage.api_usage = limit_info.removeprefix("api-usage=").split(";")[0]
+                code = _error_code(response) if response.status_code >= 400 else ""
+                login_fault = b"<faultcode" in response.content[:2000]  # SOAP login refused: final
+                if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+                    problem = "the org's API request limit (REQUEST_LIMIT_EXCEEDED)"
+                elif (
+                    response.status_code >= 500 or response.status_code == 429
+                ) and not login_fault:
+                    problem = f"server error {response.status_code}"
+                else:
+                    return response
+            if attempt < self.policy.max_attempts:
+                self.usage.retries += 1
+                delay = backoff_delay(attempt, self.policy.base_delay)
+                log.debug("Salesforce: %s; retry %d in %.2fs", problem, attempt, delay)
+                self.sleep_fn(delay)
+        raise CRMUnavailableError(
+            f"Salesforce did not answer: {problem}, still after {self.policy.max_attempts} attempts.",
+            hint="Nothing was written. Try again later; Setup → Company Information shows the org's API usage.",
+        )
+
+
+@contextmanager
+def _sdk_errors(settings: SalesforceSettings) -> Iterator[None]:
+    """Map simple-salesforce's exceptions to leadprep's, with how to fix."""
+    from simple_salesforce import exceptions as sfx
+
+    try:
+        yield
+    except sfx.SalesforceAuthenticationFailed as exc:
+        raise CRMAuthError(
+            f"Salesforce login failed: {getattr(exc, 'auth_message', '') or exc}",
+            hint=_login_hint(settings),
+        ) from None
+    except sfx.SalesforceExpiredSession:
+        raise CRMAuthError(
+            "Salesforce session expired or invalid (401 INVALID_SESSION_ID).",
+            hint=_login_hint(settings),
+        ) from None
+    except sfx.SalesforceRefusedRequest as exc:
+        raise CRMAuthError(
+            f"Salesforce refused the request (403): {_messages(exc.content)}",
+            hint="The user needs API Enabled and read access to Opportunity, OpportunityContactRole, "
+            "OpportunityHistory, OpportunityStage and User.",
+        ) from None
+    except sfx.SalesforceError as exc:
+        raise CRMUnavailableError(
+            f"Salesforce answered {exc.status} to {exc.resource_name}: {_messages(exc.content)}"
+        ) from None
+
+
+def _login_hint(settings: SalesforceSettings) -> str:
+    if settings.auth == "session":
+        return "Get a fresh access token and instance URL (`sf org display --target-org <alias>`) and update the environment."
+    if settings.auth == "password":
+        return "Check the username, password and security token (reset it under Settings → Reset My Security Token); sandboxes need domain: test."
+    if settings.auth == "jwt":
+        return "Check the connected app's consumer key, the private key file and that the user is pre-authorized."
+    return "Check the connected app's consumer key and secret, and domain (your My Domain)."
+
+
+def _messages(content: Any) -> str:
+    if isinstance(content, list):
+        return "; ".join(
+            f"{e.get('errorCode', '')}: {e.get('message', '')}".strip()
+            for e in content
+            if isinstance(e, dict)
+        )
+    return str(content)[:300]
+
+
+def connect(settings: SalesforceSettings, session: requests.Session) -> Any:
+    """A logged-in ``simple_salesforce.Salesforce`` for the configured auth mode."""
+    from simple_salesforce import Salesforce
+
+    def secret(value: Any) -> str | None:
+        if value is None:
+            return None
+        text = value.get_secret_value()
+        register_secret(text)
+        return text
+
+    common: dict[str, Any] = {
+        "version": settings.api_version,
+        "session": session,
+        "object_pairs_hook": dict,
+    }
+    with _sdk_errors(settings):
+        if settings.auth == "session":
+            return Salesforce(
+                instance_url=settings.instance_url,
+                session_id=secret(settings.access_token),
+                **common,
+            )
+        if settings.auth == "password":
+            return Salesforce(
+                username=settings.username,
+                password=secret(settings.password),
+                security_token=secret(settings.security_token) or "",
+                domain=settings.domain,
+                **common,
+            )
+        if settings.auth == "jwt":
+            return Salesforce(
+                username=settings.username,
+                consumer_key=settings.consumer_key,
+                privatekey_file=str(settings.private_key_file),
+                domain=settings.domain,
+                **common,
+            )
+        return Salesforce(
+            consumer_key=settings.consumer_key,
+            consumer_secret=secret(settings.consumer_secret),
+            domain=settings.domain,
+            **common,
+        )
+
+
+# --- the connector -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Query:
+    fields: list[str]
+    history_fields: list[str]
+    dropped: list[str] = field(default_factory=list)
+
+
+class SalesforceConnector:
+    """Pulls the open opportunities of the configured reps (or of everyone) from Salesforce."""
+
+    source = "salesforce"
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        *,
+        managers: Iterable[str] = (),
+        session: RetryingSession | None = None,
+    ) -> None:
+        self.settings = settings
+        self.managers = sorted(set(managers))  # emails of managers whose direct reports to pull
+        self.session = session or RetryingSession(settings)
+        self._sf: Any = None
+        self._manager_of: dict[str, str] = {}  # user id -> manager email, for manager-only teams
+
+    @property
+    def sf(self) -> Any:
+        if self._sf is None:
+            self._sf = connect(self.settings, self.session)
+        return self._sf
+
+    @property
+    def instance_url(self) -> str:
+        return f"https://{self.sf.sf_instance}"
+
+    def fetch(
+        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
+    ) -> FetchResult:
+        notes: list[str] = []
+        with _sdk_errors(self.settings):
+            query = self._plan_query()
+            stages = parse_stages(
+                self._rows(
+                    "SELECT ApiName, MasterLabel, IsClosed, IsWon, DefaultProbability, SortOrder FROM OpportunityStage"
+                )
+            )
+            owner_ids = self._owner_ids(reps, notes)
+            records: list[dict[str, Any]] = []
+            if owner_ids is None:
+                records = self._opportunities(query, "IsClosed = false")
+            else:
+                for chunk in _chunks(owner_ids, IDS_PER_QUERY):
+                    where = f"IsClosed = false AND OwnerId IN ({', '.join(map(soql_quote, chunk))})"
+                    records += self._opportunities(query, where)
+            seen = {str(r["Id"]) for r in records}
+            extra = sorted(set(known_ids) - seen)
+            for chunk in _chunks(extra, IDS_PER_QUERY):
+                records += self._opportunities(
+                    query, f"Id IN ({', '.join(map(soql_quote, chunk))})"
+                )
+            instance = self.instance_url
+            deals = [
+                parse_opportunity(
+                    r,
+                    stages=stages,
+                    instance_url=instance,
+                    roles=r["_roles"],
+                    history=r["_history"],
+                )
+                for r in records
+            ]
+            deals = [
+                replace(d, manager_email=self._manager_of[d.owner.id])
+                if d.owner.id in self._manager_of
+                else d
+                for d in deals
+            ]
+        if query.dropped:
+            notes.append(f"fields this org does not have were left out: {', '.join(query.dropped)}")
+        log.info(self.session.usage.summary())
+        return FetchResult(source=self.source, deals=deals, notes=notes)
+
+    # --- pieces ----------------------------------------------------------------------------------
+
+    def _describe(self, sobject: str) -> set[str]:
+        data = self.sf.restful(f"sobjects/{sobject}/describe")
+        return {f["name"] for f in data.get("fields", [])}
+
+    def _plan_query(self) -> _Query:
+        opportunity = self._describe("Opportunity")
+        history = self._describe("OpportunityHistory")
+        return _Query(
+            fields=[*BASE_FIELDS, *(f for f in OPTIONAL_FIELDS if f in opportunity)],
+            history_fields=[*HISTORY_FIELDS, *(f for f in OPTIONAL_HISTORY_FIELDS if f in history)],
+        )
+
+    def _rows(self, soql: str) -> list[dict[str, Any]]:
+        return list(self.sf.query_all_iter(soql))
+
+    def _owner_ids(self, reps: set[str] | None, notes: list[str]) -> list[str] | None:
+        """User ids of the reps named in teams and of the direct reports of manager-only teams."""
+        if not reps and not self.managers:
+            return None  # nothing configured: every owner
+        ids: set[str] = set()
+        if reps:
+            emails = ", ".join(soql_quote(e) for e in sorted(reps))
+            users = self._rows(f"SELECT Id, Name, Email FROM User WHERE Email IN ({emails})")
+            found = {(u.get("Email") or "").lower(): str(u["Id"]) for u in users}
+            missing = sorted(e for e in reps if e not in found)
+            if missing:
+                notes.append(
+                    f"not Salesforce users (no opportunities pulled): {', '.join(missing)}"
+                )
+            ids.update(found.values())
+        if self.managers:
+            emails = ", ".join(soql_quote(e) for e in self.managers)
+            users = self._rows(
+                "SELECT Id, Name, Email, Manager.Email FROM User "
+                f"WHERE IsActive = true AND Manager.Email IN ({emails})"
+            )
+            if not users:
+                notes.append(f"no active direct reports found for {', '.join(self.managers)}")
+            for user in users:
+                ids.add(str(user["Id"]))
+                self._manager_of[str(user["Id"])] = (
+                    (user.get("Manager") or {}).get("Email") or ""
+                ).lower()
+        return sorted(ids)
+
+    def _opportunities(self, query: _Query, where: str) -> list[dict[str, Any]]:
+        from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+        while True:
+            soql = opportunity_soql(query.fields, query.history_fields, where)
+            try:
+                rows = list(
+                    self.sf.query_all_iter(
+                        soql,
+                        headers={"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"},
+                    )
+                )
+            except SalesforceMalformedRequest as exc:
+                bad = self._optional_culprit(exc.content, query)
+                if bad is None:
+                    raise CRMUnavailableError(
+                        f"Salesforce rejected leadprep's query: {_messages(exc.content)}",
+                        hint="The field named above is required; give the integration user read access to it.",
+                    ) from None
+                query.dropped.append(bad)
+                continue
+            for row in rows:
+                row["_roles"] = self._all_children(row, "OpportunityContactRoles")
+                row["_history"] = self._all_children(row, "OpportunityHistories")
+            return rows
+
+    @staticmethod
+    def _optional_culprit(content: Any, query: _Query) -> str | None:
+        match = _NO_SUCH_COLUMN.search(json.dumps(content))
+        if not match:
+            return None
+        name = match.group(1).split(".")[-1]
+        for fields, optional in (
+            (query.fields, OPTIONAL_FIELDS),
+            (query.history_fields, OPTIONAL_HISTORY_FIELDS),
+        ):
+            if name in optional and name in fields:
+                fields.remove(name)
+                return name
+        return None
+
+    def _all_children(self, record: dict[str, Any], relationship: str) -> list[dict[str, Any]]:
+        """Every child row, following the subquery's own nextRecordsUrl when Salesforce cut it short."""
+        value = record.get(relationship)
+        if not isinstance(value, dict):
+            return []
+        rows = list(value.get("records", []))
+        seen: set[str] = set()
+        while not value.get("done", True) and value.get("nextRecordsUrl"):
+            url = value["nextRecordsUrl"]
+            if url in seen:
+                raise CRMUnavailableError(
+                    "Salesforce returned the same child-records page twice; stopping to avoid a loop."
+                )
+            seen.add(url)
+            self.session.usage.child_pages += 1
+            value = self.sf.query_more(url, identifier_is_url=True)
+            rows.extend(value.get("records", []))
+        return rows
+
+    def diagnose(self) -> Iterator[tuple[str, bool, str]]:
+        """``leadprep doctor``: login, object access and API usage, one line each."""
+        try:
+            with _sdk_errors(self.settings):
+                instance = self.instance_url
+        except LeadprepError as exc:
+            yield "salesforce login", False, str(exc)
+            return
+        yield "salesforce login", True, f"{self.settings.auth} auth to {instance}"
+        for sobject in (
+            "Opportunity",
+            "OpportunityContactRole",
+            "OpportunityHistory",
+            "OpportunityStage",
+            "User",
+        ):
+            try:
+                with _sdk_errors(self.settings):
+                    self._describe(sobject)
+            except LeadprepError as exc:
+                yield f"salesforce {sobject}", False, str(exc)
+            else:
+                yield f"salesforce {sobject}", True, "readable"
+        usage = self.session.usage.api_usage
+        yield (
+            "salesforce API usage",
+            True,
+            f"{usage} requests in the last 24 h" if usage else "not reported",
+        )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
