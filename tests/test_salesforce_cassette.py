@@ -1,0 +1,39 @@
+"""Replays a recorded Salesforce password login and pull (vcrpy, no network)."""
+
+from datetime import date
+from pathlib import Path
+
+import vcr
+
+from leadprep.config import SalesforceSettings
+from leadprep.connectors.salesforce import SalesforceConnector
+from leadprep.model import CLOSE_DATE
+
+CASSETTE = Path(__file__).parent / "cassettes" / "salesforce_pull.yaml"
+# The login body is not matched: its credentials are scrubbed in the cassette.
+replay = vcr.VCR(record_mode="none", match_on=["method", "scheme", "host", "port", "path", "query"])
+
+
+def test_replayed_login_and_pull():
+    settings = SalesforceSettings(
+        auth="password", username="someone@example.com", password="any", security_token="any"
+    )
+    with replay.use_cassette(str(CASSETTE)) as cassette:
+        result = SalesforceConnector(settings).fetch(None, date(2026, 11, 30))
+        assert cassette.all_played
+    deals = result.deals
+    assert len(deals) == 5 and all(d.is_open for d in deals)
+    assert all(
+        d.url.startswith("https://acme.my.salesforce.com/lightning/r/Opportunity/") for d in deals
+    )
+    assert max(len(d.contacts) for d in deals) >= 3  # child pages of 2 were followed
+    assert any(d.history_of(CLOSE_DATE) for d in deals)
+    assert {d.owner.email for d in deals} == {"rep0@example.com", "rep1@example.com"}
+
+
+def test_cassette_holds_no_credentials():
+    text = CASSETTE.read_text()
+    for secret in ("hunter2", "TOKENX", "integration@example.com", "00DFAKE0000000!", "127.0.0.1"):
+        assert secret not in text
+    assert "PASSWORD_FILTERED" in text and "SESSION_ID_FILTERED" in text
+    assert "authorization" not in text.lower()

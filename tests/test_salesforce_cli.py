@@ -1,0 +1,196 @@
+"""``leadprep prep`` with crm.kind: salesforce (session auth), end to end against the fake."""
+
+import json
+
+import pytest
+from conftest import write_config, write_csv
+from fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
+from typer.testing import CliRunner
+
+from leadprep.cli import app
+
+runner = CliRunner()
+AS_OF = "2026-11-30"
+TEAM = ["rep0@example.com", "rep1@example.com"]
+
+
+@pytest.fixture(scope="module")
+def org():
+    return build_org([30, 25, 10], closed=5, seed=23, max_roles=4)
+
+
+def teams_yaml() -> str:
+    return (
+        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: ["
+        + ", ".join(TEAM)
+        + "]}]\n"
+    )
+
+
+def sf_config(tmp_path, fake, retry="{base_delay: 0.001}"):
+    return write_config(
+        tmp_path / "sf.yaml",
+        "crm:\n  kind: salesforce\n  salesforce:\n    auth: session\n"
+        f"    instance_url: {fake.instance_url}\n"
+        '    access_token: "${SF_ACCESS_TOKEN}"\n'
+        f"    ca_bundle: {fake.ca_path}\n    retry: {retry}\n"
+        "state: {path: sf-state.db}\n" + teams_yaml(),
+    )
+
+
+def org_as_csv(org, instance_url) -> list[dict]:
+    users = {u["Id"]: u for u in org.users}
+    rows = []
+    for opp in org.opportunities.values():
+        owner = users[opp["OwnerId"]]
+        if opp["IsClosed"] or owner["Email"] not in TEAM:
+            continue
+        roles = sorted(org.roles[opp["Id"]], key=lambda r: not r["IsPrimary"])
+        contacts = []
+        for role in roles:
+            c = role["Contact"]
+            text = f"{c['Name']} <{c['Email']}>"
+            text += f" [{role['Role']}]" if role["Role"] else ""
+            text += f" ({c['Title']})" if c["Title"] else ""
+            contacts.append(text)
+        history = org.histories[opp["Id"]]
+        rows.append(
+            {
+                "deal_id": opp["Id"],
+                "deal_name": opp["Name"],
+                "account": (opp["Account"] or {}).get("Name", ""),
+                "owner_email": owner["Email"],
+                "owner_name": owner["Name"],
+                "manager_email": "",
+                "stage": opp["StageName"],
+                "probability": str(opp["Probability"]),
+                "amount": str(opp["Amount"]),
+                "currency": "USD",
+                "close_date": opp["CloseDate"],
+                "forecast_category": opp["ForecastCategoryName"],
+                "created_at": opp["CreatedDate"].replace(".000+0000", "+00:00"),
+                "stage_entered_at": opp["LastStageChangeDate"].replace(".000+0000", "+00:00"),
+                "last_activity_at": opp["LastActivityDate"],
+                "next_step": opp["NextStep"] or "",
+                "contacts": "; ".join(contacts),
+                "previous_close_dates": "; ".join(r["CloseDate"] for r in history[:-1]),
+                "is_closed": "",
+                "is_won": "",
+                "url": f"{instance_url}/lightning/r/Opportunity/{opp['Id']}/view",
+            }
+        )
+    return rows
+
+
+def comparable(path):
+    data = json.loads(path.read_text())
+    data.pop("source")
+    for packet in data["packets"]:
+        packet["rep"].pop("id")
+    return data
+
+
+def test_salesforce_and_csv_of_the_same_data_give_the_same_packets(tmp_path, org, monkeypatch):
+    monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
+    with FakeSalesforce(org, tmp_path, child_page_size=2) as fake:
+        config = sf_config(tmp_path, fake)
+        result = runner.invoke(
+            app,
+            [
+                "prep",
+                "-c",
+                str(config),
+                "-o",
+                str(tmp_path / "sf"),
+                "-f",
+                "json,html,md",
+                "--as-of",
+                AS_OF,
+            ],
+        )
+        instance = fake.instance_url
+    assert result.exit_code == 0, result.output + result.stderr
+    write_csv(tmp_path / "deals.csv", org_as_csv(org, instance))
+    csv_config = write_config(
+        tmp_path / "csv.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: csv-state.db}\n" + teams_yaml(),
+    )
+    result = runner.invoke(
+        app,
+        [
+            "prep",
+            "-c",
+            str(csv_config),
+            "-o",
+            str(tmp_path / "csv"),
+            "-f",
+            "json",
+            "--as-of",
+            AS_OF,
+        ],
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    sf, csv = (
+        comparable(tmp_path / "sf" / "packets.json"),
+        comparable(tmp_path / "csv" / "packets.json"),
+    )
+    assert sum(len(p["deals"]) for p in sf["packets"]) == 55
+    assert any(
+        f["code"] == "close_date_slipped"
+        for p in sf["packets"]
+        for d in p["deals"]
+        for f in d["flags"]
+    )
+    assert sf == csv
+
+
+def test_no_secret_appears_anywhere(tmp_path, org, monkeypatch):
+    monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
+    with FakeSalesforce(org, tmp_path) as fake:
+        config = sf_config(tmp_path, fake)
+        ok = runner.invoke(
+            app,
+            [
+                "prep",
+                "-c",
+                str(config),
+                "-o",
+                str(tmp_path / "o"),
+                "-f",
+                "json,html,md",
+                "-v",
+                "--as-of",
+                AS_OF,
+            ],
+        )
+        fake.token = "rotated"
+        expired = runner.invoke(
+            app, ["prep", "-c", str(config), "-o", str(tmp_path / "o2"), "-v", "--as-of", AS_OF]
+        )
+    assert ok.exit_code == 0 and "Salesforce: " in ok.stderr
+    assert expired.exit_code == 3 and "sf org display" in expired.stderr
+    texts = [ok.stdout, ok.stderr, expired.stdout, expired.stderr]
+    texts += [p.read_text() for p in (tmp_path / "o").iterdir()]
+    assert all(TOKEN not in text for text in texts)
+
+
+def test_limit_exhausted_exits_4_and_writes_nothing(tmp_path, org, monkeypatch):
+    monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
+    with FakeSalesforce(org, tmp_path) as fake:
+        fake.inject(always="limit")
+        config = sf_config(tmp_path, fake, retry="{max_attempts: 2, base_delay: 0.001}")
+        result = runner.invoke(
+            app, ["prep", "-c", str(config), "-o", str(tmp_path / "out"), "--as-of", AS_OF]
+        )
+    assert result.exit_code == 4 and "REQUEST_LIMIT_EXCEEDED" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_doctor_checks_login_objects_and_usage(tmp_path, org, monkeypatch):
+    monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
+    with FakeSalesforce(org, tmp_path) as fake:
+        result = runner.invoke(app, ["doctor", "-c", str(sf_config(tmp_path, fake))])
+    assert result.exit_code == 0, result.stdout
+    assert "ok   salesforce login: session auth" in result.stdout
+    assert "ok   salesforce OpportunityHistory: readable" in result.stdout
+    assert "ok   salesforce API usage:" in result.stdout and "/15000" in result.stdout
