@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from leadprep import __version__
 from leadprep.config import Config, find_config_path, load_config
 from leadprep.errors import EXIT_OK, EXIT_PARTIAL, LeadprepError, UsageError
 from leadprep.redact import RedactingFilter, redact
+
+if TYPE_CHECKING:
+    from leadprep.store import Store
 
 app = typer.Typer(
     name="leadprep",
@@ -202,6 +206,155 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
         out.print("First review on record: 'what changed' starts with the next run.")
     index = (result.out_dir / "index.html").resolve()
     out.print(f"Sheets written to {result.out_dir.resolve()}  (open {index})")
+
+
+def _open_state(config_path: Path | None) -> tuple[Store, bool]:
+    """The configured state store, and whether the pipeline is the demo's."""
+    from leadprep.store import Store
+
+    cfg, _ = _load(config_path)
+    cfg = cfg or Config()
+    return Store.open(cfg.state_path()), cfg.crm.kind == "demo"
+
+
+@app.command()
+def commit(
+    deal_id: str | None = typer.Argument(None, help="The deal's id, as printed on the sheet."),
+    text: str | None = typer.Argument(None, help="What the rep will do, with whom, by when."),
+    due: str | None = typer.Option(None, "--due", help="Due date YYYY-MM-DD."),
+    rep: str | None = typer.Option(
+        None, "--rep", help="The rep (email); default: the deal's owner."
+    ),
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="CSV with deal_id, text, due, rep: record them all."
+    ),
+    as_of: str | None = AsOfOpt,
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Record the commitment a rep chose in the 1:1 (it opens the next sheet's Deliver section)."""
+    with _errors(verbose):
+        from leadprep import commitments
+
+        review = _as_of(as_of)
+        store, demo = _open_state(config)
+        with store:
+            if from_file is not None:
+                if deal_id or text:
+                    raise UsageError("Give either DEAL_ID TEXT or --from-file, not both.")
+                items = commitments.prepare_file(store, from_file, review, demo=demo)
+            else:
+                if not deal_id or text is None:
+                    raise UsageError(
+                        "Usage: leadprep commit DEAL_ID TEXT [--due YYYY-MM-DD] (or --from-file CSV)."
+                    )
+                items = [
+                    commitments.prepare(
+                        store, deal_id, text, commitments.parse_due(due), rep, review, demo=demo
+                    )
+                ]
+            ids = commitments.record(store, items, review)
+        for item, new_id in zip(items, ids, strict=True):
+            due_text = f", due {item.due.isoformat()}" if item.due else ""
+            out.print(
+                f"#{new_id} recorded for {escape(item.rep_email)} on {escape(item.deal_name)}{due_text}."
+            )
+            for warning in item.warnings:
+                err.print(f"[yellow]warning:[/] #{new_id}: {escape(warning)}")
+            if item.hint:
+                err.print(f"[yellow]hint:[/] #{new_id}: {escape(item.hint)}")
+
+
+@app.command()
+def followup(
+    commitment_id: int = typer.Argument(..., help="The commitment's number (#12 on the sheet)."),
+    kept: bool = typer.Option(False, "--kept", help="The rep did it."),
+    missed: bool = typer.Option(False, "--missed", help="The rep did not."),
+    note: str | None = typer.Option(None, "--note", help="What was learned."),
+    as_of: str | None = AsOfOpt,
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Record how last week's commitment went, in the review where it was discussed."""
+    with _errors(verbose):
+        from leadprep import commitments
+
+        if kept == missed:
+            raise UsageError("Say how it went: exactly one of --kept or --missed.")
+        review = _as_of(as_of)
+        store, _ = _open_state(config)
+        with store:
+            done, warning = commitments.follow_up(
+                store, commitment_id, kept=kept, note=note, as_of=review
+            )
+        if warning:
+            err.print(f"[yellow]warning:[/] {escape(warning)}")
+        out.print(f"#{done.id} marked {done.status}: {escape(done.text)}")
+
+
+@app.command(name="commitments")
+def list_commitments(
+    rep: str | None = typer.Option(None, "--rep", help="Only this rep (email)."),
+    show_all: bool = typer.Option(False, "--all", help="Include kept and missed ones."),
+    format: str = typer.Option("table", "--format", help="table or json."),
+    as_of: str | None = AsOfOpt,
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """List open commitments (or all of them)."""
+    with _errors(verbose):
+        import json
+
+        if format not in ("table", "json"):
+            raise UsageError("--format is table or json.")
+        review = _as_of(as_of)
+        store, _ = _open_state(config)
+        with store:
+            rows = store.commitments(rep_email=rep, status=None if show_all else "open")
+        rows = [c for c in rows if c.made_on <= review]
+        if format == "json":
+            print(
+                json.dumps(
+                    [_commitment_json(c, review) for c in rows], indent=2, ensure_ascii=False
+                )
+            )
+            return
+        table = Table(
+            title=f"{'All' if show_all else 'Open'} commitments as of {review.isoformat()}",
+            title_justify="left",
+        )
+        for column in ("#", "Rep", "Deal", "Commitment", "Made", "Due", "Status"):
+            table.add_column(column)
+        for c in rows:
+            due_text = c.due.isoformat() if c.due else "—"
+            if c.status == "open" and c.due and c.due < review:
+                due_text += " (overdue)"
+            table.add_row(
+                str(c.id),
+                escape(c.rep_email),
+                escape(c.deal_name),
+                escape(c.text),
+                c.made_on.isoformat(),
+                due_text,
+                c.status,
+            )
+        out.print(table if rows else "No commitments.")
+
+
+def _commitment_json(c, review: date) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "id": c.id,
+        "deal_id": c.deal_id,
+        "deal_name": c.deal_name,
+        "rep_email": c.rep_email,
+        "text": c.text,
+        "due": c.due.isoformat() if c.due else None,
+        "made_on": c.made_on.isoformat(),
+        "status": c.status,
+        "overdue": c.status == "open" and c.due is not None and c.due < review,
+        "note": c.note,
+        "followed_up_on": c.followed_up_on.isoformat() if c.followed_up_on else None,
+    }
 
 
 @app.command()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from leadprep.changes import DealChange, Departure, departures, diff_deal
+from leadprep.commitments import CoachingRecord, coaching_record, reviews_missed, vagueness_hint
 from leadprep.config import Config, Person
 from leadprep.model import Deal, Rep
 from leadprep.questions import QuestionBank, QuestionPicker
@@ -48,6 +49,8 @@ class DeliverItem:
     outcome: str | None  # won | lost | None while the deal is open
     overdue: bool
     prompts: list[str]
+    reviews_missed: int = 0  # reviews that went by without a follow-up
+    hint: str | None = None  # how to make a vague commitment specific
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Packet:
     deliver: list[DeliverItem]
     listen: list[str]
     cues: list[str]
+    coaching: CoachingRecord
     minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
 
     @property
@@ -144,6 +148,8 @@ class Memory:
     previous: dict[str, Deal] = field(default_factory=dict)
     close_dates_seen: dict[str, list[tuple[date, date | None]]] = field(default_factory=dict)
     open_commitments: list[Commitment] = field(default_factory=list)
+    commitment_history: list[Commitment] = field(default_factory=list)  # every status
+    review_dates: list[date] = field(default_factory=list)  # earlier reviews, newest first
 
 
 def build_packets(
@@ -217,9 +223,14 @@ def build_packets(
                 slug=slug,
                 deals=views,
                 departed=departures(memory.previous, current, email),
-                deliver=_deliver(memory.open_commitments, email, current, picker, as_of),
+                deliver=_deliver(memory, email, current, picker, as_of),
                 listen=picker.opening(email),
                 cues=picker.cues(email),
+                coaching=coaching_record(
+                    [c for c in memory.commitment_history if c.rep_email == email],
+                    memory.review_dates,
+                    as_of,
+                ),
             )
         )
     return packets
@@ -241,14 +252,14 @@ def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:
 
 
 def _deliver(
-    commitments: list[Commitment],
+    memory: Memory,
     rep_email: str,
     current: dict[str, Deal],
     picker: QuestionPicker,
     as_of: date,
 ) -> list[DeliverItem]:
     items = []
-    for commitment in commitments:
+    for commitment in memory.open_commitments:
         if commitment.rep_email != rep_email:
             continue
         deal = current.get(commitment.deal_id)
@@ -262,6 +273,8 @@ def _deliver(
                 outcome=outcome,
                 overdue=commitment.due is not None and commitment.due < as_of,
                 prompts=picker.deliver_prompts(deal, commitment.deal_name, commitment.id),
+                reviews_missed=reviews_missed(commitment, memory.review_dates, as_of),
+                hint=vagueness_hint(commitment.text, commitment.due),
             )
         )
     return items
@@ -315,6 +328,15 @@ def packet_json(packet: Packet) -> dict[str, Any]:
             {"name": packet.manager.name, "email": packet.manager.email} if packet.manager else None
         ),
         "previous_review": packet.previous_review.isoformat() if packet.previous_review else None,
+        "coaching": {
+            "kept_last_4": packet.coaching.kept_4,
+            "followed_up_last_4": packet.coaching.decided_4,
+            "kept_last_12": packet.coaching.kept_12,
+            "followed_up_last_12": packet.coaching.decided_12,
+            "streak": packet.coaching.streak,
+            "not_followed_up": packet.coaching.not_followed_up,
+            "summary": packet.coaching.summary,
+        },
         "listen": packet.listen,
         "deliver": [
             {
@@ -328,6 +350,8 @@ def packet_json(packet: Packet) -> dict[str, Any]:
                 "overdue": item.overdue,
                 "deal_outcome": item.outcome,
                 "prompts": item.prompts,
+                "reviews_missed": item.reviews_missed,
+                "hint": item.hint,
             }
             for item in packet.deliver
         ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from leadprep.config import Config
@@ -39,6 +39,8 @@ def remembered(store: Store, as_of: date) -> Memory:
         previous=store.snapshot(previous.run_id) if previous else {},
         close_dates_seen=store.close_date_observations(as_of),
         open_commitments=store.commitments(status="open", made_before=as_of),
+        commitment_history=store.commitments(made_before=as_of),
+        review_dates=store.review_dates(as_of - timedelta(days=1), 12),
     )
 
 

@@ -222,6 +222,25 @@ class Store:
             out.setdefault(deal_id, []).append((date.fromisoformat(as_of), _d(close_date)))
         return out
 
+    def latest_snapshot_of(self, deal_id: str, on_or_before: date) -> tuple[date, Deal] | None:
+        """The deal as last recorded at or before a review date, with that date."""
+        row = self._db.execute(
+            """
+            SELECT r.as_of, s.data FROM snapshots s JOIN runs r ON r.id = s.run_id
+            WHERE s.deal_id = ? AND r.as_of <= ? ORDER BY r.as_of DESC, r.id DESC LIMIT 1
+            """,
+            (deal_id, on_or_before.isoformat()),
+        ).fetchone()
+        return (date.fromisoformat(row[0]), deal_from_dict(json.loads(row[1]))) if row else None
+
+    def review_dates(self, on_or_before: date, limit: int) -> list[date]:
+        """The most recent distinct review dates, newest first."""
+        rows = self._db.execute(
+            "SELECT DISTINCT as_of FROM runs WHERE as_of <= ? ORDER BY as_of DESC LIMIT ?",
+            (on_or_before.isoformat(), limit),
+        )
+        return [date.fromisoformat(r[0]) for r in rows]
+
     def run_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
@@ -238,22 +257,37 @@ class Store:
         made_on: date,
     ) -> int:
         """Record a commitment; returns its id (stable for its lifetime)."""
+        item = {
+            "deal_id": deal_id,
+            "deal_name": deal_name,
+            "rep_email": rep_email,
+            "text": text,
+            "due": due,
+            "made_on": made_on,
+        }
+        return self.add_commitments([item])[0]
+
+    def add_commitments(self, items: list[dict]) -> list[int]:
+        """Record several commitments in one transaction (all or none); returns their ids."""
+        ids = []
         with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO commitments (deal_id, deal_name, rep_email, text, due, made_on,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    deal_id,
-                    deal_name,
-                    rep_email.lower(),
-                    text,
-                    due.isoformat() if due else None,
-                    made_on.isoformat(),
-                    _now(),
-                ),
-            )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+            for item in items:
+                cursor = db.execute(
+                    "INSERT INTO commitments (deal_id, deal_name, rep_email, text, due, made_on,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item["deal_id"],
+                        item["deal_name"],
+                        item["rep_email"].lower(),
+                        item["text"],
+                        item["due"].isoformat() if item["due"] else None,
+                        item["made_on"].isoformat(),
+                        _now(),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+        return ids
 
     def commitments(
         self,
@@ -263,21 +297,40 @@ class Store:
         made_before: date | None = None,
     ) -> list[Commitment]:
         """Commitments, oldest first, filtered by rep, status and the review they were made in."""
-        sql = (
-            "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
-            " followed_up_on FROM commitments WHERE 1=1"
-        )
-        args: list[str] = []
+        where, args = ["1=1"], []
         if rep_email:
-            sql += " AND rep_email = ?"
+            where.append("rep_email = ?")
             args.append(rep_email.lower())
         if status:
-            sql += " AND status = ?"
+            where.append("status = ?")
             args.append(status)
         if made_before:
-            sql += " AND made_on < ?"
+            where.append("made_on < ?")
             args.append(made_before.isoformat())
-        sql += " ORDER BY made_on, id"
+        return self._select_commitments(" AND ".join(where), args)
+
+    def commitment(self, commitment_id: int) -> Commitment | None:
+        found = self._select_commitments("id = ?", [commitment_id])
+        return found[0] if found else None
+
+    def follow_up(
+        self, commitment_id: int, *, kept: bool, note: str | None, on: date
+    ) -> Commitment:
+        """Record how a commitment went, at the review where it was discussed."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE commitments SET status = ?, note = ?, followed_up_on = ? WHERE id = ?",
+                ("kept" if kept else "missed", note, on.isoformat(), commitment_id),
+            )
+        found = self.commitment(commitment_id)
+        assert found is not None
+        return found
+
+    def _select_commitments(self, where: str, args: list) -> list[Commitment]:
+        sql = (
+            "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
+            f" followed_up_on FROM commitments WHERE {where} ORDER BY made_on, id"
+        )
         return [
             Commitment(
                 id=row[0],

@@ -777,19 +777,22 @@ GONE_SINCE = dict(
     contacts=[_c("Iris Vane", CH, "Spa Director")],
 )
 
+# Made at last week's review (weeks_ago=1) and still open, or made earlier: followed up a week
+# later (status) for the coaching record, or never followed up (no status).
+# fmt: off
 COMMITMENTS = [
-    dict(
-        deal="D-1001",
-        text="Ask Maria to introduce me to her CFO before the redlines come back",
-        due=-3,
-    ),
-    dict(
-        deal="D-2001",
-        text="Agree a signed mutual action plan with Ken, including the go-live date",
-        due=3,
-    ),
-    dict(deal="D-3010", text="Get the name of Maple's procurement contact from Lena", due=-2),
+    dict(deal="D-1001", text="Ask Maria to introduce me to her CFO before the redlines come back", due=-3, weeks_ago=1),
+    dict(deal="D-2001", text="Agree a signed mutual action plan with Ken, including the go-live date", due=3, weeks_ago=1),
+    dict(deal="D-3010", text="Get the name of Maple's procurement contact from Lena", due=-2, weeks_ago=1),
+    dict(deal="D-4001", text="Try to get more people involved", due=None, weeks_ago=2),
+    dict(deal="D-1003", text="Book the technical deep-dive with Tom's team for Thursday", due=-17, weeks_ago=3, status="kept"),
+    dict(deal="D-1005", text="Send Helen the security answers by Friday", due=-10, weeks_ago=2, status="kept"),
+    dict(deal="D-2004", text="Call Kira to confirm the budget owner by Wednesday", due=-18, weeks_ago=3, status="missed"),
+    dict(deal="D-2006", text="Agree pricing options with Tariq on Tuesday", due=-11, weeks_ago=2, status="kept"),
+    dict(deal="D-3002", text="Ask Wendy to invite the COO to the proposal review by Friday", due=-10, weeks_ago=2, status="missed"),
+    dict(deal="D-4004", text="Walk Walt through the contract redlines on Monday", due=-20, weeks_ago=3, status="kept"),
 ]
+# fmt: on
 
 
 def _at(today: date, days_ago: int | None) -> datetime | None:
@@ -923,18 +926,23 @@ class DemoConnector:
         return FetchResult(source=self.source, deals=deals)
 
     def seed(self, store: Store, as_of: date) -> None:
-        """Record last week's review and the commitments made in it (a fresh store per demo run)."""
-        week_ago = as_of - timedelta(days=7)
+        """Record the last three weekly reviews and the commitments made in them (a fresh store
+        per demo run: the demo's dates move with the calendar, so stored history would not fit)."""
         before = last_week_deals(as_of)
-        store.record_run(week_ago, self.source, before)
+        for weeks in (3, 2, 1):
+            store.record_run(as_of - timedelta(weeks=weeks), self.source, before)
         names = {d.id: d for d in before}
         for item in COMMITMENTS:
             deal = names[item["deal"]]
-            store.add_commitment(
+            made_on = as_of - timedelta(weeks=item["weeks_ago"])
+            new_id = store.add_commitment(
                 deal_id=deal.id,
                 deal_name=deal.name,
                 rep_email=deal.owner.email,
                 text=item["text"],
-                due=as_of + timedelta(days=item["due"]),
-                made_on=week_ago,
+                due=as_of + timedelta(days=item["due"]) if item["due"] is not None else None,
+                made_on=made_on,
             )
+            if "status" in item:
+                kept = item["status"] == "kept"
+                store.follow_up(new_id, kept=kept, note=None, on=made_on + timedelta(weeks=1))

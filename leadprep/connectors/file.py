@@ -62,7 +62,7 @@ def _normalise_header(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
 
 
-def _decode(path: Path, data: bytes) -> str:
+def decode_text(path: Path, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -74,7 +74,7 @@ def _decode(path: Path, data: bytes) -> str:
         ) from None
 
 
-def _sniff_delimiter(header_line: str) -> str:
+def sniff_delimiter(header_line: str) -> str:
     try:
         return csv.Sniffer().sniff(header_line, delimiters=",;").delimiter
     except csv.Error:
@@ -86,7 +86,7 @@ def read_csv(path: Path, text: str) -> list[Record]:
     if not text.strip():
         raise DataError(f"{path} is empty.", hint="Export your open deals with a header row.")
     header_line = text.splitlines()[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(header_line))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(header_line))
     header = [_normalise_header(h) for h in next(reader)]
     _check_columns(path, header)
     records: list[Record] = []
@@ -160,7 +160,7 @@ def read_records(path: Path) -> list[Record]:
         ) from None
     except OSError as exc:
         raise DataError(f"Cannot read {path}: {exc.strerror}.") from None
-    text = _decode(path, data)
+    text = decode_text(path, data)
     if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
         return read_json(path, text)
     return read_csv(path, text)
