@@ -123,7 +123,8 @@ def prep(
         from leadprep.store import Store
 
         review = _as_of(as_of)
-        cfg, path = (None, None) if demo else _load(config)
+        # --demo ignores ./leadprep.yaml but honours an explicit --config (paper, thresholds, templates)
+        cfg, path = (None, None) if demo and config is None else _load(config)
         if cfg is None and not demo:
             out.print(
                 "No config found (--config, $LEADPREP_CONFIG, ./leadprep.yaml): running on the bundled demo pipeline."

@@ -39,6 +39,12 @@ class DealView:
     def top_severity(self) -> str | None:
         return self.flags[0].severity if self.flags else None
 
+    @property
+    def close_date_timeline(self) -> list[date]:
+        """Every close date the deal has had, oldest first, when it has slipped (else empty)."""
+        slipped = next((f for f in self.flags if f.code == "close_date_slipped"), None)
+        return list(slipped.facts.get("timeline", [])) if slipped else []
+
 
 @dataclass
 class DeliverItem:

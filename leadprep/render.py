@@ -25,6 +25,7 @@ from leadprep.formatting import ago, money, percent, plural, short_date
 from leadprep.packets import Packet, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.signals import FLAG_TITLES
+from leadprep.timeline import close_date_chart
 
 FORMATS = ("html", "md", "json", "pdf")
 SEVERITY_MARK = {"high": "▲ HIGH", "medium": "■ MED", "low": "● LOW"}
@@ -66,6 +67,7 @@ def make_environment(search_path: list[Path]) -> Environment:
         md=md_escape,
         mark=lambda severity: SEVERITY_MARK.get(severity, severity),
         flag_title=lambda code: FLAG_TITLES.get(code, code),
+        close_date_chart=close_date_chart,
     )
     return env
 
@@ -199,7 +201,20 @@ def _pdf_writer() -> Callable[[str, Path], bytes]:
             hint="Install the extra: pip install 'leadprep[pdf]' (and the Pango library on Linux).",
         ) from None
 
+    # Sheets are self-contained: a template asking for a remote file must not reach the network.
+    try:
+        from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+
+        local_only: Any = URLFetcher(allowed_protocols={"data", "file"})
+    except ImportError:  # WeasyPrint before URLFetcher
+        from weasyprint.urls import default_url_fetcher  # type: ignore[import-untyped]
+
+        def local_only(url: str, *args: Any, **kwargs: Any) -> Any:
+            if not url.startswith(("data:", "file:")):
+                raise ValueError(f"URI uses disallowed protocol: {url}")
+            return default_url_fetcher(url, *args, **kwargs)
+
     def render(html: str, base: Path) -> bytes:
-        return HTML(string=html, base_url=str(base)).write_pdf()
+        return HTML(string=html, base_url=str(base), url_fetcher=local_only).write_pdf()
 
     return render

@@ -235,6 +235,7 @@ def close_date_slipped(deal: Deal, ctx: Context) -> Flag | None:
         "days": days,
         "crossed_quarter": crossed,
         "unreliable": count >= cfg.unreliable_at,
+        "timeline": timeline,
     }
     return Flag("close_date_slipped", severity, evidence, facts)
 
