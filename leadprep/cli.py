@@ -209,6 +209,105 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     out.print(f"Sheets written to {result.out_dir.resolve()}  (open {index})")
 
 
+@app.command()
+def send(
+    config: Path | None = ConfigOpt,
+    out_dir: Path | None = typer.Option(
+        None, "--out", "-o", help="Output folder (default: output.dir, else ./prep-sheets)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Write the outbox, send nothing."),
+    force: bool = typer.Option(
+        False, "--force", help="Send again what already went out this week."
+    ),
+    as_of: str | None = AsOfOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Prepare this week's sheets and email them to each manager (and reps, if configured)."""
+    with _errors(verbose):
+        cfg, _ = _load(config)
+        if cfg is None:
+            raise UsageError(
+                "send needs a config file with an email section (leadprep init writes one)."
+            )
+        code = _send_once(cfg, _as_of(as_of), out_dir, dry_run=dry_run, force=force)
+        raise typer.Exit(code)
+
+
+def _send_once(
+    cfg: Config, review: date, out_dir: Path | None, *, dry_run: bool = False, force: bool = False
+) -> int:
+    from leadprep.mail import run_send
+    from leadprep.store import Store
+
+    target = out_dir or cfg.output.dir or Path("prep-sheets")
+    marks = {
+        "sent": "[green]sent[/]   ",
+        "failed": "[red]FAILED[/] ",
+        "skipped": "skipped",
+        "queued": "queued ",
+    }
+
+    def show(outcome) -> None:  # type: ignore[no-untyped-def]
+        out.print(
+            f"{marks.get(outcome.status, outcome.status)} {escape(outcome.recipient)} ({outcome.kind}) {escape(outcome.detail)}"
+        )
+
+    with Store.open(cfg.state_path()) as state:
+        result = run_send(
+            cfg, state, as_of=review, out_dir=target, dry_run=dry_run, force=force, progress=show
+        )
+    report = result.report
+    for outcome in report.outcomes:
+        if outcome.status in ("skipped", "queued"):
+            show(outcome)
+    for note in [*result.prep.notes, *report.notes]:
+        err.print(f"[yellow]note:[/] {escape(note)}")
+    for problem in result.prep.problems:
+        err.print(f"  skipped record {problem}", markup=False)
+    sent = sum(o.status == "sent" for o in report.outcomes)
+    if dry_run:
+        out.print(
+            f"Dry run: {len(report.outcomes)} message(s) in {(target / 'outbox').resolve()}, none sent."
+        )
+    else:
+        out.print(
+            f"{sent} sent, {len(report.failed)} failed; outbox: {(target / 'outbox').resolve()}"
+        )
+    if report.failed:
+        err.print("Failed messages stay in the outbox and go out on the next `leadprep send`.")
+    return EXIT_PARTIAL if report.failed or result.prep.problems else EXIT_OK
+
+
+@app.command()
+def schedule(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
+    """Run `send` on schedule.cron in schedule.timezone until stopped (Ctrl-C or SIGTERM)."""
+    with _errors(verbose):
+        import signal
+
+        from leadprep.schedule import Scheduler
+
+        cfg, _ = _load(config)
+        if cfg is None or cfg.schedule is None or cfg.email is None:
+            raise UsageError(
+                "schedule needs a config with schedule and email sections (see config.example.yaml)."
+            )
+        sched = cfg.schedule
+
+        def job(fire) -> None:  # type: ignore[no-untyped-def]
+            code = _send_once(cfg, fire.date(), None)
+            if code:
+                log.warning("the run for %s finished with exit code %d", fire.date(), code)
+
+        scheduler = Scheduler(sched.cron, sched.timezone, job)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: scheduler.stop())
+        logging.getLogger("leadprep.schedule").setLevel(logging.INFO)
+        out.print(
+            f"Scheduling `leadprep send` at '{sched.cron}' ({sched.timezone}); Ctrl-C to stop."
+        )
+        scheduler.run()
+
+
 def _open_state(config_path: Path | None) -> tuple[Store, bool]:
     """The configured state store, and whether the pipeline is the demo's."""
     from leadprep.store import Store

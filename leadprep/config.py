@@ -325,13 +325,43 @@ class EmailSettings(_Section):
     smtp: SMTPSettings
     from_: str = Field(alias="from")
     to_reps: bool = False
+    subject: str = "Pipeline review prep · {week}"
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _sender(self) -> EmailSettings:
+        from email.utils import parseaddr
+
+        _, address = parseaddr(self.from_)
+        if not address or not _EMAIL.match(address):
+            raise ValueError(
+                f"from: {self.from_!r} is not an address like 'Pipeline prep <prep@example.com>'"
+            )
+        return self
 
 
 class ScheduleSettings(_Section):
     cron: str = "0 7 * * MON"
     timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScheduleSettings:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from croniter import croniter
+
+        if not croniter.is_valid(self.cron):
+            raise ValueError(
+                f"cron {self.cron!r} is not a cron expression (minute hour day month weekday)"
+            )
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {self.timezone!r} is not an IANA zone like America/New_York"
+            ) from None
+        return self
 
 
 class Config(_Section):
@@ -345,6 +375,16 @@ class Config(_Section):
     schedule: ScheduleSettings | None = None
 
     source_path: Path | None = Field(default=None, exclude=True)
+    missing_env: dict[str, str] = Field(default_factory=dict, exclude=True)  # key path -> variable
+
+    def require_env(self, prefix: str) -> None:
+        """Raise ConfigError naming every unset ``${VAR}`` under ``prefix`` (e.g. ``email.``)."""
+        missing = {p: v for p, v in self.missing_env.items() if p.startswith(prefix)}
+        if missing:
+            raise ConfigError(
+                "Environment variables the config refers to are not set:",
+                problems=[f"{p}: environment variable {v} is not set" for p, v in missing.items()],
+            )
 
     def state_path(self) -> Path:
         """Where the SQLite state lives: ``$LEADPREP_STATE``, else ``state.path``, else the user data dir."""
@@ -480,6 +520,7 @@ def parse_config(raw: Any, *, source: Path | None = None) -> Config:
             problems=sorted(set(problems), key=problems.index),
         )
     assert config is not None
+    config.missing_env = dict(missing)
     if source is not None:
         config = _relative_to(config, source.parent)
         config.source_path = source

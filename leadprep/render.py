@@ -78,7 +78,7 @@ def _umask() -> int:
     return current
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temporary file so a crash never leaves a half-written sheet behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -119,6 +119,10 @@ class Renderer:
             )
         except TemplateError as exc:
             raise OutputError(f"Template {name} failed: {exc}") from exc
+
+    def render_text(self, name: str, **context: Any) -> str:
+        """Any template by name (emails use this)."""
+        return self._render(name, **context)
 
     def packet_html(self, packet: Packet, *, standalone: bool = True) -> str:
         return self._render(
@@ -166,7 +170,7 @@ class Renderer:
 
         def put(name: str, data: str | bytes) -> None:
             path = out_dir / name
-            _atomic_write(path, data.encode("utf-8") if isinstance(data, str) else data)
+            atomic_write(path, data.encode("utf-8") if isinstance(data, str) else data)
             written.append(path)
 
         for packet in packets:

@@ -17,7 +17,7 @@ from pathlib import Path
 from leadprep.errors import DataError
 from leadprep.model import Deal, deal_from_dict, deal_to_dict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: deliveries
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
@@ -53,6 +53,20 @@ CREATE TABLE IF NOT EXISTS commitments (
     created_at      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS commitments_rep ON commitments (rep_email, status);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id            INTEGER PRIMARY KEY,
+    review_week   TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    eml_path      TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'superseded')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    sent_at       TEXT,
+    updated_at    TEXT NOT NULL,
+    UNIQUE (review_week, recipient, kind)
+);
 """
 
 
@@ -78,6 +92,22 @@ class Commitment:
     status: str  # open | kept | missed
     note: str | None = None
     followed_up_on: date | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox message and what became of it."""
+
+    id: int
+    review_week: str
+    recipient: str
+    kind: str  # manager | rep
+    content_hash: str
+    eml_path: str
+    status: str  # queued | sent | failed | superseded
+    attempts: int
+    last_error: str | None
+    sent_at: str | None
 
 
 def _now() -> str:
@@ -243,6 +273,66 @@ class Store:
 
     def run_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    # --- deliveries ------------------------------------------------------------------------------
+
+    def delivery(self, review_week: str, recipient: str, kind: str) -> Delivery | None:
+        found = self._select_deliveries(
+            "review_week = ? AND recipient = ? AND kind = ?", [review_week, recipient, kind]
+        )
+        return found[0] if found else None
+
+    def queue_delivery(
+        self, review_week: str, recipient: str, kind: str, content_hash: str, eml_path: str
+    ) -> Delivery:
+        """Record a message written to the outbox; an unsent one for the same week is replaced."""
+        with self.transaction() as db:
+            db.execute(
+                """
+                INSERT INTO deliveries (review_week, recipient, kind, content_hash, eml_path, status, updated_at)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?)
+                ON CONFLICT (review_week, recipient, kind) DO UPDATE SET
+                    content_hash = excluded.content_hash, eml_path = excluded.eml_path,
+                    status = CASE WHEN status = 'sent' THEN 'sent' ELSE 'queued' END,
+                    updated_at = excluded.updated_at
+                """,
+                (review_week, recipient, kind, content_hash, eml_path, _now()),
+            )
+            # An older week's message that never went out is superseded by this newer one.
+            db.execute(
+                "UPDATE deliveries SET status = 'superseded', updated_at = ? WHERE recipient = ?"
+                " AND kind = ? AND review_week < ? AND status IN ('queued', 'failed')",
+                (_now(), recipient, kind, review_week),
+            )
+        found = self.delivery(review_week, recipient, kind)
+        assert found is not None
+        return found
+
+    def pending_deliveries(self) -> list[Delivery]:
+        """Messages in the outbox that have not gone out, oldest first."""
+        return self._select_deliveries("status IN ('queued', 'failed')", [])
+
+    def mark_delivery(self, delivery_id: int, *, sent: bool, error: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
+                " sent_at = CASE WHEN ? THEN ? ELSE sent_at END, updated_at = ? WHERE id = ?",
+                ("sent" if sent else "failed", error, sent, _now(), _now(), delivery_id),
+            )
+
+    def force_resend(self, delivery_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE deliveries SET status = 'queued', updated_at = ? WHERE id = ?",
+                (_now(), delivery_id),
+            )
+
+    def _select_deliveries(self, where: str, args: list) -> list[Delivery]:
+        sql = (
+            "SELECT id, review_week, recipient, kind, content_hash, eml_path, status, attempts,"
+            f" last_error, sent_at FROM deliveries WHERE {where} ORDER BY review_week, id"
+        )
+        return [Delivery(*row) for row in self._db.execute(sql, args)]
 
     # --- commitments -----------------------------------------------------------------------------
 

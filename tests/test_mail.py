@@ -1,0 +1,345 @@
+"""Email of prep sheets against a real SMTP server on loopback (aiosmtpd)."""
+
+import socket
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from conftest import TODAY, csv_row, write_config, write_csv
+from typer.testing import CliRunner
+
+from leadprep.cli import app
+from leadprep.schedule import Scheduler, next_fire_times
+
+runner = CliRunner()
+EVIL = "<b>Evil</b> & Co — rollout"
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+        self.reject = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            (list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default))
+        )
+        return "250 Message accepted"
+
+    def to(self, address):
+        return [m for rcpts, m in self.messages if address in rcpts]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SMTPServer:
+    def __init__(self, **options):
+        self.port = free_port()
+        self.inbox = Inbox()
+        self.options = options
+        self.controller = None
+
+    def start(self):
+        self.controller = Controller(
+            self.inbox, hostname="127.0.0.1", port=self.port, **self.options
+        )
+        self.controller.start()
+
+    def stop(self):
+        if self.controller:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp():
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def setup(tmp_path, port, *, to_reps=False, auth=""):
+    write_csv(
+        tmp_path / "deals.csv",
+        [
+            csv_row(deal_id="D-1", deal_name=EVIL, contacts="Ana Ruiz [Champion]", amount="90000"),
+            csv_row(deal_id="D-2", deal_name="Globex pilot"),
+            csv_row(
+                deal_id="D-3",
+                deal_name="Initech renewal",
+                owner_email="sam@example.com",
+                owner_name="Sam Rivera",
+                contacts="",
+            ),
+        ],
+    )
+    return write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: [alex@example.com, sam@example.com]}]\n"
+        f"email:\n  smtp: {{host: 127.0.0.1, port: {port}, security: none, timeout: 5{auth}}}\n"
+        '  from: "Pipeline prep <prep@example.com>"\n'
+        f"  to_reps: {'true' if to_reps else 'false'}\n",
+    )
+
+
+def send(config, *args):
+    return runner.invoke(
+        app, ["send", "-c", str(config), "--as-of", TODAY.isoformat(), *map(str, args)]
+    )
+
+
+def test_manager_gets_html_text_and_attachments_with_crm_text_escaped(tmp_path, smtp):
+    config = setup(tmp_path, smtp.port)
+    result = send(config)
+    assert result.exit_code == 0, result.output + result.stderr
+    (message,) = smtp.inbox.to("dana@example.com")
+    assert message["Subject"] == "Pipeline review prep · week of Nov 30, 2026"
+    assert message["From"] == "Pipeline prep <prep@example.com>"
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert "&lt;b&gt;Evil&lt;/b&gt; &amp; Co" in html and "<b>Evil</b>" not in html
+    assert EVIL in text and "Alex Morgan" in text
+    assert 'style="' in html and "<style>" not in html  # CSS inlined for mail clients
+    attachments = {
+        part.get_filename(): part.get_content_type() for part in message.iter_attachments()
+    }
+    assert attachments == {
+        "alex-morgan.pdf": "application/pdf",
+        "sam-rivera.pdf": "application/pdf",
+    }
+    assert "1 sent, 0 failed" in result.stdout
+
+
+def test_second_send_the_same_week_sends_nothing_and_force_resends(tmp_path, smtp):
+    config = setup(tmp_path, smtp.port)
+    assert send(config).exit_code == 0
+    again = send(config)
+    assert again.exit_code == 0 and "skipped dana@example.com" in again.stdout
+    assert len(smtp.inbox.messages) == 1
+    forced = send(config, "--force")
+    assert forced.exit_code == 0 and len(smtp.inbox.messages) == 2
+    next_week = runner.invoke(
+        app, ["send", "-c", str(config), "--as-of", (TODAY + timedelta(days=7)).isoformat()]
+    )
+    assert next_week.exit_code == 0 and len(smtp.inbox.messages) == 3
+
+
+def test_server_down_keeps_the_outbox_and_delivers_once_when_back(tmp_path, smtp):
+    config = setup(tmp_path, smtp.port, to_reps=True)
+    smtp.stop()
+    down = send(config)
+    assert down.exit_code == 1
+    assert "connection refused" in down.stdout and "go out on the next" in down.stderr
+    outbox = sorted(p.name for p in (tmp_path / "prep-sheets" / "outbox" / "2026-W49").iterdir())
+    assert outbox == [
+        "manager-dana@example.com.eml",
+        "rep-alex@example.com.eml",
+        "rep-sam@example.com.eml",
+    ]
+    smtp.start()
+    back = send(config)
+    assert back.exit_code == 0, back.stdout
+    again = send(config)
+    assert again.exit_code == 0
+    for address in ("dana@example.com", "alex@example.com", "sam@example.com"):
+        assert len(smtp.inbox.to(address)) == 1, address
+
+
+def test_dry_run_writes_the_outbox_and_sends_nothing(tmp_path, smtp):
+    config = setup(tmp_path, smtp.port)
+    dry = send(config, "--dry-run")
+    assert dry.exit_code == 0 and "Dry run: 1 message(s)" in dry.stdout
+    assert smtp.inbox.messages == []
+    eml = tmp_path / "prep-sheets" / "outbox" / "2026-W49" / "manager-dana@example.com.eml"
+    assert (
+        message_from_bytes(eml.read_bytes(), policy=policy.default)["To"]
+        == "Dana Kim <dana@example.com>"
+    )
+    assert send(config).exit_code == 0 and len(smtp.inbox.messages) == 1
+
+
+def test_rejected_recipient_fails_alone(tmp_path, smtp):
+    config = setup(tmp_path, smtp.port, to_reps=True)
+    smtp.inbox.reject.add("sam@example.com")
+    result = send(config)
+    assert result.exit_code == 1
+    assert "FAILED  sam@example.com (rep) recipient refused" in result.stdout
+    assert (
+        len(smtp.inbox.to("dana@example.com")) == 1 and len(smtp.inbox.to("alex@example.com")) == 1
+    )
+    smtp.inbox.reject.clear()
+    assert send(config).exit_code == 0
+    assert [
+        len(smtp.inbox.to(a)) for a in ("dana@example.com", "alex@example.com", "sam@example.com")
+    ] == [1, 1, 1]
+
+
+def test_rep_pre_read_has_no_manager_notes(tmp_path, smtp):
+    config = setup(tmp_path, smtp.port, to_reps=True)
+    assert send(config).exit_code == 0
+    (message,) = smtp.inbox.to("alex@example.com")
+    text = message.get_body(("plain",)).get_content()
+    assert message["Subject"] == "Your pipeline review pre-read · week of Nov 30, 2026"
+    assert (
+        "Alex, ahead of your 1:1 with Dana Kim" in text
+        and "The CRM shows: 1 contact: Ana Ruiz (Champion)" in text
+    )
+    for manager_only in ("Listen for", "risk", "Ask:", "Explore"):
+        assert manager_only not in text
+    assert list(message.iter_attachments()) == []
+
+
+def test_smtp_auth_from_the_environment(tmp_path, monkeypatch):
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and auth_data.password == b"s3cret-smtp-pw"
+        return AuthResult(success=ok, handled=False)
+
+    server = SMTPServer(authenticator=authenticator, auth_require_tls=False, auth_required=True)
+    server.start()
+    try:
+        config = setup(
+            tmp_path, server.port, auth=', username: prep, password: "${LP_SMTP_PASSWORD}"'
+        )
+        missing = send(config)
+        assert (
+            missing.exit_code == 2
+            and "email.smtp.password: environment variable LP_SMTP_PASSWORD is not set"
+            in missing.stderr
+        )
+        monkeypatch.setenv("LP_SMTP_PASSWORD", "wrong-password")
+        refused = send(config)
+        assert refused.exit_code == 1 and "refused the login for 'prep'" in refused.stdout
+        monkeypatch.setenv("LP_SMTP_PASSWORD", "s3cret-smtp-pw")
+        ok = send(config, "-v")
+        assert ok.exit_code == 0 and len(server.inbox.messages) == 1
+        texts = [
+            missing.stdout,
+            missing.stderr,
+            refused.stdout,
+            refused.stderr,
+            ok.stdout,
+            ok.stderr,
+        ]
+        texts += [
+            p.read_text(errors="replace")
+            for p in (tmp_path / "prep-sheets").rglob("*")
+            if p.is_file() and p.suffix != ".pdf"
+        ]
+        assert all("s3cret-smtp-pw" not in t for t in texts)
+    finally:
+        server.stop()
+
+
+def test_send_needs_an_email_section(tmp_path):
+    config = write_config(tmp_path / "c.yaml", "crm: {kind: demo}\n")
+    result = runner.invoke(app, ["send", "-c", str(config)])
+    assert result.exit_code == 2 and "no email section" in result.stderr
+
+
+def test_invalid_addresses_are_config_errors(tmp_path):
+    config = write_config(
+        tmp_path / "c.yaml",
+        "email: {smtp: {host: h}, from: not-an-address}\nteams: [{manager: {name: D, email: nope}}]\n"
+        "schedule: {cron: 'every monday', timezone: Mars/Olympus}\n",
+    )
+    result = runner.invoke(app, ["send", "-c", str(config)])
+    assert result.exit_code == 2
+    for expected in (
+        "is not an address",
+        "'nope' is not an email address",
+        "is not a cron expression",
+    ):
+        assert expected in result.stderr
+
+
+# --- schedule ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("after", "expected_utc"),
+    [
+        # New York, Monday 07:00: EST before 2026-03-08, EDT after; EDT until 2026-11-01, EST after
+        (
+            datetime(2026, 3, 1, tzinfo=UTC),
+            ["2026-03-02T12:00", "2026-03-09T11:00", "2026-03-16T11:00"],
+        ),
+        (
+            datetime(2026, 10, 20, tzinfo=UTC),
+            ["2026-10-26T11:00", "2026-11-02T12:00", "2026-11-09T12:00"],
+        ),
+    ],
+)
+def test_next_fire_times_keep_local_time_across_dst(after, expected_utc):
+    times = next_fire_times("0 7 * * MON", "America/New_York", after, 3)
+    assert [t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") for t in times] == expected_utc
+    assert all(t.hour == 7 and t.weekday() == 0 for t in times)
+
+
+class FakeClock:
+    def __init__(self, start):
+        self.time = start
+        self.waits = []
+
+    def now(self):
+        return self.time
+
+    def wait(self, seconds):
+        self.waits.append(seconds)
+        self.time += timedelta(seconds=seconds)
+        return False
+
+
+def test_one_scheduled_run_end_to_end(tmp_path, smtp, monkeypatch):
+    config = setup(tmp_path, smtp.port)
+    monkeypatch.chdir(tmp_path)
+    from leadprep.cli import _send_once
+    from leadprep.config import load_config
+
+    cfg = load_config(config)
+    clock = FakeClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # a Friday
+    codes = []
+    scheduler = Scheduler(
+        "0 7 * * MON",
+        "America/New_York",
+        lambda fire: codes.append(_send_once(cfg, fire.date(), None)),
+        now=clock.now,
+        wait=clock.wait,
+    )
+    scheduler.run(max_runs=1)
+    assert clock.waits == [
+        (
+            datetime(2026, 11, 30, 12, 0, tzinfo=UTC) - datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+        ).total_seconds()
+    ]
+    assert codes == [0] and len(smtp.inbox.to("dana@example.com")) == 1
+
+
+def test_a_failed_run_does_not_stop_the_schedule_and_stop_is_clean():
+    clock = FakeClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))
+    calls = []
+
+    def job(fire):
+        calls.append(fire)
+        if len(calls) == 1:
+            raise RuntimeError("SMTP exploded")
+        if len(calls) == 3:
+            scheduler.stop()  # as the SIGTERM handler does
+
+    scheduler = Scheduler("0 7 * * MON", "UTC", job, now=clock.now, wait=clock.wait)
+    scheduler.run()
+    assert len(calls) == 3 and scheduler.failures == 1 and scheduler.stopped
+    assert [c.date().isoformat() for c in calls] == ["2026-11-30", "2026-12-07", "2026-12-14"]
