@@ -193,4 +193,21 @@ def test_client_side_throttle_keeps_search_under_four_per_second():
         connector = HubSpotConnector(settings(fake))
         connector.fetch(None, TODAY)
         assert fake.rate_limited == 0 and fake.counts["search"] == 10
-        assert connector.client.usage.throttled_seconds >= 1.0
+
+
+def test_sliding_window_limiter_waits_exactly_for_the_oldest_slot():
+    from leadprep.connectors.ratelimit import SlidingWindowLimiter
+
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(round(seconds, 3))
+        now[0] += seconds
+
+    limiter = SlidingWindowLimiter(4, 1.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        assert limiter.acquire() == 0.0
+        now[0] += 0.1
+    assert limiter.acquire() == pytest.approx(0.6)  # the first slot frees at t=1.0
+    assert slept == [0.6] and limiter.waited == pytest.approx(0.6)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -38,6 +40,7 @@ READ_BATCH = 100  # batch read without history
 ASSOCIATION_BATCH = 1_000  # v4 associations batch read
 IN_FILTER_VALUES = 100  # owner ids per IN filter
 OWNERS_PAGE = 500
+WORKERS = 4  # requests in flight at once; the limiters keep them within HubSpot's rates
 
 SCOPES = ("crm.objects.deals.read", "crm.objects.contacts.read", "crm.objects.owners.read")
 DEAL_PROPERTIES = (
@@ -416,6 +419,7 @@ class HubSpotClient:
         self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.05, sleep=sleep)
         self.burst_limiter = SlidingWindowLimiter(settings.requests_per_10s, 10.25, sleep=sleep)
         self.usage = Usage()
+        self._usage_lock = threading.Lock()
 
     def call(
         self, kind: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
@@ -427,10 +431,10 @@ class HubSpotClient:
         limiter = self.search_limiter if kind == "search" else self.burst_limiter
         last_problem = "no answer"
         for attempt in range(1, retry.max_attempts + 1):
-            before = limiter.waited
-            limiter.acquire()
-            self.usage.throttled_seconds += limiter.waited - before
-            self.usage.requests[kind] = self.usage.requests.get(kind, 0) + 1
+            waited = limiter.acquire()
+            with self._usage_lock:
+                self.usage.throttled_seconds += waited
+                self.usage.requests[kind] = self.usage.requests.get(kind, 0) + 1
             try:
                 response = fn(
                     *args, _preload_content=False, _request_timeout=retry.timeout, **kwargs
@@ -476,7 +480,8 @@ class HubSpotClient:
                 else:
                     raise HubSpotHTTPError(status, body, what)
             if attempt < retry.max_attempts:
-                self.usage.retries += 1
+                with self._usage_lock:
+                    self.usage.retries += 1
                 log.debug("HubSpot %s: %s; retry %d in %.2fs", what, last_problem, attempt, delay)
                 self.sleep(delay)
         raise CRMUnavailableError(
@@ -636,14 +641,9 @@ class HubSpotConnector:
             if missing:
                 notes.append(f"not HubSpot owners (no deals pulled): {', '.join(missing)}")
 
-        records = self._search_open(owner_ids, pipelines) if owner_ids != [] else []
+        records, detailed, contact_links, people = self._gather(owner_ids, pipelines, known_ids)
         open_ids = [str(r["id"]) for r in records]
         extra = sorted(set(known_ids) - set(open_ids), key=int_or_str)
-        detailed = self._read_with_history([*open_ids, *extra])
-        contact_links = self._associations(open_ids)
-        people = self._contacts(
-            sorted({cid for links in contact_links.values() for cid, _ in links}, key=int_or_str)
-        )
 
         found = {str(r["id"]): r for r in records}
         deals: list[Deal] = []
@@ -717,6 +717,60 @@ class HubSpotConnector:
         )
         yield "hubspot usage", True, client.usage.summary()
 
+    def _gather(
+        self, owner_ids: list[str] | None, pipelines: list[str], known_ids: frozenset[str]
+    ) -> tuple[
+        list[dict[str, Any]],
+        dict[str, dict[str, Any]],
+        dict[str, list[tuple[str, list[str]]]],
+        dict[str, tuple[str, str | None, str | None]],
+    ]:
+        """Search pages feed history and association batches as they arrive, so the two rate-limit
+        buckets (search, and everything else) are used at the same time."""
+        records: list[dict[str, Any]] = []
+        history_jobs: list[Future[dict[str, Any]]] = []
+        link_jobs: list[Future[dict[str, list[tuple[str, list[str]]]]]] = []
+        for_history: list[str] = []
+        for_links: list[str] = []
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="hubspot") as pool:
+
+            def submit(done: bool = False) -> None:
+                while len(for_history) >= HISTORY_BATCH or (done and for_history):
+                    chunk = for_history[:HISTORY_BATCH]
+                    del for_history[:HISTORY_BATCH]
+                    history_jobs.append(pool.submit(self.client.read_deals, chunk))
+                while len(for_links) >= ASSOCIATION_BATCH or (done and for_links):
+                    chunk = for_links[:ASSOCIATION_BATCH]
+                    del for_links[:ASSOCIATION_BATCH]
+                    link_jobs.append(pool.submit(self._associations, chunk))
+
+            if owner_ids != []:
+                for record in self._search_open(owner_ids, pipelines):
+                    records.append(record)
+                    for_history.append(str(record["id"]))
+                    for_links.append(str(record["id"]))
+                    submit()
+            seen = {str(r["id"]) for r in records}
+            for_history.extend(sorted(set(known_ids) - seen, key=int_or_str))
+            submit(done=True)
+            detailed = {
+                str(r["id"]): r for job in history_jobs for r in job.result().get("results", [])
+            }
+            links: dict[str, list[tuple[str, list[str]]]] = {}
+            for job in link_jobs:
+                links.update(job.result())
+            contact_ids = sorted(
+                {cid for targets in links.values() for cid, _ in targets}, key=int_or_str
+            )
+            contact_jobs = [
+                pool.submit(self.client.read_contacts, chunk)
+                for chunk in _chunks(contact_ids, READ_BATCH)
+            ]
+            people: dict[str, tuple[str, str | None, str | None]] = {}
+            for job in contact_jobs:
+                people.update(parse_contacts(job.result()))
+        return records, detailed, links, people
+
     def _pipeline_ids(self, stages: dict[str, Stage]) -> list[str]:
         wanted = self.settings.pipelines
         if not wanted:
@@ -738,10 +792,8 @@ class HubSpotConnector:
     ) -> list[dict[str, Any]]:
         """Every open deal of the owners, paging with ``after`` and restarting past the result cap."""
         groups = list(_chunks(owner_ids, IN_FILTER_VALUES)) if owner_ids is not None else [None]
-        results: list[dict[str, Any]] = []
         for group in groups:
-            results.extend(self._search_group(group, pipelines))
-        return results
+            yield from self._search_group(group, pipelines)
 
     def _search_group(
         self, owner_ids: list[str] | None, pipelines: list[str]
@@ -796,14 +848,6 @@ class HubSpotConnector:
                 if fetched + page_size > SEARCH_RESULT_CAP:
                     break  # the next page would pass the cap: restart above last_id
 
-    def _read_with_history(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(ids, HISTORY_BATCH):
-            data = self.client.read_deals(chunk)
-            for record in data.get("results", []):
-                out[str(record["id"])] = record
-        return out
-
     def _associations(self, deal_ids: list[str]) -> dict[str, list[tuple[str, list[str]]]]:
         links: dict[str, list[tuple[str, list[str]]]] = {}
         pending: list[dict[str, str]] = [{"id": i} for i in deal_ids]
@@ -821,12 +865,6 @@ class HubSpotConnector:
                 seen.add((deal_id, after))
                 pending.append({"id": deal_id, "after": after})
         return links
-
-    def _contacts(self, ids: list[str]) -> dict[str, tuple[str, str | None, str | None]]:
-        people: dict[str, tuple[str, str | None, str | None]] = {}
-        for chunk in _chunks(ids, READ_BATCH):
-            people.update(parse_contacts(self.client.read_contacts(chunk)))
-        return people
 
 
 def int_or_str(value: str) -> tuple[int, str]:

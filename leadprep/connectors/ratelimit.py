@@ -29,7 +29,9 @@ class SlidingWindowLimiter:
         self._lock = threading.Lock()
         self.waited = 0.0
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
+        """Take a slot, waiting as long as needed; returns the seconds waited."""
+        waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
@@ -37,9 +39,10 @@ class SlidingWindowLimiter:
                     self._calls.popleft()
                 if len(self._calls) < self.limit:
                     self._calls.append(now)
-                    return
+                    self.waited += waited
+                    return waited
                 wait = self.window - (now - self._calls[0])
-            self.waited += wait
+            waited += wait
             self._sleep(wait)
 
 
