@@ -6,8 +6,9 @@ errors are retried with backoff, then reported as CRMUnavailableError. Authentic
 errors come back as the SDK's exceptions and are mapped in :func:`_sdk_errors`. Parsing of records
 into the canonical model is done by pure functions (``parse_*``).
 
-Calls per run: login (except session auth), two describes, stages, users; the opportunity query
-(``ceil(N / batch size)`` pages) plus one call per child subquery page Salesforce truncated.
+Calls per run: login (except session auth); one composite batch with the describes, stages and
+users; the opportunity query (``ceil(N / batch size)`` pages) plus one call per child subquery
+page Salesforce truncated.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote_plus
 
 import requests
 
@@ -58,6 +60,7 @@ ROLE_FIELDS = ("Role", "IsPrimary", "Contact.Name", "Contact.Email", "Contact.Ti
 HISTORY_FIELDS = ("StageName", "CloseDate", "Amount", "CreatedDate")
 OPTIONAL_HISTORY_FIELDS = ("PrevCloseDate",)
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+STAGES_SOQL = "SELECT ApiName, MasterLabel, IsClosed, IsWon, DefaultProbability, SortOrder FROM OpportunityStage"
 
 
 # --- parsing (pure) ------------------------------------------------------------------------------
@@ -457,13 +460,7 @@ class SalesforceConnector:
     ) -> FetchResult:
         notes: list[str] = []
         with _sdk_errors(self.settings):
-            query = self._plan_query()
-            stages = parse_stages(
-                self._rows(
-                    "SELECT ApiName, MasterLabel, IsClosed, IsWon, DefaultProbability, SortOrder FROM OpportunityStage"
-                )
-            )
-            owner_ids = self._owner_ids(reps, notes)
+            query, stages, owner_ids = self._setup(reps, notes)
             records: list[dict[str, Any]] = []
             if owner_ids is None:
                 records = self._opportunities(query, "IsClosed = false")
@@ -505,25 +502,46 @@ class SalesforceConnector:
         data = self.sf.restful(f"sobjects/{sobject}/describe")
         return {f["name"] for f in data.get("fields", [])}
 
-    def _plan_query(self) -> _Query:
-        opportunity = self._describe("Opportunity")
-        history = self._describe("OpportunityHistory")
-        return _Query(
+    def _setup(
+        self, reps: set[str] | None, notes: list[str]
+    ) -> tuple[_Query, dict[str, SFStage], list[str] | None]:
+        """Field availability, stage metadata and the team's user ids in one composite request."""
+        version = f"v{self.settings.api_version}"
+        subrequests = [
+            f"{version}/sobjects/Opportunity/describe",
+            f"{version}/sobjects/OpportunityHistory/describe",
+            f"{version}/query/?q=" + quote_plus(STAGES_SOQL),
+        ]
+        if reps:
+            emails = ", ".join(soql_quote(e) for e in sorted(reps))
+            subrequests.append(
+                f"{version}/query/?q="
+                + quote_plus(f"SELECT Id, Name, Email FROM User WHERE Email IN ({emails})")
+            )
+        if self.managers:
+            emails = ", ".join(soql_quote(e) for e in self.managers)
+            soql = f"SELECT Id, Name, Email, Manager.Email FROM User WHERE IsActive = true AND Manager.Email IN ({emails})"
+            subrequests.append(f"{version}/query/?q=" + quote_plus(soql))
+        body = {"batchRequests": [{"method": "GET", "url": url} for url in subrequests]}
+        answer = self.sf.restful("composite/batch", method="POST", data=json.dumps(body))
+        results = [
+            self._subresult(entry, url)
+            for entry, url in zip(answer.get("results", []), subrequests, strict=True)
+        ]
+        opportunity = {f["name"] for f in results[0].get("fields", [])}
+        history = {f["name"] for f in results[1].get("fields", [])}
+        query = _Query(
             fields=[*BASE_FIELDS, *(f for f in OPTIONAL_FIELDS if f in opportunity)],
             history_fields=[*HISTORY_FIELDS, *(f for f in OPTIONAL_HISTORY_FIELDS if f in history)],
         )
-
-    def _rows(self, soql: str) -> list[dict[str, Any]]:
-        return list(self.sf.query_all_iter(soql))
-
-    def _owner_ids(self, reps: set[str] | None, notes: list[str]) -> list[str] | None:
-        """User ids of the reps named in teams and of the direct reports of manager-only teams."""
+        stages = parse_stages(self._all_rows(results[2]))
         if not reps and not self.managers:
-            return None  # nothing configured: every owner
+            return query, stages, None  # nothing configured: every owner
         ids: set[str] = set()
+        position = 3
         if reps:
-            emails = ", ".join(soql_quote(e) for e in sorted(reps))
-            users = self._rows(f"SELECT Id, Name, Email FROM User WHERE Email IN ({emails})")
+            users = self._all_rows(results[position])
+            position += 1
             found = {(u.get("Email") or "").lower(): str(u["Id"]) for u in users}
             missing = sorted(e for e in reps if e not in found)
             if missing:
@@ -532,19 +550,41 @@ class SalesforceConnector:
                 )
             ids.update(found.values())
         if self.managers:
-            emails = ", ".join(soql_quote(e) for e in self.managers)
-            users = self._rows(
-                "SELECT Id, Name, Email, Manager.Email FROM User "
-                f"WHERE IsActive = true AND Manager.Email IN ({emails})"
-            )
+            users = self._all_rows(results[position])
             if not users:
                 notes.append(f"no active direct reports found for {', '.join(self.managers)}")
             for user in users:
                 ids.add(str(user["Id"]))
-                self._manager_of[str(user["Id"])] = (
-                    (user.get("Manager") or {}).get("Email") or ""
-                ).lower()
-        return sorted(ids)
+                manager = ((user.get("Manager") or {}).get("Email") or "").lower()
+                self._manager_of[str(user["Id"])] = manager
+        return query, stages, sorted(ids)
+
+    def _subresult(self, entry: dict[str, Any], url: str) -> dict[str, Any]:
+        status = int(entry.get("statusCode", 500))
+        result = entry.get("result")
+        if status < 300 and isinstance(result, dict):
+            return result
+        what = url.split("?")[0].split("/", 1)[-1]
+        if status == 401:
+            raise CRMAuthError(
+                "Salesforce session expired or invalid (401 INVALID_SESSION_ID).",
+                hint=_login_hint(self.settings),
+            )
+        if status == 403:
+            raise CRMAuthError(
+                f"Salesforce refused {what} (403): {_messages(result)}",
+                hint="The user needs API Enabled and read access to Opportunity, OpportunityContactRole, "
+                "OpportunityHistory, OpportunityStage and User.",
+            )
+        raise CRMUnavailableError(f"Salesforce answered {status} to {what}: {_messages(result)}")
+
+    def _all_rows(self, result: dict[str, Any]) -> list[dict[str, Any]]:
+        """A query result's rows, following nextRecordsUrl (rare for stages and users)."""
+        rows = list(result.get("records", []))
+        while not result.get("done", True) and result.get("nextRecordsUrl"):
+            result = self.sf.query_more(result["nextRecordsUrl"], identifier_is_url=True)
+            rows.extend(result.get("records", []))
+        return rows
 
     def _opportunities(self, query: _Query, where: str) -> list[dict[str, Any]]:
         from simple_salesforce.exceptions import SalesforceMalformedRequest

@@ -417,6 +417,14 @@ class FakeSalesforce:
             injected = self.fault(number)
             if injected is not None:
                 return injected
+        if url.path.rstrip("/").endswith("composite/batch") and method == "POST":
+            try:
+                return 200, self._composite(json.loads(raw or b"{}"), headers)
+            except SalesforceError as exc:
+                return exc.status, [{"message": exc.message, "errorCode": exc.code}]
+        return self._dispatch(method, url, headers)
+
+    def _dispatch(self, method: str, url: Any, headers: Any) -> tuple[int, Any]:
         try:
             match = re.match(rf"^/services/data/v{re.escape(VERSION)}/(.*)$", url.path)
             if not match:
@@ -436,6 +444,21 @@ class FakeSalesforce:
             return exc.status, [{"message": exc.message, "errorCode": exc.code}]
         except (ValueError, KeyError) as exc:
             return 400, [{"message": f"unexpected token: {exc}", "errorCode": "MALFORMED_QUERY"}]
+
+    def _composite(self, body: dict[str, Any], headers: Any) -> dict[str, Any]:
+        """Composite batch: up to 25 GET subrequests answered in one response."""
+        requests = body.get("batchRequests") or []
+        if len(requests) > 25:
+            raise SalesforceError(
+                400, "INVALID_BATCH_REQUEST", "A batch can contain at most 25 requests"
+            )
+        results, errors = [], False
+        for item in requests:
+            url = urlparse("/services/data/" + item["url"])
+            status, result = self._dispatch("GET", url, headers)[:2]
+            errors = errors or status >= 400
+            results.append({"statusCode": status, "result": result})
+        return {"hasErrors": errors, "results": results}
 
     def _soap_login(self, raw: bytes) -> tuple[int, bytes, str]:
         text = raw.decode("utf-8", "replace")
