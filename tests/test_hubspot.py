@@ -138,7 +138,9 @@ def test_exhausted_retries_name_the_limit():
         fake.inject(rate_429=1.0)
         with pytest.raises(CRMUnavailableError, match="TEN_SECONDLY_ROLLING") as info:
             HubSpotConnector(settings(fake, retry={"max_attempts": 3})).fetch(None, TODAY)
-        assert fake.total == 3
+        assert (
+            fake.total == 3 * 4
+        )  # each of the four metadata reads (made in parallel) tried 3 times
     assert info.value.exit_code == 4
 
 
@@ -148,7 +150,7 @@ def test_bad_token_and_missing_scopes_are_auth_errors():
         with pytest.raises(CRMAuthError, match="rejected the access token") as info:
             HubSpotConnector(settings(fake)).fetch(None, TODAY)
         assert info.value.exit_code == 3 and "Private Apps" in str(info.value)
-        assert fake.total == 1  # a 401 is not retried
+        assert fake.total == 4  # a 401 is not retried: one try for each parallel metadata read
     with FakeHubSpot(portal, missing_scopes=True) as fake:
         with pytest.raises(CRMAuthError, match="403 MISSING_SCOPES") as info:
             HubSpotConnector(settings(fake)).fetch(None, TODAY)

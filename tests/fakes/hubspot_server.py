@@ -412,6 +412,12 @@ class FakeHubSpot:
             return "contacts"
         if path == "/crm/v3/objects/contacts":
             return "contacts"
+        if path.startswith("/crm/v3/objects/contacts/"):
+            return "contact (one)"
+        if path.startswith("/crm/v3/objects/deals/") and method == "GET":
+            return "deal (one)"
+        if path.startswith("/crm/v4/objects/deals/"):
+            return "associations (one deal)"
         if path.startswith("/crm/v3/owners"):
             return "owners"
         if path.startswith("/crm/v3/pipelines"):
@@ -475,6 +481,35 @@ class FakeHubSpot:
             return 200, {"results": [{"id": first[0], "properties": {}}] if first else []}
         if kind == "contacts":
             return self._read_contacts(body)
+        if kind == "deal (one)":  # GET /crm/v3/objects/deals/{id}?propertiesWithHistory=...
+            deal = self.portal.deals.get(path.rsplit("/", 1)[-1])
+            if deal is None:
+                return 404, _error("not found")
+            record = _record(deal, query.get("properties", [""])[0].split(","))
+            wanted = query.get("propertiesWithHistory", [""])[0].split(",")
+            record["propertiesWithHistory"] = {p: deal.history.get(p, []) for p in wanted if p}
+            return 200, record
+        if (
+            kind == "associations (one deal)"
+        ):  # GET /crm/v4/objects/deals/{id}/associations/contacts
+            deal = self.portal.deals.get(path.split("/")[5])
+            targets = deal.contacts if deal else []
+            return 200, {
+                "results": [
+                    {
+                        "toObjectId": int(cid),
+                        "associationTypes": [
+                            {"category": "USER_DEFINED", "typeId": 1, "label": label}
+                            for label in labels
+                        ],
+                    }
+                    for cid, labels in targets
+                ]
+            }
+        if kind == "contact (one)":
+            cid = path.rsplit("/", 1)[-1]
+            props = self.portal.contacts.get(cid)
+            return (200, {"id": cid, "properties": props}) if props else (404, _error("not found"))
         if kind == "labels":
             return 200, {
                 "results": [

@@ -14,6 +14,7 @@ import random
 import re
 import ssl
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -294,8 +295,10 @@ class FakeSalesforce:
         username: str = "integration@example.com",
         password: str = "hunter2",
         security_token: str = "TOKENX",
+        latency: float = 0.0,
     ) -> None:
         self.org = org
+        self.latency = latency
         self.token = token
         self.child_page_size = child_page_size
         self.credentials = (username, password + security_token)
@@ -396,6 +399,8 @@ class FakeSalesforce:
     def handle(
         self, method: str, target: str, headers: Any, raw: bytes
     ) -> tuple[int, Any] | tuple[int, Any, str]:
+        if self.latency:
+            time.sleep(self.latency)
         url = urlparse(target)
         with self._lock:
             self._requests += 1
