@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -110,9 +112,8 @@ def _moment(value: Any) -> datetime | None:
     if len(text) == 10:
         day = _day(text)
         return datetime.combine(day, datetime.min.time(), tzinfo=UTC) if day else None
-    text = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", text.replace("Z", "+00:00"))
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)  # Python 3.11 reads "+0000" and "Z" as they come
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
@@ -461,30 +462,28 @@ class SalesforceConnector:
         notes: list[str] = []
         with _sdk_errors(self.settings):
             query, stages, owner_ids = self._setup(reps, notes)
-            records: list[dict[str, Any]] = []
+            instance = self.instance_url
+
+            def convert(row: dict[str, Any]) -> Deal:
+                return parse_opportunity(
+                    row,
+                    stages=stages,
+                    instance_url=instance,
+                    roles=row["_roles"],
+                    history=row["_history"],
+                )
+
+            deals: list[Deal] = []
             if owner_ids is None:
-                records = self._opportunities(query, "IsClosed = false")
+                deals = self._opportunities(query, "IsClosed = false", convert)
             else:
                 for chunk in _chunks(owner_ids, IDS_PER_QUERY):
                     where = f"IsClosed = false AND OwnerId IN ({', '.join(map(soql_quote, chunk))})"
-                    records += self._opportunities(query, where)
-            seen = {str(r["Id"]) for r in records}
-            extra = sorted(set(known_ids) - seen)
+                    deals += self._opportunities(query, where, convert)
+            extra = sorted(set(known_ids) - {d.id for d in deals})
             for chunk in _chunks(extra, IDS_PER_QUERY):
-                records += self._opportunities(
-                    query, f"Id IN ({', '.join(map(soql_quote, chunk))})"
-                )
-            instance = self.instance_url
-            deals = [
-                parse_opportunity(
-                    r,
-                    stages=stages,
-                    instance_url=instance,
-                    roles=r["_roles"],
-                    history=r["_history"],
-                )
-                for r in records
-            ]
+                where = f"Id IN ({', '.join(map(soql_quote, chunk))})"
+                deals += self._opportunities(query, where, convert)
             deals = [
                 replace(d, manager_email=self._manager_of[d.owner.id])
                 if d.owner.id in self._manager_of
@@ -586,18 +585,21 @@ class SalesforceConnector:
             rows.extend(result.get("records", []))
         return rows
 
-    def _opportunities(self, query: _Query, where: str) -> list[dict[str, Any]]:
+    def _opportunities(
+        self, query: _Query, where: str, convert: Callable[[dict[str, Any]], Deal]
+    ) -> list[Deal]:
+        """Run the opportunity query; each row is completed and converted while the next page loads."""
         from simple_salesforce.exceptions import SalesforceMalformedRequest
 
         while True:
             soql = opportunity_soql(query.fields, query.history_fields, where)
+            options = {"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"}
+            deals: list[Deal] = []
             try:
-                rows = list(
-                    self.sf.query_all_iter(
-                        soql,
-                        headers={"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"},
-                    )
-                )
+                for row in _prefetched(self.sf.query_all_iter(soql, headers=options)):
+                    row["_roles"] = self._all_children(row, "OpportunityContactRoles")
+                    row["_history"] = self._all_children(row, "OpportunityHistories")
+                    deals.append(convert(row))
             except SalesforceMalformedRequest as exc:
                 bad = self._optional_culprit(exc.content, query)
                 if bad is None:
@@ -607,10 +609,7 @@ class SalesforceConnector:
                     ) from None
                 query.dropped.append(bad)
                 continue
-            for row in rows:
-                row["_roles"] = self._all_children(row, "OpportunityContactRoles")
-                row["_history"] = self._all_children(row, "OpportunityHistories")
-            return rows
+            return deals
 
     @staticmethod
     def _optional_culprit(content: Any, query: _Query) -> str | None:
@@ -675,6 +674,27 @@ class SalesforceConnector:
             True,
             f"{usage} requests in the last 24 h" if usage else "not reported",
         )
+
+
+def _prefetched(records: Iterator[dict[str, Any]], depth: int = 4000) -> Iterator[dict[str, Any]]:
+    """Iterate ``records`` on a helper thread, so the next page is fetched while this one is
+    processed; exceptions come out where the caller iterates."""
+    buffer: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+
+    def pump() -> None:
+        try:
+            for record in records:
+                buffer.put(record)
+        except BaseException as exc:  # handed to the consumer below
+            buffer.put(exc)
+        buffer.put(done)
+
+    threading.Thread(target=pump, name="salesforce-pages", daemon=True).start()
+    while (item := buffer.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
