@@ -10,7 +10,7 @@ from leadprep.formatting import money, short_date
 from leadprep.model import Contact, Deal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DealChange:
     """One difference between last review and now; ``text`` is how the sheet says it."""
 
@@ -35,7 +35,7 @@ class DealChange:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Departure:
     """A deal that was open at the last review and is not open in this rep's pipeline now."""
 

@@ -30,10 +30,8 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     yield Check(
         "config", True, str(path) if path else "no config file: the bundled demo pipeline is used"
     )
-    if config.crm.kind == "hubspot":
-        yield from _hubspot(config)
-    elif config.crm.kind == "salesforce":
-        yield from _salesforce(config)
+    if config.crm.kind in ("hubspot", "salesforce"):
+        yield from _crm_service(config)
     else:
         yield _crm(config)
     teams = config.teams
@@ -70,25 +68,18 @@ def _crm(config: Config) -> Check:
     return Check("crm", False, f"crm.kind {kind} is not supported by this version yet")
 
 
-def _hubspot(config: Config) -> Iterator[Check]:
-    from leadprep.connectors.hubspot import HubSpotConnector
+def _crm_service(config: Config) -> Iterator[Check]:
+    """A CRM service's own checks (login, scopes or objects, usage), retrying little: doctor
+    should answer quickly, not wait out a rate limit."""
+    from leadprep.connectors import connector_for
 
-    assert config.crm.hubspot is not None
-    settings = config.crm.hubspot.model_copy(
-        update={"retry": config.crm.hubspot.retry.model_copy(update={"max_attempts": 2})}
+    section = getattr(config.crm, config.crm.kind)
+    quick = section.model_copy(
+        update={"retry": section.retry.model_copy(update={"max_attempts": 2})}
     )
-    for name, ok, detail in HubSpotConnector(settings).diagnose():
-        yield Check(name, ok, detail)
-
-
-def _salesforce(config: Config) -> Iterator[Check]:
-    from leadprep.connectors.salesforce import SalesforceConnector
-
-    assert config.crm.salesforce is not None
-    settings = config.crm.salesforce.model_copy(
-        update={"retry": config.crm.salesforce.retry.model_copy(update={"max_attempts": 2})}
-    )
-    for name, ok, detail in SalesforceConnector(settings).diagnose():
+    crm = config.crm.model_copy(update={config.crm.kind: quick})
+    connector = connector_for(config.model_copy(update={"crm": crm}))
+    for name, ok, detail in connector.diagnose():  # type: ignore[attr-defined]
         yield Check(name, ok, detail)
 
 

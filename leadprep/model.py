@@ -16,7 +16,7 @@ AMOUNT = "amount"
 STAGE = "stage"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Rep:
     """A sales rep who owns deals."""
 
@@ -25,7 +25,7 @@ class Rep:
     email: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Manager:
     """The frontline manager who runs the rep's review."""
 
@@ -33,7 +33,7 @@ class Manager:
     email: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contact:
     """A buyer-side person on a deal, with the role the CRM gives them (if any)."""
 
@@ -49,7 +49,7 @@ class Contact:
         return f"{self.name} ({extra})" if extra else self.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One recorded change of a deal field; ``at`` is None when the source gives no timestamp."""
 
@@ -59,7 +59,7 @@ class Change:
     at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deal:
     """An opportunity as leadprep sees it, whichever CRM it came from."""
 

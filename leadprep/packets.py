@@ -23,7 +23,7 @@ SEVERITY_POINTS = {"high": 3, "medium": 2, "low": 1}
 MINUTES = {"listen": 3, "explore": 3, "agree": 2}
 
 
-@dataclass
+@dataclass(slots=True)
 class DealView:
     """A deal as the sheet shows it."""
 

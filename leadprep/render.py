@@ -22,7 +22,7 @@ from leadprep import __version__
 from leadprep.config import Config
 from leadprep.errors import ConfigError, OutputError
 from leadprep.formatting import ago, money, percent, plural, short_date
-from leadprep.packets import Packet, packets_json
+from leadprep.packets import Packet, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.signals import FLAG_TITLES
 from leadprep.timeline import close_date_chart
@@ -190,11 +190,24 @@ class Renderer:
         if pdf is not None and packets:
             put("packets.pdf", pdf(self.combined_html(packets), out_dir))
         if "json" in formats:
-            document = packets_json(packets, as_of, source)
-            # No indent: the indenting encoder is pure Python and 10× slower on large teams.
-            put("packets.json", json.dumps(document, ensure_ascii=False) + "\n")
+            put("packets.json", _packets_json_bytes(packets, as_of, source))
         put("index.html", self.index_html(packets, as_of, source, per_rep))
         return written
+
+
+def _packets_json_bytes(packets: list[Packet], as_of: date, source: str) -> bytes:
+    """``packets.json``, encoded one packet at a time so a large team never holds the whole
+    document as Python objects; no indent, since the indenting encoder is pure Python and ten
+    times slower."""
+    head = packets_json([], as_of, source)
+    prefix = json.dumps(head, ensure_ascii=False)[: -len("]}")]  # ... "packets": [
+    parts = [prefix.encode()]
+    for index, packet in enumerate(packets):
+        if index:
+            parts.append(b", ")
+        parts.append(json.dumps(packet_json(packet), ensure_ascii=False).encode())
+    parts.append(b"]}\n")
+    return b"".join(parts)
 
 
 def _pdf_writer() -> Callable[[str, Path], bytes]:

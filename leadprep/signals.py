@@ -54,7 +54,7 @@ FLAG_TITLES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Flag:
     """One risk on one deal: what, how bad, and the evidence from the deal's data."""
 
@@ -68,7 +68,7 @@ class Flag:
         return FLAG_TITLES.get(self.code, self.code)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Context:
     """Everything a signal may look at besides the deal itself. Built once per run, then per deal."""
 

@@ -128,3 +128,49 @@ def csv_row(**overrides: Any) -> dict[str, Any]:
 def write_config(path: Path, body: str) -> Path:
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def teams_yaml(reps: list[str]) -> str:
+    """A one-manager ``teams`` section for these reps."""
+    return (
+        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: ["
+        + ", ".join(reps)
+        + "]}]\n"
+    )
+
+
+def comparable_packets(path: Path) -> dict[str, Any]:
+    """packets.json without what legitimately differs between sources (source name, CRM rep ids)."""
+    import json
+
+    data = json.loads(path.read_text())
+    data.pop("source")
+    for packet in data["packets"]:
+        packet["rep"].pop("id")
+    return data
+
+
+def prep_json(config: Path, out: Path, as_of: str) -> dict[str, Any]:
+    """Run ``leadprep prep --format json`` and return the comparable packets."""
+    from typer.testing import CliRunner
+
+    from leadprep.cli import app
+
+    result = CliRunner().invoke(
+        app, ["prep", "-c", str(config), "-o", str(out), "-f", "json,html,md", "--as-of", as_of]
+    )
+    assert result.exit_code == 0, result.output + result.stderr
+    return comparable_packets(out / "packets.json")
+
+
+def csv_packets(
+    tmp_path: Path, rows: list[dict[str, Any]], reps: list[str], as_of: str
+) -> dict[str, Any]:
+    """The packets the same deals give when imported from CSV."""
+    write_csv(tmp_path / "deals.csv", rows)
+    config = write_config(
+        tmp_path / "csv.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: csv-state.db}\n"
+        + teams_yaml(reps),
+    )
+    return prep_json(config, tmp_path / "csv", as_of)

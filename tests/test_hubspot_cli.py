@@ -1,11 +1,10 @@
 """``leadprep prep`` with crm.kind: hubspot, end to end against the fake HubSpot."""
 
-import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import write_config, write_csv
+from conftest import csv_packets, prep_json, teams_yaml, write_config
 from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 from typer.testing import CliRunner
 
@@ -22,20 +21,12 @@ def portal():
     return build_portal([25, 20, 15], closed=6, seed=21)
 
 
-def teams_yaml() -> str:
-    return (
-        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: ["
-        + ", ".join(TEAM)
-        + "]}]\n"
-    )
-
-
 def hubspot_config(tmp_path, url, retry="{base_delay: 0.001, window_wait: 0.01}"):
     return write_config(
         tmp_path / "hubspot.yaml",
         "crm:\n  kind: hubspot\n"
         f'  hubspot: {{access_token: "${{HUBSPOT_ACCESS_TOKEN}}", base_url: "{url}", retry: {retry}}}\n'
-        "state: {path: hs-state.db}\n" + teams_yaml(),
+        "state: {path: hs-state.db}\n" + teams_yaml(TEAM),
     )
 
 
@@ -91,57 +82,11 @@ def portal_as_csv(portal) -> list[dict]:
     return rows
 
 
-def comparable(path):
-    data = json.loads(path.read_text())
-    data.pop("source")
-    for packet in data["packets"]:
-        packet["rep"].pop("id")
-    return data
-
-
 def test_hubspot_and_csv_of_the_same_data_give_the_same_packets(tmp_path, portal, monkeypatch):
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     with FakeHubSpot(portal) as fake:
-        config = hubspot_config(tmp_path, fake.url)
-        result = runner.invoke(
-            app,
-            [
-                "prep",
-                "-c",
-                str(config),
-                "-o",
-                str(tmp_path / "hs"),
-                "-f",
-                "json,html,md",
-                "--as-of",
-                AS_OF,
-            ],
-        )
-    assert result.exit_code == 0, result.output + result.stderr
-    write_csv(tmp_path / "deals.csv", portal_as_csv(portal))
-    csv_config = write_config(
-        tmp_path / "csv.yaml",
-        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: csv-state.db}\n" + teams_yaml(),
-    )
-    result = runner.invoke(
-        app,
-        [
-            "prep",
-            "-c",
-            str(csv_config),
-            "-o",
-            str(tmp_path / "csv"),
-            "-f",
-            "json",
-            "--as-of",
-            AS_OF,
-        ],
-    )
-    assert result.exit_code == 0, result.output + result.stderr
-    hs, csv = (
-        comparable(tmp_path / "hs" / "packets.json"),
-        comparable(tmp_path / "csv" / "packets.json"),
-    )
+        hs = prep_json(hubspot_config(tmp_path, fake.url), tmp_path / "hs", AS_OF)
+    csv = csv_packets(tmp_path, portal_as_csv(portal), TEAM, AS_OF)
     assert len(hs["packets"]) == 2 and sum(len(p["deals"]) for p in hs["packets"]) == 45
     assert any(d["flags"] for p in hs["packets"] for d in p["deals"])
     assert hs == csv

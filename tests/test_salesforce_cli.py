@@ -1,9 +1,7 @@
 """``leadprep prep`` with crm.kind: salesforce (session auth), end to end against the fake."""
 
-import json
-
 import pytest
-from conftest import write_config, write_csv
+from conftest import csv_packets, prep_json, teams_yaml, write_config
 from fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
 from typer.testing import CliRunner
 
@@ -19,14 +17,6 @@ def org():
     return build_org([30, 25, 10], closed=5, seed=23, max_roles=4)
 
 
-def teams_yaml() -> str:
-    return (
-        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: ["
-        + ", ".join(TEAM)
-        + "]}]\n"
-    )
-
-
 def sf_config(tmp_path, fake, retry="{base_delay: 0.001}"):
     return write_config(
         tmp_path / "sf.yaml",
@@ -34,7 +24,7 @@ def sf_config(tmp_path, fake, retry="{base_delay: 0.001}"):
         f"    instance_url: {fake.instance_url}\n"
         '    access_token: "${SF_ACCESS_TOKEN}"\n'
         f"    ca_bundle: {fake.ca_path}\n    retry: {retry}\n"
-        "state: {path: sf-state.db}\n" + teams_yaml(),
+        "state: {path: sf-state.db}\n" + teams_yaml(TEAM),
     )
 
 
@@ -82,58 +72,12 @@ def org_as_csv(org, instance_url) -> list[dict]:
     return rows
 
 
-def comparable(path):
-    data = json.loads(path.read_text())
-    data.pop("source")
-    for packet in data["packets"]:
-        packet["rep"].pop("id")
-    return data
-
-
 def test_salesforce_and_csv_of_the_same_data_give_the_same_packets(tmp_path, org, monkeypatch):
     monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
     with FakeSalesforce(org, tmp_path, child_page_size=2) as fake:
-        config = sf_config(tmp_path, fake)
-        result = runner.invoke(
-            app,
-            [
-                "prep",
-                "-c",
-                str(config),
-                "-o",
-                str(tmp_path / "sf"),
-                "-f",
-                "json,html,md",
-                "--as-of",
-                AS_OF,
-            ],
-        )
+        sf = prep_json(sf_config(tmp_path, fake), tmp_path / "sf", AS_OF)
         instance = fake.instance_url
-    assert result.exit_code == 0, result.output + result.stderr
-    write_csv(tmp_path / "deals.csv", org_as_csv(org, instance))
-    csv_config = write_config(
-        tmp_path / "csv.yaml",
-        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: csv-state.db}\n" + teams_yaml(),
-    )
-    result = runner.invoke(
-        app,
-        [
-            "prep",
-            "-c",
-            str(csv_config),
-            "-o",
-            str(tmp_path / "csv"),
-            "-f",
-            "json",
-            "--as-of",
-            AS_OF,
-        ],
-    )
-    assert result.exit_code == 0, result.output + result.stderr
-    sf, csv = (
-        comparable(tmp_path / "sf" / "packets.json"),
-        comparable(tmp_path / "csv" / "packets.json"),
-    )
+    csv = csv_packets(tmp_path, org_as_csv(org, instance), TEAM, AS_OF)
     assert sum(len(p["deals"]) for p in sf["packets"]) == 55
     assert any(
         f["code"] == "close_date_slipped"

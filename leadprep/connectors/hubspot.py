@@ -420,8 +420,8 @@ class HubSpotClient:
         )
         self.sleep = sleep
         # A little slack on each window: HubSpot counts arrivals, we count departures.
-        self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.05, sleep=sleep)
-        self.burst_limiter = SlidingWindowLimiter(settings.requests_per_10s, 10.25, sleep=sleep)
+        self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.1, sleep=sleep)
+        self.burst_limiter = SlidingWindowLimiter(settings.requests_per_10s, 10.5, sleep=sleep)
         self.usage = Usage()
         self._usage_lock = threading.Lock()
 
@@ -652,12 +652,13 @@ class HubSpotConnector:
         open_ids = [str(r["id"]) for r in records]
         extra = sorted(set(known_ids) - set(open_ids), key=int_or_str)
 
-        found = {str(r["id"]): r for r in records}
         deals: list[Deal] = []
         for deal_id in [*open_ids, *extra]:
-            record = detailed.get(deal_id) or found.get(deal_id)
+            record = detailed.pop(
+                deal_id, None
+            )  # popped: the raw JSON goes as soon as it is parsed
             if record is None:
-                continue  # a known deal HubSpot no longer has: reported as gone by the packets
+                continue  # deleted since the search, or a known deal HubSpot no longer has: "gone"
             contacts = tuple(
                 Contact(
                     name=people[cid][0],
@@ -823,7 +824,8 @@ class HubSpotConnector:
                 body: dict[str, Any] = {
                     "filter_groups": [{"filters": filters}],
                     "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
-                    "properties": list(DEAL_PROPERTIES),
+                    # Only ids: the history batch read returns every property anyway.
+                    "properties": ["hs_object_id"],
                     "limit": page_size,
                 }
                 if after:
