@@ -68,6 +68,9 @@ class HubSpotSettings(_Section):
     requests_per_10s: int = Field(100, ge=1, description="Your portal's burst limit (100, or 190).")
     search_per_second: int = Field(4, ge=1, le=10)
     search_page_size: int = Field(200, ge=10, le=200)
+    concurrency: int = Field(
+        8, ge=1, le=16, description="Requests in flight at once (within the limits)."
+    )
     retry: RetrySettings = RetrySettings()
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -78,12 +78,16 @@ def _umask() -> int:
     return current
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temporary file so a crash never leaves a half-written sheet behind."""
+def atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write via a temporary file so a crash never leaves a half-written sheet behind; ``data``
+    may come in chunks, so a large file is never held whole in memory."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, bytes):
+                handle.write(data)
+            else:
+                handle.writelines(data)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
@@ -168,7 +172,7 @@ class Renderer:
         written: list[Path] = []
         per_rep: dict[str, list[str]] = {}
 
-        def put(name: str, data: str | bytes) -> None:
+        def put(name: str, data: str | bytes | Iterable[bytes]) -> None:
             path = out_dir / name
             atomic_write(path, data.encode("utf-8") if isinstance(data, str) else data)
             written.append(path)
@@ -195,19 +199,18 @@ class Renderer:
         return written
 
 
-def _packets_json_bytes(packets: list[Packet], as_of: date, source: str) -> bytes:
+def _packets_json_bytes(packets: list[Packet], as_of: date, source: str) -> Iterator[bytes]:
     """``packets.json``, encoded one packet at a time so a large team never holds the whole
     document as Python objects; no indent, since the indenting encoder is pure Python and ten
     times slower."""
     head = packets_json([], as_of, source)
     prefix = json.dumps(head, ensure_ascii=False)[: -len("]}")]  # ... "packets": [
-    parts = [prefix.encode()]
+    yield prefix.encode()
     for index, packet in enumerate(packets):
         if index:
-            parts.append(b", ")
-        parts.append(json.dumps(packet_json(packet), ensure_ascii=False).encode())
-    parts.append(b"]}\n")
-    return b"".join(parts)
+            yield b", "
+        yield json.dumps(packet_json(packet), ensure_ascii=False).encode()
+    yield b"]}\n"
 
 
 def _pdf_writer() -> Callable[[str, Path], bytes]:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -40,7 +40,6 @@ READ_BATCH = 100  # batch read without history
 ASSOCIATION_BATCH = 1_000  # v4 associations batch read
 IN_FILTER_VALUES = 100  # owner ids per IN filter
 OWNERS_PAGE = 500
-WORKERS = 8  # requests in flight at once; the limiters keep them within HubSpot's rates
 
 SCOPES = ("crm.objects.deals.read", "crm.objects.contacts.read", "crm.objects.owners.read")
 DEAL_PROPERTIES = (
@@ -630,7 +629,9 @@ class HubSpotConnector:
     ) -> FetchResult:
         client = self.client
         notes: list[str] = []
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="hubspot") as pool:
+        with ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix="hubspot"
+        ) as pool:
             # Four independent metadata reads: one round trip instead of four.
             active_job = pool.submit(lambda: parse_owners(client.owners(archived=False)))
             archived_job = pool.submit(lambda: parse_owners(client.owners(archived=True)))
@@ -648,16 +649,20 @@ class HubSpotConnector:
             if missing:
                 notes.append(f"not HubSpot owners (no deals pulled): {', '.join(missing)}")
 
-        records, detailed, contact_links, people = self._gather(owner_ids, pipelines, known_ids)
-        open_ids = [str(r["id"]) for r in records]
-        extra = sorted(set(known_ids) - set(open_ids), key=int_or_str)
+        def convert(record: dict[str, Any]) -> Deal:
+            history = record.get("propertiesWithHistory") or {}
+            return parse_deal(
+                record, owners=all_owners, stages=stages, portal=portal, history=history
+            )
 
+        open_ids, parsed, contact_links, people = self._gather(
+            owner_ids, pipelines, known_ids, convert
+        )
+        extra = sorted(set(known_ids) - set(open_ids), key=int_or_str)
         deals: list[Deal] = []
         for deal_id in [*open_ids, *extra]:
-            record = detailed.pop(
-                deal_id, None
-            )  # popped: the raw JSON goes as soon as it is parsed
-            if record is None:
+            deal = parsed.pop(deal_id, None)
+            if deal is None:
                 continue  # deleted since the search, or a known deal HubSpot no longer has: "gone"
             contacts = tuple(
                 Contact(
@@ -669,16 +674,7 @@ class HubSpotConnector:
                 for cid, labels in contact_links.get(deal_id, [])
                 if cid in people
             )
-            deals.append(
-                parse_deal(
-                    record,
-                    owners=all_owners,
-                    stages=stages,
-                    portal=portal,
-                    contacts=contacts,
-                    history=record.get("propertiesWithHistory") or {},
-                )
-            )
+            deals.append(replace(deal, contacts=contacts) if contacts else deal)
         unowned = sum(1 for d in deals if not d.owner.email and d.is_open)
         if unowned:
             notes.append(f"{unowned} open deal(s) have no HubSpot owner and get no sheet")
@@ -726,27 +722,38 @@ class HubSpotConnector:
         yield "hubspot usage", True, client.usage.summary()
 
     def _gather(
-        self, owner_ids: list[str] | None, pipelines: list[str], known_ids: frozenset[str]
+        self,
+        owner_ids: list[str] | None,
+        pipelines: list[str],
+        known_ids: frozenset[str],
+        convert: Callable[[dict[str, Any]], Deal],
     ) -> tuple[
-        list[dict[str, Any]],
-        dict[str, dict[str, Any]],
+        list[str],
+        dict[str, Deal],
         dict[str, list[tuple[str, list[str]]]],
         dict[str, tuple[str, str | None, str | None]],
     ]:
         """Search pages feed history and association batches as they arrive, so the two rate-limit
-        buckets (search, and everything else) are used at the same time."""
-        records: list[dict[str, Any]] = []
-        history_jobs: list[Future[dict[str, Any]]] = []
+        buckets (search, and everything else) are used at the same time. History batches are
+        parsed into deals by the worker that read them, so raw JSON never piles up."""
+        open_ids: list[str] = []
+        history_jobs: list[Future[list[Deal]]] = []
         link_jobs: list[Future[dict[str, list[tuple[str, list[str]]]]]] = []
         for_history: list[str] = []
         for_links: list[str] = []
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="hubspot") as pool:
+
+        def read_and_parse(ids: list[str]) -> list[Deal]:
+            return [convert(record) for record in self.client.read_deals(ids).get("results", [])]
+
+        with ThreadPoolExecutor(
+            max_workers=self.settings.concurrency, thread_name_prefix="hubspot"
+        ) as pool:
 
             def submit(done: bool = False) -> None:
                 while len(for_history) >= HISTORY_BATCH or (done and for_history):
                     chunk = for_history[:HISTORY_BATCH]
                     del for_history[:HISTORY_BATCH]
-                    history_jobs.append(pool.submit(self.client.read_deals, chunk))
+                    history_jobs.append(pool.submit(read_and_parse, chunk))
                 while len(for_links) >= ASSOCIATION_BATCH or (done and for_links):
                     chunk = for_links[:ASSOCIATION_BATCH]
                     del for_links[:ASSOCIATION_BATCH]
@@ -754,16 +761,14 @@ class HubSpotConnector:
 
             if owner_ids != []:
                 for record in self._search_open(owner_ids, pipelines):
-                    records.append(record)
-                    for_history.append(str(record["id"]))
-                    for_links.append(str(record["id"]))
+                    deal_id = str(record["id"])
+                    open_ids.append(deal_id)
+                    for_history.append(deal_id)
+                    for_links.append(deal_id)
                     submit()
-            seen = {str(r["id"]) for r in records}
-            for_history.extend(sorted(set(known_ids) - seen, key=int_or_str))
+            for_history.extend(sorted(set(known_ids) - set(open_ids), key=int_or_str))
             submit(done=True)
-            detailed = {
-                str(r["id"]): r for job in history_jobs for r in job.result().get("results", [])
-            }
+            deals = {deal.id: deal for job in history_jobs for deal in job.result()}
             links: dict[str, list[tuple[str, list[str]]]] = {}
             for job in link_jobs:
                 links.update(job.result())
@@ -777,7 +782,7 @@ class HubSpotConnector:
             people: dict[str, tuple[str, str | None, str | None]] = {}
             for job in contact_jobs:
                 people.update(parse_contacts(job.result()))
-        return records, detailed, links, people
+        return open_ids, deals, links, people
 
     def _pipeline_ids(self, stages: dict[str, Stage]) -> list[str]:
         wanted = self.settings.pipelines

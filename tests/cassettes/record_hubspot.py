@@ -43,7 +43,7 @@ def main() -> None:
         )
         CASSETTE.unlink(missing_ok=True)
         with recorder.use_cassette(str(CASSETTE)):
-            settings = HubSpotSettings(access_token=TOKEN, base_url=fake.url)
+            settings = HubSpotSettings(access_token=TOKEN, base_url=fake.url, concurrency=1)
             HubSpotConnector(settings).fetch(None, date(2026, 11, 30))
     print(f"wrote {CASSETTE}")
 
