@@ -44,7 +44,7 @@ def _serve_hubspot(reps: int, per_rep: int, latency: float, conn) -> None:
     with FakeHubSpot(portal, latency=latency) as fake:
         conn.send({"url": fake.url, "deals": len(open_deals), "contacts": contacts})
         conn.recv()  # until told to stop
-        conn.send({"rate_limited": fake.rate_limited, "counts": dict(fake.counts)})
+        conn.send({"rate_limited": dict(fake.rate_limited_kinds), "counts": dict(fake.counts)})
 
 
 def _serve_salesforce(reps: int, per_rep: int, latency: float, tmp: str, conn) -> None:
@@ -285,11 +285,11 @@ def main() -> None:
                 minimum,
                 measured["render"],
                 measured["rss_mb"],
-                server_stats["rate_limited"],
+                sum(server_stats["rate_limited"].values()),
             )
         )
         print(
-            f"  {measured['requests']} requests (floor {floor}), pull {measured['pull']:.1f} s (min {minimum:.1f} s), {server_stats['rate_limited']} × 429",
+            f"  {measured['requests']} requests (floor {floor}), pull {measured['pull']:.1f} s (min {minimum:.1f} s), {server_stats['rate_limited'] or 'no'} 429s",
             flush=True,
         )
 

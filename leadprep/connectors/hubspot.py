@@ -420,7 +420,7 @@ class HubSpotClient:
         self.sleep = sleep
         # Slack on each window: HubSpot counts arrivals, we count departures, and a busy
         # interpreter can hold a request back a little between the two.
-        self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.1, sleep=sleep)
+        self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.25, sleep=sleep)
         self.burst_limiter = SlidingWindowLimiter(settings.requests_per_10s, 11.0, sleep=sleep)
         self.usage = Usage()
         self._usage_lock = threading.Lock()

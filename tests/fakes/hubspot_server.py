@@ -219,6 +219,7 @@ class FakeHubSpot:
         self.result_cap = 10_000
         self.counts: Counter[str] = Counter()
         self.rate_limited = 0
+        self.rate_limited_kinds: Counter[str] = Counter()
         self.fault: (
             Callable[[int, str], tuple[int, dict[str, str], dict[str, Any]] | None] | None
         ) = None
@@ -367,6 +368,7 @@ class FakeHubSpot:
             )
         if limit_hit:
             self.rate_limited += 1
+            self.rate_limited_kinds[kind] += 1
             policy = "SECONDLY" if kind == "search" else "TEN_SECONDLY_ROLLING"
             return (
                 429,
