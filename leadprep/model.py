@@ -26,14 +26,6 @@ class Rep:
 
 
 @dataclass(frozen=True, slots=True)
-class Manager:
-    """The frontline manager who runs the rep's review."""
-
-    name: str
-    email: str
-
-
-@dataclass(frozen=True, slots=True)
 class Contact:
     """A buyer-side person on a deal, with the role the CRM gives them (if any)."""
 

@@ -151,6 +151,7 @@ def test_doctor_checks_token_scopes_and_pipelines(tmp_path, portal, monkeypatch)
         scopes = runner.invoke(app, ["doctor", "-c", str(config)])
     assert ok.exit_code == 0, ok.stdout
     assert "ok   hubspot token" in ok.stdout and "Sales Pipeline (7 stages)" in ok.stdout
+    assert "ok   hubspot labels: Decision Maker" in ok.stdout
     assert (
         scopes.exit_code == 2
         and "FAIL hubspot scopes" in scopes.stdout

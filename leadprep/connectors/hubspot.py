@@ -714,6 +714,19 @@ class HubSpotConnector:
                 for p in data.get("results", [])
             ]
             yield "hubspot pipelines", True, "; ".join(names) or "none"
+        try:
+            definitions = client.association_labels().get("results", [])
+        except LeadprepError as exc:
+            yield "hubspot labels", False, str(exc)
+        else:
+            labels = sorted({d["label"] for d in definitions if d.get("label")})
+            mapped = {k.lower(): v for k, v in self.settings.role_labels.items()}
+            shown = [f"{x} → {mapped[x.lower()]}" if x.lower() in mapped else x for x in labels]
+            yield (
+                "hubspot labels",
+                True,
+                ", ".join(shown) or "no deal-contact labels: roles come from job titles",
+            )
         portal = parse_portal(client.account())
         yield (
             "hubspot portal",
