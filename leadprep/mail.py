@@ -269,12 +269,21 @@ def deliver(
         report.outcomes += [Outcome(d.recipient, d.kind, "queued", d.eml_path) for d in pending]
         return report
     sender = sender or SMTPSender(config)
-    broken: str | None = None
+    broken: str | None = None  # set when the server is down or refused us: keep the rest queued
     try:
         for delivery in pending:
-            outcome = _send_one(delivery, store, sender, settings, broken)
-            if outcome.status == "failed" and outcome.detail.startswith("!"):
-                broken = outcome.detail = outcome.detail[1:]
+            error = broken
+            if error is None:
+                error, connection_lost = _try_send(delivery, sender, settings)
+                if connection_lost:
+                    broken = error
+            store.mark_delivery(delivery.id, sent=error is None, error=error)
+            outcome = Outcome(
+                delivery.recipient,
+                delivery.kind,
+                "sent" if error is None else "failed",
+                delivery.review_week if error is None else error,
+            )
             report.outcomes.append(outcome)
             if progress:
                 progress(outcome)
@@ -283,38 +292,23 @@ def deliver(
     return report
 
 
-def _send_one(
-    delivery: Delivery,
-    store: Store,
-    sender: SMTPSender,
-    settings: EmailSettings,
-    broken: str | None,
-) -> Outcome:
-    if (
-        broken is not None
-    ):  # the server is down or refused us: don't hammer it, keep the rest queued
-        store.mark_delivery(delivery.id, sent=False, error=broken)
-        return Outcome(delivery.recipient, delivery.kind, "failed", broken)
+def _try_send(
+    delivery: Delivery, sender: SMTPSender, settings: EmailSettings
+) -> tuple[str | None, bool]:
+    """Send one outbox message: (error or None, whether the connection itself failed)."""
     path = Path(delivery.eml_path)
     try:
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     except OSError as exc:
-        error = f"outbox file {path} cannot be read ({exc.strerror})"
-        store.mark_delivery(delivery.id, sent=False, error=error)
-        return Outcome(delivery.recipient, delivery.kind, "failed", error)
+        return f"outbox file {path} cannot be read ({exc.strerror})", False
     try:
         sender.send(message)
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
-        error = _describe(exc, settings)
-        store.mark_delivery(delivery.id, sent=False, error=error)
-        return Outcome(delivery.recipient, delivery.kind, "failed", error)
+        return _describe(exc, settings), False
     except _CONNECTION_ERRORS as exc:
         sender.close()
-        error = _describe(exc, settings)
-        store.mark_delivery(delivery.id, sent=False, error=error)
-        return Outcome(delivery.recipient, delivery.kind, "failed", "!" + error)
-    store.mark_delivery(delivery.id, sent=True)
-    return Outcome(delivery.recipient, delivery.kind, "sent", delivery.review_week)
+        return _describe(exc, settings), True
+    return None, False
 
 
 def pdf_available() -> bool:
