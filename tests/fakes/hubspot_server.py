@@ -16,9 +16,10 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+
+from fakes.loopback import LoopbackServer, Response
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 HISTORY_LIMIT_MESSAGE = (
@@ -193,7 +194,7 @@ def build_portal(
     return portal
 
 
-class FakeHubSpot:
+class FakeHubSpot(LoopbackServer):
     """The server; use as a context manager. ``url`` is its base URL."""
 
     def __init__(
@@ -217,7 +218,6 @@ class FakeHubSpot:
         self.latency = latency
         self.missing_scopes = missing_scopes
         self.result_cap = 10_000
-        self.counts: Counter[str] = Counter()
         self.rate_limited = 0
         self.rate_limited_kinds: Counter[str] = Counter()
         self.fault: (
@@ -228,25 +228,11 @@ class FakeHubSpot:
         self._search_times: deque[float] = deque()
         self._burst_times: deque[float] = deque()
         self._daily = 250_000
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def __enter__(self) -> FakeHubSpot:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
     # --- fault helpers --------------------------------------------------------------------------
 
@@ -290,36 +276,9 @@ class FakeHubSpot:
 
     # --- request handling -----------------------------------------------------------------------
 
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # one small response per request: no 40 ms ACK delays
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._dispatch("GET")
-
-            def do_POST(self) -> None:
-                self._dispatch("POST")
-
-            def _dispatch(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                status, headers, body = fake.handle(method, self.path, self.headers, raw)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+    def respond(self, method: str, target: str, headers: Any, raw: bytes) -> Response:
+        status, extra, body = self.handle(method, target, headers, raw)
+        return status, body, extra, "application/json"
 
     def handle(
         self, method: str, target: str, headers: Any, raw: bytes

@@ -15,15 +15,15 @@ import re
 import ssl
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import trustme
+
+from fakes.loopback import LoopbackServer, Response
 
 TOKEN = "00DFAKE0000000!AQ0AQFAKESESSIONTOKEN1234567890"
 VERSION = "59.0"
@@ -282,7 +282,7 @@ class SalesforceError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-class FakeSalesforce:
+class FakeSalesforce(LoopbackServer):
     """The server; use as a context manager. ``instance_url`` and ``ca_path`` configure the client."""
 
     def __init__(
@@ -302,7 +302,6 @@ class FakeSalesforce:
         self.token = token
         self.child_page_size = child_page_size
         self.credentials = (username, password + security_token)
-        self.counts: Counter[str] = Counter()
         self.fault: Any = None
         self.queries: list[str] = []
         self._cursors: dict[str, tuple[str, list[dict[str, Any]], int]] = {}
@@ -313,30 +312,15 @@ class FakeSalesforce:
         ca.cert_pem.write_to_path(str(self.ca_path))
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1").configure_cert(context)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(ssl_context=context)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def instance_url(self) -> str:
         return f"https://{self.host}"
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def __enter__(self) -> FakeSalesforce:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def inject(
         self,
@@ -366,35 +350,10 @@ class FakeSalesforce:
 
         self.fault = fault
 
-    def _handler(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # one small response per request: no 40 ms ACK delays
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._reply(*fake.handle("GET", self.path, self.headers, b""))
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self._reply(*fake.handle("POST", self.path, self.headers, self.rfile.read(length)))
-
-            def _reply(
-                self, status: int, body: Any, content_type: str = "application/json"
-            ) -> None:
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", f"{content_type};charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Sforce-Limit-Info", f"api-usage={fake._requests}/15000")
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
+    def respond(self, method: str, target: str, headers: Any, raw: bytes) -> Response:
+        status, body, *rest = self.handle(method, target, headers, raw)
+        limits = {"Sforce-Limit-Info": f"api-usage={self._requests}/15000"}
+        return status, body, limits, rest[0] if rest else "application/json"
 
     def handle(
         self, method: str, target: str, headers: Any, raw: bytes
