@@ -174,3 +174,12 @@ def csv_packets(
         + teams_yaml(reps),
     )
     return prep_json(config, tmp_path / "csv", as_of)
+
+
+def cli(*args: Any) -> Any:
+    """Run the ``leadprep`` command line in-process with these arguments (paths allowed)."""
+    from typer.testing import CliRunner
+
+    from leadprep.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])

@@ -4,13 +4,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import csv_packets, prep_json, teams_yaml, write_config
+from conftest import cli, csv_packets, prep_json, teams_yaml, write_config
 from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
-from typer.testing import CliRunner
 
-from leadprep.cli import app
-
-runner = CliRunner()
 AS_OF = "2026-11-30"
 TEAM = ["rep0@example.com", "rep1@example.com"]
 FORECAST = {"pipeline": "Pipeline", "best_case": "Best Case", "commit": "Commit"}
@@ -96,27 +92,22 @@ def test_token_appears_nowhere(tmp_path, portal, monkeypatch):
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     with FakeHubSpot(portal) as fake:
         config = hubspot_config(tmp_path, fake.url)
-        result = runner.invoke(
-            app,
-            [
-                "prep",
-                "-c",
-                str(config),
-                "-o",
-                str(tmp_path / "o"),
-                "-f",
-                "json,html,md",
-                "-v",
-                "--as-of",
-                AS_OF,
-            ],
+        result = cli(
+            "prep",
+            "-c",
+            config,
+            "-o",
+            tmp_path / "o",
+            "-f",
+            "json, html, md",
+            "-v",
+            "--as-of",
+            AS_OF,
         )
         assert result.exit_code == 0
         assert "HubSpot: " in result.stderr and "requests" in result.stderr  # the usage report
         fake.token = "rotated"  # now the token is refused: the error must not echo it
-        failed = runner.invoke(
-            app, ["prep", "-c", str(config), "-o", str(tmp_path / "o2"), "-v", "--as-of", AS_OF]
-        )
+        failed = cli("prep", "-c", config, "-o", tmp_path / "o2", "-v", "--as-of", AS_OF)
     assert failed.exit_code == 3 and "rejected the access token" in failed.stderr
     texts = [result.stdout, result.stderr, failed.stdout, failed.stderr]
     texts += [p.read_text() for p in (tmp_path / "o").iterdir()]
@@ -131,9 +122,7 @@ def test_rate_limit_exhausted_exits_4_and_writes_nothing(tmp_path, portal, monke
         config = hubspot_config(
             tmp_path, fake.url, retry="{max_attempts: 2, base_delay: 0.001, window_wait: 0.01}"
         )
-        result = runner.invoke(
-            app, ["prep", "-c", str(config), "-o", str(tmp_path / "out"), "--as-of", AS_OF]
-        )
+        result = cli("prep", "-c", config, "-o", tmp_path / "out", "--as-of", AS_OF)
     assert result.exit_code == 4
     assert (
         "rate limit TEN_SECONDLY_ROLLING" in result.stderr
@@ -146,9 +135,9 @@ def test_doctor_checks_token_scopes_and_pipelines(tmp_path, portal, monkeypatch)
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     with FakeHubSpot(portal) as fake:
         config = hubspot_config(tmp_path, fake.url)
-        ok = runner.invoke(app, ["doctor", "-c", str(config)])
+        ok = cli("doctor", "-c", config)
         fake.missing_scopes = True
-        scopes = runner.invoke(app, ["doctor", "-c", str(config)])
+        scopes = cli("doctor", "-c", config)
     assert ok.exit_code == 0, ok.stdout
     assert "ok   hubspot token" in ok.stdout and "Sales Pipeline (7 stages)" in ok.stdout
     assert "ok   hubspot labels: Decision Maker" in ok.stdout

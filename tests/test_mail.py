@@ -7,13 +7,10 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import TODAY, csv_row, write_config, write_csv
-from typer.testing import CliRunner
+from conftest import TODAY, cli, csv_row, write_config, write_csv
 
-from leadprep.cli import app
 from leadprep.schedule import Scheduler, next_fire_times
 
-runner = CliRunner()
 EVIL = "<b>Evil</b> & Co — rollout"
 
 
@@ -97,9 +94,7 @@ def setup(tmp_path, port, *, to_reps=False, auth=""):
 
 
 def send(config, *args):
-    return runner.invoke(
-        app, ["send", "-c", str(config), "--as-of", TODAY.isoformat(), *map(str, args)]
-    )
+    return cli("send", "-c", config, "--as-of", TODAY.isoformat(), *args)
 
 
 def test_manager_gets_html_text_and_attachments_with_crm_text_escaped(tmp_path, smtp):
@@ -132,9 +127,7 @@ def test_second_send_the_same_week_sends_nothing_and_force_resends(tmp_path, smt
     assert len(smtp.inbox.messages) == 1
     forced = send(config, "--force")
     assert forced.exit_code == 0 and len(smtp.inbox.messages) == 2
-    next_week = runner.invoke(
-        app, ["send", "-c", str(config), "--as-of", (TODAY + timedelta(days=7)).isoformat()]
-    )
+    next_week = cli("send", "-c", config, "--as-of", (TODAY + timedelta(days=7)).isoformat())
     assert next_week.exit_code == 0 and len(smtp.inbox.messages) == 3
 
 
@@ -246,7 +239,7 @@ def test_smtp_auth_from_the_environment(tmp_path, monkeypatch):
 
 def test_send_needs_an_email_section(tmp_path):
     config = write_config(tmp_path / "c.yaml", "crm: {kind: demo}\n")
-    result = runner.invoke(app, ["send", "-c", str(config)])
+    result = cli("send", "-c", config)
     assert result.exit_code == 2 and "no email section" in result.stderr
 
 
@@ -256,7 +249,7 @@ def test_invalid_addresses_are_config_errors(tmp_path):
         "email: {smtp: {host: h}, from: not-an-address}\nteams: [{manager: {name: D, email: nope}}]\n"
         "schedule: {cron: 'every monday', timezone: Mars/Olympus}\n",
     )
-    result = runner.invoke(app, ["send", "-c", str(config)])
+    result = cli("send", "-c", config)
     assert result.exit_code == 2
     for expected in (
         "is not an address",

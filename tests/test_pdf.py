@@ -6,15 +6,12 @@ from datetime import timedelta
 
 import pypdf
 import pytest
-from conftest import TODAY, csv_row, write_config, write_csv
-from typer.testing import CliRunner
+from conftest import TODAY, cli, csv_row, write_config, write_csv
 
-from leadprep.cli import app
 from leadprep.config import Config
 from leadprep.render import Renderer
 from leadprep.timeline import close_date_chart
 
-runner = CliRunner()
 DEMO_REPS = ["alex-morgan", "jordan-lee", "priya-shah", "sam-rivera"]
 
 
@@ -30,9 +27,7 @@ def page_bound(focus: int, others: int) -> int:
 @pytest.fixture(scope="module")
 def demo_pdfs(tmp_path_factory):
     out = tmp_path_factory.mktemp("pdf")
-    result = runner.invoke(
-        app, ["prep", "--demo", "-o", str(out), "-f", "pdf,json", "--as-of", TODAY.isoformat()]
-    )
+    result = cli("prep", "--demo", "-o", out, "-f", "pdf, json", "--as-of", TODAY.isoformat())
     assert result.exit_code == 0, result.output
     return out
 
@@ -84,19 +79,8 @@ def test_forty_deal_packet_keeps_each_deal_whole(tmp_path):
         tmp_path / "c.yaml",
         "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\nreview: {focus_deals: 5}\n",
     )
-    result = runner.invoke(
-        app,
-        [
-            "prep",
-            "-c",
-            str(config),
-            "-o",
-            str(tmp_path / "o"),
-            "-f",
-            "pdf,json",
-            "--as-of",
-            TODAY.isoformat(),
-        ],
+    result = cli(
+        "prep", "-c", config, "-o", tmp_path / "o", "-f", "pdf, json", "--as-of", TODAY.isoformat()
     )
     assert result.exit_code == 0, result.output
     (packet,) = json.loads((tmp_path / "o" / "packets.json").read_text())["packets"]
@@ -116,22 +100,19 @@ def test_paper_size(tmp_path):
     for paper, width in (("letter", 612), ("a4", 595)):
         config = write_config(tmp_path / f"{paper}.yaml", f"output: {{paper: {paper}}}\n")
         out = tmp_path / paper
-        result = runner.invoke(
-            app,
-            [
-                "prep",
-                "--demo",
-                "-c",
-                str(config),
-                "-o",
-                str(out),
-                "-f",
-                "pdf",
-                "--rep",
-                "sam.rivera@example.com",
-                "--as-of",
-                TODAY.isoformat(),
-            ],
+        result = cli(
+            "prep",
+            "--demo",
+            "-c",
+            config,
+            "-o",
+            out,
+            "-f",
+            "pdf",
+            "--rep",
+            "sam.rivera@example.com",
+            "--as-of",
+            TODAY.isoformat(),
         )
         assert result.exit_code == 0, result.output
         box = pypdf.PdfReader(out / "sam-rivera.pdf").pages[0].mediabox

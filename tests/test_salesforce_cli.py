@@ -1,13 +1,9 @@
 """``leadprep prep`` with crm.kind: salesforce (session auth), end to end against the fake."""
 
 import pytest
-from conftest import csv_packets, prep_json, teams_yaml, write_config
+from conftest import cli, csv_packets, prep_json, teams_yaml, write_config
 from fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
-from typer.testing import CliRunner
 
-from leadprep.cli import app
-
-runner = CliRunner()
 AS_OF = "2026-11-30"
 TEAM = ["rep0@example.com", "rep1@example.com"]
 
@@ -92,25 +88,20 @@ def test_no_secret_appears_anywhere(tmp_path, org, monkeypatch):
     monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
     with FakeSalesforce(org, tmp_path) as fake:
         config = sf_config(tmp_path, fake)
-        ok = runner.invoke(
-            app,
-            [
-                "prep",
-                "-c",
-                str(config),
-                "-o",
-                str(tmp_path / "o"),
-                "-f",
-                "json,html,md",
-                "-v",
-                "--as-of",
-                AS_OF,
-            ],
+        ok = cli(
+            "prep",
+            "-c",
+            config,
+            "-o",
+            tmp_path / "o",
+            "-f",
+            "json, html, md",
+            "-v",
+            "--as-of",
+            AS_OF,
         )
         fake.token = "rotated"
-        expired = runner.invoke(
-            app, ["prep", "-c", str(config), "-o", str(tmp_path / "o2"), "-v", "--as-of", AS_OF]
-        )
+        expired = cli("prep", "-c", config, "-o", tmp_path / "o2", "-v", "--as-of", AS_OF)
     assert ok.exit_code == 0 and "Salesforce: " in ok.stderr
     assert expired.exit_code == 3 and "sf org display" in expired.stderr
     texts = [ok.stdout, ok.stderr, expired.stdout, expired.stderr]
@@ -123,9 +114,7 @@ def test_limit_exhausted_exits_4_and_writes_nothing(tmp_path, org, monkeypatch):
     with FakeSalesforce(org, tmp_path) as fake:
         fake.inject(always="limit")
         config = sf_config(tmp_path, fake, retry="{max_attempts: 2, base_delay: 0.001}")
-        result = runner.invoke(
-            app, ["prep", "-c", str(config), "-o", str(tmp_path / "out"), "--as-of", AS_OF]
-        )
+        result = cli("prep", "-c", config, "-o", tmp_path / "out", "--as-of", AS_OF)
     assert result.exit_code == 4 and "REQUEST_LIMIT_EXCEEDED" in result.stderr
     assert not (tmp_path / "out").exists()
 
@@ -133,7 +122,7 @@ def test_limit_exhausted_exits_4_and_writes_nothing(tmp_path, org, monkeypatch):
 def test_doctor_checks_login_objects_and_usage(tmp_path, org, monkeypatch):
     monkeypatch.setenv("SF_ACCESS_TOKEN", TOKEN)
     with FakeSalesforce(org, tmp_path) as fake:
-        result = runner.invoke(app, ["doctor", "-c", str(sf_config(tmp_path, fake))])
+        result = cli("doctor", "-c", str(sf_config(tmp_path, fake)))
     assert result.exit_code == 0, result.stdout
     assert "ok   salesforce login: session auth" in result.stdout
     assert "ok   salesforce OpportunityHistory: readable" in result.stdout
