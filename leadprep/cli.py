@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as _escape_markup
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -20,6 +20,7 @@ from leadprep import __version__
 from leadprep.config import Config, find_config_path, load_config
 from leadprep.errors import EXIT_OK, EXIT_PARTIAL, LeadprepError, UsageError
 from leadprep.redact import RedactingFilter, redact
+from leadprep.sanitize import terminal_text
 
 if TYPE_CHECKING:
     from leadprep.store import Store
@@ -44,6 +45,12 @@ AsOfOpt = typer.Option(
 )
 
 
+def escape(value: object) -> str:
+    """Data for the terminal: Rich markup escaped, control characters and escape sequences
+    made visible, so CRM text can neither style nor steer the terminal."""
+    return _escape_markup(terminal_text(value))
+
+
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
@@ -64,7 +71,10 @@ def _errors(verbose: bool) -> Iterator[None]:
         if verbose:
             log.debug("traceback", exc_info=True)
         err.print(
-            f"[bold red]error:[/] {redact(str(exc))}", markup=True, soft_wrap=True, highlight=False
+            f"[bold red]error:[/] {escape(redact(str(exc)))}",
+            markup=True,
+            soft_wrap=True,
+            highlight=False,
         )
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
@@ -168,7 +178,7 @@ def prep(
         if result.problems:
             err.print(f"[yellow]{len(result.problems)} record(s) skipped:[/]")
             for problem in result.problems:
-                err.print(f"  {problem}", markup=False)
+                err.print(f"  {terminal_text(problem)}", markup=False)
             raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -206,7 +216,7 @@ def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
     if result.previous_review is None:
         out.print("First review on record: 'what changed' starts with the next run.")
     index = (result.out_dir / "index.html").resolve()
-    out.print(f"Sheets written to {result.out_dir.resolve()}  (open {index})")
+    out.print(f"Sheets written to {escape(result.out_dir.resolve())}  (open {escape(index)})")
 
 
 @app.command()
@@ -263,7 +273,7 @@ def _send_once(
     for note in [*result.prep.notes, *report.notes]:
         err.print(f"[yellow]note:[/] {escape(note)}")
     for problem in result.prep.problems:
-        err.print(f"  skipped record {problem}", markup=False)
+        err.print(f"  skipped record {terminal_text(problem)}", markup=False)
     sent = sum(o.status == "sent" for o in report.outcomes)
     if dry_run:
         out.print(

@@ -26,6 +26,7 @@ from leadprep.errors import ConfigError
 from leadprep.formatting import short_date
 from leadprep.packets import Packet
 from leadprep.render import Renderer, atomic_write
+from leadprep.sanitize import display_name, email_address
 from leadprep.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,10 @@ def _new_message(
 ) -> EmailMessage:
     name, address = (to.name, to.email) if isinstance(to, Person) else to
     message = EmailMessage()
-    message["Subject"] = subject
+    message["Subject"] = display_name(subject)
     message["From"] = settings.from_
-    message["To"] = formataddr((name, address))
+    # One recipient per message, validated again here: a header is no place for CRM surprises.
+    message["To"] = formataddr((display_name(name), email_address(address) or ""))
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.from_)[1].split("@")[-1])
     return message

@@ -9,9 +9,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from leadprep.config import Config
-from leadprep.connectors import Connector, RowProblem, connector_for
+from leadprep.connectors import Connector, FetchResult, RowProblem, connector_for
 from leadprep.packets import Memory, Packet, build_packets
 from leadprep.render import Renderer
+from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
 from leadprep.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,18 @@ def remembered(store: Store, as_of: date) -> Memory:
     )
 
 
+def cleaned(fetched: FetchResult) -> FetchResult:
+    """The connector's deals with their text cleaned and addresses checked (the connector
+    boundary); a deal that cannot be routed becomes a row problem like a bad CSV row."""
+    deals, problems = [], list(fetched.problems)
+    for deal in fetched.deals:
+        try:
+            deals.append(clean_deal(deal))
+        except UnsafeValue as exc:
+            problems.append(RowProblem(f"{fetched.source} record", str(exc), clean_line(deal.id)))
+    return FetchResult(fetched.source, deals, problems, fetched.notes)
+
+
 def run_prep(
     config: Config,
     store: Store,
@@ -63,7 +76,7 @@ def run_prep(
         {d.id for d in memory.previous.values() if d.is_open}
         | {c.deal_id for c in memory.open_commitments}
     )
-    fetched = connector.fetch(team, as_of, known)
+    fetched = cleaned(connector.fetch(team, as_of, known))
     log.debug(
         "%s returned %d deals (%d skipped records)",
         fetched.source,

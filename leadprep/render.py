@@ -24,6 +24,7 @@ from leadprep.errors import ConfigError, OutputError
 from leadprep.formatting import ago, money, percent, plural, short_date
 from leadprep.packets import Packet, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
+from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
 from leadprep.signals import FLAG_TITLES
 from leadprep.timeline import close_date_chart
 
@@ -45,8 +46,17 @@ def _autoescape(name: str | None) -> bool:
 
 
 def md_escape(value: Any) -> str:
-    """Escape text for Markdown so CRM text cannot inject markup (or raw HTML)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value)).replace("\n", " ")
+    """Escape text for Markdown so CRM text cannot inject markup (or raw HTML): special
+    characters are backslash-escaped, control characters dropped, line breaks folded."""
+    text = clean_text(str(value)) or ""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\n", " ")
+
+
+def md_url(value: Any) -> str:
+    """A link target for Markdown ``[text](target)``: only http(s), percent-encoded; empty
+    when the URL is not one a sheet may link to."""
+    url = safe_url(str(value)) if value else None
+    return markdown_link_target(url) if url else ""
 
 
 def make_environment(search_path: list[Path]) -> Environment:
@@ -65,6 +75,9 @@ def make_environment(search_path: list[Path]) -> Environment:
         percent=percent,
         plural=plural,
         md=md_escape,
+        md_url=md_url,
+        safe_url=lambda value: safe_url(value) if isinstance(value, str) else None,
+        sh=lambda value: shell_quote(str(value)),
         mark=lambda severity: SEVERITY_MARK.get(severity, severity),
         flag_title=lambda code: FLAG_TITLES.get(code, code),
         close_date_chart=close_date_chart,

@@ -30,6 +30,7 @@ from leadprep.connectors.fields import (
 )
 from leadprep.errors import DataError
 from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep
+from leadprep.sanitize import UnsafeValue, email_address
 from leadprep.stages import StageCatalog
 
 REQUIRED_COLUMNS = ("deal_id", "deal_name", "owner_email", "stage")
@@ -191,6 +192,13 @@ def _text(value: Any) -> str | None:
     return None if blank(value) else str(value).strip()
 
 
+def _address(column: str, value: Any) -> str | None:
+    try:
+        return email_address(_text(value))
+    except UnsafeValue as exc:
+        raise FieldError(f"{column} {exc}") from None
+
+
 def parse_record(fields: dict[str, Any], catalog: StageCatalog, rep_names: dict[str, str]) -> Deal:
     """One import record as a Deal; raises FieldError naming the first bad field."""
     if "__error__" in fields:
@@ -198,9 +206,8 @@ def parse_record(fields: dict[str, Any], catalog: StageCatalog, rep_names: dict[
     for column in REQUIRED_COLUMNS:
         if blank(fields.get(column)):
             raise FieldError(f"{column} is empty")
-    email = str(fields["owner_email"]).strip().lower()
-    if "@" not in email:
-        raise FieldError(f"owner_email {fields['owner_email']!r} is not an email address")
+    email = _address("owner_email", fields["owner_email"]) or ""
+    manager_email = _address("manager_email", fields.get("manager_email"))
     stage = str(fields["stage"]).strip()
     info = catalog.get(stage)
     close_date = parse_date("close_date", fields.get("close_date"))
@@ -235,7 +242,7 @@ def parse_record(fields: dict[str, Any], catalog: StageCatalog, rep_names: dict[
         is_closed=is_closed,
         is_won=is_won and is_closed,
         url=_text(fields.get("url")),
-        manager_email=(_text(fields.get("manager_email")) or "").lower() or None,
+        manager_email=manager_email,
         contacts=_contacts(fields.get("contacts")),
         history=_close_date_history(previous, close_date),
     )
