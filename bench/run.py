@@ -87,7 +87,7 @@ def _pull_and_render(kind: str, settings: dict, out: str, conn) -> None:
     config = Config()
     renderer = Renderer(config)
     packets = build_packets(deals, Memory(), config, renderer.question_bank(), TODAY)
-    renderer.write(packets, Path(out), ["html", "md", "json"], as_of=TODAY, source=kind)
+    renderer.write_to(packets, Path(out), ["html", "md", "json"], as_of=TODAY, source=kind)
     done = time.perf_counter()
     if kind == "hubspot":
         requests, by_kind = connector.client.usage.total, dict(connector.client.usage.requests)
@@ -196,7 +196,7 @@ def render_alone(deals: int) -> dict:
     floor = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        renderer.write(packets, Path(out), ["html", "json"], as_of=TODAY, source="bench")
+        renderer.write_to(packets, Path(out), ["html", "json"], as_of=TODAY, source="bench")
         ours = time.perf_counter() - start
     return {"deals": deals, "floor": floor, "ours": ours}
 
@@ -214,7 +214,7 @@ def pdf_per_page() -> dict:
     packets = build_packets(synthetic(4, 40), Memory(), config, renderer.question_bank(), TODAY)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        renderer.write(packets, Path(out), ["pdf"], as_of=TODAY, source="bench")
+        renderer.write_to(packets, Path(out), ["pdf"], as_of=TODAY, source="bench")
         seconds = time.perf_counter() - start
         pages = sum(len(pypdf.PdfReader(p).pages) for p in Path(out).glob("*.pdf"))
     return {"pages": pages, "seconds": seconds}

@@ -170,8 +170,6 @@ def prep(
                     connector=connector,
                     progress=step,
                 )
-        if only and not result.packets:
-            raise UsageError(f"No rep matches {', '.join(sorted(only))} in this pipeline.")
         for note in result.notes:
             err.print(f"[yellow]note:[/] {escape(note)}")
         _print_summary(result)

@@ -101,10 +101,18 @@ def _new_message(
 
 
 def compose(
-    config: Config, packets: list[Packet], as_of: date, out_dir: Path, renderer: Renderer
+    config: Config,
+    packets: list[Packet],
+    as_of: date,
+    renderer: Renderer,
+    rendered: list[Path] | None = None,
 ) -> tuple[list[Outgoing], list[str]]:
     """One message per manager (overview, focus deals, each rep's packet attached) and, with
-    ``email.to_reps``, a pre-read per rep. Returns the messages and notes about who gets none."""
+    ``email.to_reps``, a pre-read per rep. Returns the messages and notes about who gets none.
+
+    A PDF is attached only when this run rendered it (``rendered``); otherwise the packet is
+    rendered to HTML on the spot, never taken from whatever lies in the output folder."""
+    pdfs = {p.name: p for p in rendered or [] if p.suffix == ".pdf"}
     settings = config.email
     assert settings is not None
     notes: list[str] = []
@@ -130,8 +138,8 @@ def compose(
             _inline(renderer.render_text("email.html.j2", **context)), subtype="html"
         )
         for packet in team:
-            pdf = out_dir / f"{packet.slug}.pdf"
-            if pdf.is_file():
+            pdf = pdfs.get(f"{packet.slug}.pdf")
+            if pdf is not None:
                 message.add_attachment(
                     pdf.read_bytes(), maintype="application", subtype="pdf", filename=pdf.name
                 )
@@ -365,7 +373,7 @@ def run_send(
         config = demo_cfg
     else:
         prep = run_prep(config, state, as_of=as_of, out_dir=out_dir, formats=formats)
-    outgoing, notes = compose(config, prep.packets, as_of, out_dir, Renderer(config))
+    outgoing, notes = compose(config, prep.packets, as_of, Renderer(config), prep.files)
     report = deliver(
         config,
         state,

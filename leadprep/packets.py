@@ -3,6 +3,7 @@ commitments to follow up. The packet is the single context every output format r
 
 from __future__ import annotations
 
+import hashlib
 import re
 import statistics
 from collections.abc import Iterable
@@ -137,9 +138,38 @@ def _rank_key(view: DealView) -> tuple[Any, ...]:
     )
 
 
-def slugify(text: str) -> str:
+# Files the tool writes itself: a rep named "Index" or "Packets" must never get one of these.
+RESERVED_NAMES = frozenset({"index", "packets", "rollup", "outbox", "review", "history", "state"})
+MAX_SLUG = 60  # file names stay far below every file system's 255-byte limit
+
+
+def slugify(text: str, limit: int = MAX_SLUG) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug or "rep"
+    return slug[:limit].strip("-") or "rep"
+
+
+def rep_slugs(reps: list[Rep]) -> dict[str, str]:
+    """A file name stem per rep email, stable from week to week: the name alone when it is
+    unique and not one the tool writes itself, else the name plus the email's local part (and a
+    short hash of the email if even that is shared). It depends on the set of reps, not on the
+    order a file lists them in."""
+    base = {r.email: slugify(r.name) for r in reps}
+    counts: dict[str, int] = {}
+    for slug in base.values():
+        counts[slug] = counts.get(slug, 0) + 1
+    slugs = {}
+    for email, slug in base.items():
+        if counts[slug] > 1 or slug in RESERVED_NAMES:
+            slug = f"{slug}-{slugify(email.split('@')[0], 30)}"
+        slugs[email] = slug
+    seen: dict[str, int] = {}
+    for slug in slugs.values():
+        seen[slug] = seen.get(slug, 0) + 1
+    for email, slug in slugs.items():
+        if seen[slug] > 1 or slug in RESERVED_NAMES:
+            digest = hashlib.sha256(email.encode()).hexdigest()[:6]
+            slugs[email] = f"{slug}-{digest}"
+    return slugs
 
 
 def _first_name(rep: Rep) -> str:
@@ -190,7 +220,7 @@ def build_packets(
         stage_orders=stage_orders(deals),
     )
     picker = QuestionPicker(bank, as_of)
-    used_slugs: set[str] = set()
+    slugs = rep_slugs(list(reps.values()))
     packets = []
     for email, rep in sorted(reps.items(), key=lambda item: item[1].name.lower()):
         mine = [d for d in open_deals if d.owner.email == email]
@@ -216,17 +246,13 @@ def build_packets(
         for view in [v for v in views if v.flags][: config.review.focus_deals]:
             view.focus = True
             view.questions = picker.for_deal(view.deal, view.flags, first_name)
-        slug = slugify(rep.name)
-        while slug in used_slugs:
-            slug = f"{slug}-{len(used_slugs)}"
-        used_slugs.add(slug)
         packets.append(
             Packet(
                 rep=rep,
                 manager=_manager(config, rep, mine),
                 as_of=as_of,
                 previous_review=memory.previous_review,
-                slug=slug,
+                slug=slugs[email],
                 deals=views,
                 departed=departures(memory.previous, current, email),
                 deliver=_deliver(memory, email, current, picker, as_of),

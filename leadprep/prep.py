@@ -10,8 +10,9 @@ from pathlib import Path
 
 from leadprep.config import Config
 from leadprep.connectors import Connector, FetchResult, RowProblem, connector_for
+from leadprep.errors import UsageError
 from leadprep.packets import Memory, Packet, build_packets
-from leadprep.render import Renderer
+from leadprep.render import Renderer, Staging
 from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
 from leadprep.store import Store
 
@@ -69,6 +70,27 @@ def run_prep(
     progress: Callable[[str], None] | None = None,
 ) -> PrepResult:
     """Pull, flag, record and render one review; returns the packets and the files written."""
+    renderer = Renderer(config)
+    staging = renderer.stage(out_dir)
+    try:
+        return _prep(
+            config, store, renderer, staging, as_of, formats, only_reps, connector, progress
+        )
+    finally:
+        staging.discard()
+
+
+def _prep(
+    config: Config,
+    store: Store,
+    renderer: Renderer,
+    staging: Staging,
+    as_of: date,
+    formats: list[str],
+    only_reps: set[str] | None,
+    connector: Connector | None,
+    progress: Callable[[str], None] | None,
+) -> PrepResult:
     connector = connector or connector_for(config)
     team = config.team_reps() or None  # None: everyone (or, with manager-only teams, their reports)
     memory = remembered(store, as_of)
@@ -83,20 +105,26 @@ def run_prep(
         len(fetched.deals),
         len(fetched.problems),
     )
-    renderer = Renderer(config)
     packets = build_packets(
         fetched.deals, memory, config, renderer.question_bank(), as_of, only_reps
     )
+    if only_reps:
+        unmatched = sorted(only_reps - {p.rep.email for p in packets})
+        if unmatched:
+            raise UsageError(
+                f"No rep matches {', '.join(unmatched)} in this pipeline; nothing was written.",
+                hint="Use the rep's email as the CRM (or the teams section) has it.",
+            )
+    renderer.write(packets, staging, formats, as_of=as_of, source=fetched.source, progress=progress)
+    # Recorded only once every sheet rendered; published right after, so both change together.
     store.record_run(as_of, fetched.source, fetched.deals)
-    files = renderer.write(
-        packets, out_dir, formats, as_of=as_of, source=fetched.source, progress=progress
-    )
+    files = staging.publish()
     return PrepResult(
         as_of=as_of,
         source=fetched.source,
         packets=packets,
         files=files,
-        out_dir=out_dir,
+        out_dir=staging.out_dir,
         problems=fetched.problems,
         notes=fetched.notes,
         previous_review=memory.previous_review,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
@@ -159,57 +160,140 @@ class Renderer:
     def combined_html(self, packets: list[Packet]) -> str:
         return self._render("packet.html.j2", packet=None, packets=packets, standalone=True)
 
+    def stage(self, out_dir: Path) -> Staging:
+        """A hidden staging folder inside ``out_dir`` (created now, so an unwritable output
+        folder fails before any CRM call or state change)."""
+        return Staging.create(out_dir)
+
     def write(
         self,
         packets: list[Packet],
-        out_dir: Path,
+        staging: Staging,
         formats: list[str],
         *,
         as_of: date,
         source: str,
         progress: Callable[[str], None] | None = None,
-    ) -> list[Path]:
-        """Write every requested format into ``out_dir``; returns the files written."""
+    ) -> None:
+        """Render every requested format into ``staging``; nothing reaches the output folder
+        until :meth:`Staging.publish`."""
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
             raise OutputError(
                 f"Unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}."
             )
         pdf = _pdf_writer() if "pdf" in formats else None
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(
-                f"Cannot create the output folder {out_dir}: {exc.strerror}."
-            ) from None
-        written: list[Path] = []
         per_rep: dict[str, list[str]] = {}
-
-        def put(name: str, data: str | bytes | Iterable[bytes]) -> None:
-            path = out_dir / name
-            atomic_write(path, data.encode("utf-8") if isinstance(data, str) else data)
-            written.append(path)
-
         for packet in packets:
             names = []
             if "html" in formats:
-                put(f"{packet.slug}.html", self.packet_html(packet))
-                names.append(f"{packet.slug}.html")
+                names.append(staging.put(f"{packet.slug}.html", self.packet_html(packet)))
             if "md" in formats:
-                put(f"{packet.slug}.md", self.packet_markdown(packet))
-                names.append(f"{packet.slug}.md")
+                names.append(staging.put(f"{packet.slug}.md", self.packet_markdown(packet)))
             if pdf is not None:
-                put(f"{packet.slug}.pdf", pdf(self.packet_html(packet), out_dir))
-                names.append(f"{packet.slug}.pdf")
+                pdf_bytes = pdf(self.packet_html(packet), staging.out_dir)
+                names.append(staging.put(f"{packet.slug}.pdf", pdf_bytes))
             per_rep[packet.slug] = names
             if progress:
                 progress(packet.rep.name)
         if pdf is not None and packets:
-            put("packets.pdf", pdf(self.combined_html(packets), out_dir))
+            staging.put("packets.pdf", pdf(self.combined_html(packets), staging.out_dir))
         if "json" in formats:
-            put("packets.json", _packets_json_bytes(packets, as_of, source))
-        put("index.html", self.index_html(packets, as_of, source, per_rep))
-        return written
+            staging.put("packets.json", _packets_json_bytes(packets, as_of, source))
+        staging.put("index.html", self.index_html(packets, as_of, source, per_rep))
+
+    def write_to(
+        self, packets: list[Packet], out_dir: Path, formats: list[str], **options: Any
+    ) -> list[Path]:
+        """Stage, write and publish in one go (no state to record in between)."""
+        staging = self.stage(out_dir)
+        try:
+            self.write(packets, staging, formats, **options)
+            return staging.publish()
+        finally:
+            staging.discard()
+
+
+def _write_file(path: Path, data: str | bytes | Iterable[bytes]) -> None:
+    with path.open("wb") as handle:
+        if isinstance(data, str):
+            handle.write(data.encode("utf-8"))
+        elif isinstance(data, bytes):
+            handle.write(data)
+        else:
+            handle.writelines(data)
+
+
+class Staging:
+    """This run's files, written to a hidden folder beside their final place and moved there
+    together once everything rendered: a failed or full-disk run leaves last week's sheets as
+    they were."""
+
+    PREFIX = ".leadprep-staging-"
+
+    def __init__(self, out_dir: Path, folder: Path, created: list[Path] | None = None) -> None:
+        self.out_dir = out_dir
+        self.folder = folder
+        self.names: list[str] = []
+        self.published = False
+        self._created = created or []  # folders made for this run, innermost first
+
+    @classmethod
+    def create(cls, out_dir: Path) -> Staging:
+        created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(dir=out_dir, prefix=cls.PREFIX))
+        except OSError as exc:
+            raise OutputError(
+                f"Cannot write to the output folder {out_dir}: {exc.strerror}.",
+                hint="Pass --out to a writable folder, or set output.dir in the config.",
+            ) from None
+        return cls(out_dir, folder, created)
+
+    def put(self, name: str, data: str | bytes | Iterable[bytes]) -> str:
+        """Write one file into the staging folder; returns its name."""
+        path = self.folder / name
+        try:
+            _write_file(path, data)
+        except OSError as exc:
+            self.discard()
+            raise OutputError(
+                f"Cannot write {name} in {self.out_dir}: {exc.strerror}. "
+                "Nothing was changed there; last week's sheets are as they were.",
+                hint="Free some space or pass --out to another folder, then run again.",
+            ) from None
+        os.chmod(path, 0o666 & ~_umask())
+        self.names.append(name)
+        return name
+
+    def publish(self) -> list[Path]:
+        """Move every staged file into the output folder; returns their final paths."""
+        final = []
+        try:
+            for name in self.names:
+                target = self.out_dir / name
+                os.replace(self.folder / name, target)
+                final.append(target)
+        except OSError as exc:
+            raise OutputError(
+                f"Cannot move the new sheets into {self.out_dir}: {exc.strerror}."
+            ) from None
+        finally:
+            self.published = True
+            self.discard()
+        return final
+
+    def discard(self) -> None:
+        """Remove the staging folder and whatever is left in it; when nothing was published,
+        also the output folders this run created, so a failed run leaves no trace."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if not self.published:
+            for folder in self._created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
 
 
 def _packets_json_bytes(packets: list[Packet], as_of: date, source: str) -> Iterator[bytes]:

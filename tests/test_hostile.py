@@ -97,6 +97,7 @@ def test_markdown_escapes_deal_text(tmp_path):
         )
     ]
     result, out = run(tmp_path, rows)
+    assert result.exit_code == 0, result.output
     md = (out / "alex-morgan.md").read_text()
     assert "[click](javascript" not in md
     assert "<b>" not in md

@@ -1,63 +1,16 @@
 """Email of prep sheets against a real SMTP server on loopback (aiosmtpd)."""
 
-import socket
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from conftest import TODAY, cli, csv_row, write_config, write_csv
+from fakes.smtp_server import SMTPServer
 
 from leadprep.schedule import Scheduler, next_fire_times
 
 EVIL = "<b>Evil</b> & Co — rollout"
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-        self.reject = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.reject:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(
-            (list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default))
-        )
-        return "250 Message accepted"
-
-    def to(self, address):
-        return [m for rcpts, m in self.messages if address in rcpts]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class SMTPServer:
-    def __init__(self, **options):
-        self.port = free_port()
-        self.inbox = Inbox()
-        self.options = options
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(
-            self.inbox, hostname="127.0.0.1", port=self.port, **self.options
-        )
-        self.controller.start()
-
-    def stop(self):
-        if self.controller:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def test_crm_text_is_escaped_in_html(tmp_path):
     )
     renderer, packets = packets_for([deal])
     assert packets[0].focus, "the deal should be a focus deal so every field is rendered"
-    files = renderer.write(packets, tmp_path, ["html", "md", "json"], as_of=TODAY, source="file")
+    files = renderer.write_to(packets, tmp_path, ["html", "md", "json"], as_of=TODAY, source="file")
     for name in ("alex-morgan.html", "index.html"):
         html = (tmp_path / name).read_text()
         assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -60,7 +60,7 @@ def test_user_templates_override_packaged_ones(tmp_path):
     (mine / "packet.md.j2").write_text("custom sheet for {{ packet.rep.name }}\n")
     config = Config.model_validate({"output": {"templates": str(mine)}})
     renderer, packets = packets_for([make_deal(contacts=())], config)
-    renderer.write(packets, tmp_path / "out", ["html", "md"], as_of=TODAY, source="file")
+    renderer.write_to(packets, tmp_path / "out", ["html", "md"], as_of=TODAY, source="file")
     assert (tmp_path / "out" / "alex-morgan.md").read_text() == "custom sheet for Alex Morgan\n"
     assert "Facts from the CRM" in (tmp_path / "out" / "alex-morgan.html").read_text()  # packaged
 
@@ -72,7 +72,7 @@ def test_undefined_variables_in_templates_are_errors(tmp_path):
     config = Config.model_validate({"output": {"templates": str(mine)}})
     renderer, packets = packets_for([make_deal()], config)
     with pytest.raises(OutputError, match=r"packet\.md\.j2 failed"):
-        renderer.write(packets, tmp_path / "out", ["md"], as_of=TODAY, source="file")
+        renderer.write_to(packets, tmp_path / "out", ["md"], as_of=TODAY, source="file")
 
 
 def test_missing_template_folder(tmp_path):
