@@ -316,13 +316,13 @@ def schedule(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> Non
         scheduler.run()
 
 
-def _open_state(config_path: Path | None) -> tuple[Store, bool]:
+def _open_state(config_path: Path | None, *, readonly: bool = False) -> tuple[Store, bool]:
     """The configured state store, and whether the pipeline is the demo's."""
     from leadprep.store import Store
 
     cfg, _ = _load(config_path)
     cfg = cfg or Config()
-    return Store.open(cfg.state_path()), cfg.crm.kind == "demo"
+    return Store.open(cfg.state_path(), readonly=readonly), cfg.crm.kind == "demo"
 
 
 @app.command()
@@ -416,7 +416,7 @@ def list_commitments(
         if format not in ("table", "json"):
             raise UsageError("--format is table or json.")
         review = _as_of(as_of)
-        store, _ = _open_state(config)
+        store, _ = _open_state(config, readonly=True)
         with store:
             rows = store.commitments(rep_email=rep, status=None if show_all else "open")
         rows = [c for c in rows if c.made_on <= review]
@@ -499,6 +499,46 @@ def doctor(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
             out.print(f"{mark} {check.name}: {escape(redact(check.detail))}")
             failures += not check.ok
         raise typer.Exit(2 if failures else EXIT_OK)
+
+
+state_app = typer.Typer(help="Look after the local state database.", no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:,.1f} MB"
+
+
+@state_app.command("info")
+def state_info(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
+    """Where the state database is, how big, and how much of it is free space."""
+    with _errors(verbose):
+        store, _ = _open_state(config, readonly=True)
+        with store:
+            size = store.size()
+        out.print(
+            f"{escape(store.path or '(none yet)')}: {_megabytes(size.total)}, "
+            f"{_megabytes(size.free)} free, {size.runs} run(s) recorded"
+        )
+
+
+@state_app.command("vacuum")
+def state_vacuum(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
+    """Prune old snapshots (state.keep_reviews) and give the free space back to the disk."""
+    with _errors(verbose):
+        from leadprep.store import Store
+
+        cfg, _ = _load(config)
+        cfg = cfg or Config()
+        with Store.open(cfg.state_path()) as store:
+            before = store.size()
+            store.prune(cfg.state.keep_reviews)
+            store.vacuum()
+            after = store.size()
+        out.print(
+            f"{escape(cfg.state_path())}: {_megabytes(before.total)} → {_megabytes(after.total)} "
+            f"(keeping snapshots of the last {cfg.state.keep_reviews} reviews)"
+        )
 
 
 def _version(value: bool) -> None:

@@ -313,6 +313,13 @@ class OutputSettings(_Section):
 
 class StateSettings(_Section):
     path: Path | None = None
+    keep_reviews: int = Field(
+        26,
+        ge=2,
+        le=520,
+        description="Deal snapshots kept for this many review dates; older ones are pruned "
+        "(runs, commitments and deliveries are always kept).",
+    )
 
 
 class SMTPSettings(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,12 +88,23 @@ def _state(config: Config) -> Check:
     from leadprep.store import Store
 
     path = config.state_path()
+    if not path.exists():
+        return Check("state", True, f"{path} (created on the first run)")
     try:
-        with Store.open(path) as store:
-            runs = store.run_count()
+        with Store.open(path, readonly=True) as store:
+            size = store.size()
+            store.commitments(status="open")  # reads a table, so a damaged file shows here
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     except LeadprepError as exc:
         return Check("state", False, str(exc))
-    return Check("state", True, f"{path} ({runs} run(s) recorded)")
+    if not writable:
+        return Check("state", False, f"{path} is read-only: prep, send and commit need to write it")
+    return Check(
+        "state",
+        True,
+        f"{path} ({size.runs} run(s) recorded, {size.total / 1e6:,.1f} MB, "
+        f"{size.free / 1e6:,.1f} MB free; `leadprep state vacuum` gives free space back)",
+    )
 
 
 def _templates(config: Config) -> Check:

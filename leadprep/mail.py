@@ -57,7 +57,7 @@ class Outgoing:
 class Outcome:
     recipient: str
     kind: str
-    status: str  # sent | failed | skipped | queued | superseded
+    status: str  # sent | failed | skipped | queued
     detail: str = ""
 
 
@@ -282,6 +282,18 @@ def deliver(
     broken: str | None = None  # set when the server is down or refused us: keep the rest queued
     try:
         for delivery in pending:
+            # Claimed one at a time in its own write transaction: runs that overlap (cron plus a
+            # manual run) each send a message only if they took it first.
+            if not store.claim_delivery(delivery.id):
+                report.outcomes.append(
+                    Outcome(
+                        delivery.recipient,
+                        delivery.kind,
+                        "skipped",
+                        "sent (or being sent) by another leadprep run",
+                    )
+                )
+                continue
             error = broken
             if error is None:
                 error, connection_lost = _try_send(delivery, sender, settings)

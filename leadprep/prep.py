@@ -118,6 +118,9 @@ def _prep(
     renderer.write(packets, staging, formats, as_of=as_of, source=fetched.source, progress=progress)
     # Recorded only once every sheet rendered; published right after, so both change together.
     store.record_run(as_of, fetched.source, fetched.deals)
+    pruned = store.prune(config.state.keep_reviews)
+    if pruned:
+        log.debug("pruned %d deal snapshots beyond state.keep_reviews", pruned)
     files = staging.publish()
     return PrepResult(
         as_of=as_of,

@@ -6,19 +6,20 @@ written in one transaction; WAL and a busy timeout let concurrent CLI calls shar
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from leadprep.errors import DataError
 from leadprep.model import Deal, deal_from_dict, deal_to_dict
 
-SCHEMA_VERSION = 2  # 2: deliveries
-_SCHEMA = """
+_BASE = """
 CREATE TABLE IF NOT EXISTS runs (
     id          INTEGER PRIMARY KEY,
     as_of       TEXT NOT NULL,
@@ -53,6 +54,9 @@ CREATE TABLE IF NOT EXISTS commitments (
     created_at      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS commitments_rep ON commitments (rep_email, status);
+"""
+
+_DELIVERIES = """
 CREATE TABLE IF NOT EXISTS deliveries (
     id            INTEGER PRIMARY KEY,
     review_week   TEXT NOT NULL,
@@ -60,7 +64,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     kind          TEXT NOT NULL,
     content_hash  TEXT NOT NULL,
     eml_path      TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'superseded')),
+    status        TEXT NOT NULL CHECK (status IN ('queued', 'failed', 'superseded', 'sent')),
     attempts      INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT,
     sent_at       TEXT,
@@ -68,6 +72,45 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (review_week, recipient, kind)
 );
 """
+
+# 'sending' marks a message one run has claimed; claimed_at lets a later run take over a claim
+# whose process died. SQLite cannot alter a CHECK constraint, so the table is rebuilt.
+_DELIVERY_CLAIMS = """
+CREATE TABLE deliveries_v3 (
+    id            INTEGER PRIMARY KEY,
+    review_week   TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    eml_path      TEXT NOT NULL,
+    status        TEXT NOT NULL
+                  CHECK (status IN ('queued', 'sending', 'failed', 'superseded', 'sent')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    sent_at       TEXT,
+    claimed_at    TEXT,
+    updated_at    TEXT NOT NULL,
+    UNIQUE (review_week, recipient, kind)
+);
+INSERT INTO deliveries_v3 (id, review_week, recipient, kind, content_hash, eml_path, status,
+                           attempts, last_error, sent_at, updated_at)
+    SELECT id, review_week, recipient, kind, content_hash, eml_path, status, attempts,
+           last_error, sent_at, updated_at FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v3 RENAME TO deliveries;
+CREATE INDEX deliveries_pending ON deliveries (status);
+"""
+
+# Named, numbered, applied in order inside one transaction; PRAGMA user_version says how far a
+# file has come. Never edit a released migration: add the next one.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "runs, snapshots and commitments", _BASE),
+    (2, "deliveries", _DELIVERIES),
+    (3, "delivery claims", _DELIVERY_CLAIMS),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries"})
+CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this belongs to a run that died
 
 
 @dataclass(frozen=True)
@@ -110,6 +153,15 @@ class Delivery:
     sent_at: str | None
 
 
+@dataclass(frozen=True)
+class StoreSize:
+    """The state file's size in bytes, the part of it that is free pages, and its runs."""
+
+    total: int
+    free: int
+    runs: int
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -118,58 +170,152 @@ def _d(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def database_error(exc: sqlite3.Error, path: Path | None) -> DataError:
+    """A person's explanation of what SQLite said about the state file, with what to do."""
+    text = str(exc).lower()
+    where = str(path) if path else "the state database"
+    if "readonly" in text or "read-only" in text:
+        return DataError(
+            f"The state database {where} is read-only, and this command needs to write to it.",
+            hint=f"Let this user write the file and its folder (ls -l {where}), "
+            "or point state.path (or $LEADPREP_STATE) at a writable file.",
+        )
+    if "locked" in text or "busy" in text:
+        return DataError(
+            f"The state database {where} stayed locked by another program for 10 seconds.",
+            hint="Another leadprep run (or an open sqlite3 shell) holds it: wait for it to "
+            "finish, then run again.",
+        )
+    if "not a database" in text and path is not None and not _has_sqlite_header(path):
+        return DataError(
+            f"{where} is not a leadprep state database (not an SQLite file at all).",
+            hint="Point state.path (or $LEADPREP_STATE) at another file.",
+        )
+    if "malformed" in text or "not a database" in text or "encrypted" in text:
+        return DataError(
+            f"The state database {where} is damaged ({exc}).",
+            hint=f'Check it with: sqlite3 {where} "PRAGMA integrity_check". Restore your backup '
+            f"of it, or move it aside (mv {where} {where}.damaged) to start a fresh history; "
+            "commitments and send records live in it, so keep the damaged copy.",
+        )
+    if "unable to open" in text:
+        return DataError(
+            f"Cannot open the state database {where} ({exc}).",
+            hint="Check that its folder exists and is readable, or set state.path "
+            "(or $LEADPREP_STATE) to another file.",
+        )
+    return DataError(f"The state database {where} failed: {exc}.")
+
+
+def _has_sqlite_header(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return True  # cannot tell: let the caller say what SQLite said
+
+
+def _translating(method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+            if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
+                raise  # our bug, not the file's
+            raise database_error(exc, self.path) from None
+
+    return wrapper
+
+
 class Store:
-    """A connection to the state database; use as a context manager or call :meth:`close`."""
+    """A connection to the state database; use as a context manager or call :meth:`close`.
+
+    Every SQLite failure leaves a public method as a :class:`DataError` that says whether the
+    file is read-only, locked, damaged or not ours."""
 
     def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
         self._db = connection
         self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> Store:
-        """Open (creating when needed) the state database at ``path``."""
+    def open(cls, path: Path, *, readonly: bool = False) -> Store:
+        """Open the state database at ``path``: read-write (created and migrated when needed), or
+        read-only for commands that only read (an absent file then reads as empty)."""
+        if readonly and not path.exists():
+            return cls.memory()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=10, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+            if readonly:
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                connection = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(path, timeout=10, isolation_level=None)
+        except OSError as exc:
             raise DataError(
-                f"Cannot open the state database {path}: {exc}.",
+                f"Cannot create the folder for the state database {path}: {exc.strerror}.",
                 hint="Set state.path in the config (or $LEADPREP_STATE) to a writable file.",
             ) from None
+        except sqlite3.Error as exc:
+            raise database_error(exc, path) from None
         store = cls(connection, path)
-        store._setup(wal=True)
+        try:
+            store._setup(wal=True, readonly=readonly)
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     @classmethod
     def memory(cls) -> Store:
         """A throwaway in-memory store (the demo, tests)."""
         store = cls(sqlite3.connect(":memory:", isolation_level=None), None)
-        store._setup(wal=False)
+        store._setup(wal=False, readonly=False)
         return store
 
-    def _setup(self, *, wal: bool) -> None:
+    def _setup(self, *, wal: bool, readonly: bool) -> None:
         try:
             self._db.execute("PRAGMA busy_timeout = 10000")
             self._db.execute("PRAGMA foreign_keys = ON")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0]
+                for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise database_error(exc, self.path) from None
+        if version == 0 and tables - OUR_TABLES - {"deliveries_v3"}:
+            raise DataError(
+                f"{self.path} is an SQLite database, but not a leadprep state database "
+                f"(it holds {', '.join(sorted(tables)[:5])}).",
+                hint="Point state.path (or $LEADPREP_STATE) at another file.",
+            )
+        if version > SCHEMA_VERSION:
+            raise DataError(
+                f"The state database {self.path} was written by a newer leadprep "
+                f"(schema {version}; this one knows {SCHEMA_VERSION}).",
+                hint="Upgrade leadprep, or point state.path at another file.",
+            )
+        if readonly:
+            return  # reads work on every older schema; migrating waits for the next write
+        try:
             if wal:
                 self._db.execute("PRAGMA journal_mode = WAL")
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise DataError(
-                    f"The state database {self.path} was written by a newer leadprep "
-                    f"(schema {version}; this one knows {SCHEMA_VERSION}).",
-                    hint="Upgrade leadprep, or point state.path at another file.",
-                )
-            with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise DataError(
-                f"{self.path} is not a leadprep state database ({exc}).",
-                hint="Point state.path (or $LEADPREP_STATE) at another file.",
-            ) from None
+            raise database_error(exc, self.path) from None
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            # Read again inside the write lock: another process may have just migrated.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, _name, script in MIGRATIONS:
+                if number <= version:
+                    continue
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -274,6 +420,34 @@ class Store:
     def run_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
+    def prune(self, keep_reviews: int) -> int:
+        """Drop deal snapshots that no longer serve: all but the last run of each review date,
+        and every run older than the last ``keep_reviews`` review dates. Runs themselves,
+        commitments and deliveries are kept. Returns the number of snapshots removed."""
+        with self.transaction() as db:
+            return db.execute(
+                """
+                DELETE FROM snapshots WHERE run_id NOT IN (
+                    SELECT MAX(id) FROM runs WHERE as_of IN (
+                        SELECT DISTINCT as_of FROM runs ORDER BY as_of DESC LIMIT ?
+                    ) GROUP BY as_of
+                )
+                """,
+                (keep_reviews,),
+            ).rowcount
+
+    def size(self) -> StoreSize:
+        """How big the file is and how much of it is free pages (reclaimed by :meth:`vacuum`)."""
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        return StoreSize(pages * page_size, free * page_size, self.run_count())
+
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages (needs about its size again on disk)."""
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     # --- deliveries ------------------------------------------------------------------------------
 
     def delivery(self, review_week: str, recipient: str, kind: str) -> Delivery | None:
@@ -293,7 +467,7 @@ class Store:
                 VALUES (?, ?, ?, ?, ?, 'queued', ?)
                 ON CONFLICT (review_week, recipient, kind) DO UPDATE SET
                     content_hash = excluded.content_hash, eml_path = excluded.eml_path,
-                    status = CASE WHEN status = 'sent' THEN 'sent' ELSE 'queued' END,
+                    status = CASE WHEN status IN ('sent', 'sending') THEN status ELSE 'queued' END,
                     updated_at = excluded.updated_at
                 """,
                 (review_week, recipient, kind, content_hash, eml_path, _now()),
@@ -309,14 +483,30 @@ class Store:
         return found
 
     def pending_deliveries(self) -> list[Delivery]:
-        """Messages in the outbox that have not gone out, oldest first."""
-        return self._select_deliveries("status IN ('queued', 'failed')", [])
+        """Messages in the outbox that have not gone out, oldest first (those another run is
+        sending included: claiming decides who sends)."""
+        return self._select_deliveries("status IN ('queued', 'failed', 'sending')", [])
+
+    def claim_delivery(self, delivery_id: int) -> bool:
+        """Take a pending message for this run to send; False when another run has it (or it
+        went out meanwhile). A claim older than CLAIM_TIMEOUT is taken over: its run died."""
+        stale = (datetime.now(UTC) - CLAIM_TIMEOUT).isoformat(timespec="seconds")
+        with self.transaction() as db:
+            claimed = db.execute(
+                "UPDATE deliveries SET status = 'sending', claimed_at = ?, updated_at = ?"
+                " WHERE id = ? AND (status IN ('queued', 'failed')"
+                " OR (status = 'sending' AND claimed_at < ?))",
+                (_now(), _now(), delivery_id, stale),
+            ).rowcount
+        return claimed == 1
 
     def mark_delivery(self, delivery_id: int, *, sent: bool, error: str | None = None) -> None:
+        """Record how sending a claimed message went."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?,"
-                " sent_at = CASE WHEN ? THEN ? ELSE sent_at END, updated_at = ? WHERE id = ?",
+                " sent_at = CASE WHEN ? THEN ? ELSE sent_at END, claimed_at = NULL,"
+                " updated_at = ? WHERE id = ?",
                 ("sent" if sent else "failed", error, sent, _now(), _now(), delivery_id),
             )
 
@@ -436,3 +626,11 @@ class Store:
             )
             for row in self._db.execute(sql, args)
         ]
+
+
+# Every public method reports SQLite failures as a DataError naming the file (see database_error).
+for _name, _member in list(vars(Store).items()):
+    if _name.startswith("_") or _name in {"open", "memory", "transaction", "close"}:
+        continue
+    if callable(_member):
+        setattr(Store, _name, _translating(_member))

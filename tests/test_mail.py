@@ -289,3 +289,48 @@ def test_a_failed_run_does_not_stop_the_schedule_and_stop_is_clean():
     scheduler.run()
     assert len(calls) == 3 and scheduler.failures == 1 and scheduler.stopped
     assert [c.date().isoformat() for c in calls] == ["2026-11-30", "2026-12-07", "2026-12-14"]
+
+
+def test_parallel_sends_deliver_each_message_exactly_once(tmp_path, smtp):
+    """Cron and a manual run (here four processes) at once: one message per recipient."""
+    import subprocess
+    import sys
+
+    reps = [f"rep{i}@example.com" for i in range(6)]
+    write_csv(
+        tmp_path / "deals.csv",
+        [
+            csv_row(deal_id=f"D-{i}", owner_email=email, owner_name=f"Rep {i}")
+            for i, email in enumerate(reps)
+        ],
+    )
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        f"teams: [{{manager: {{name: Dana Kim, email: dana@example.com}}, reps: [{', '.join(reps)}]}}]\n"
+        f"output: {{formats: [html]}}\n"
+        f"email:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none, timeout: 10}}\n"
+        '  from: "Pipeline prep <prep@example.com>"\n  to_reps: true\n',
+    )
+    smtp.inbox.delay = 0.05
+    command = [
+        sys.executable,
+        "-m",
+        "leadprep",
+        "send",
+        "-c",
+        str(config),
+        "--as-of",
+        TODAY.isoformat(),
+    ]
+    runs = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    results = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]
+    for code, out, err in results:
+        assert code == 0, (out + err).decode()
+    recipients = [address for rcpts, _ in smtp.inbox.messages for address in rcpts]
+    assert sorted(recipients) == sorted([*reps, "dana@example.com"])
+    again = send(config)
+    assert again.exit_code == 0 and len(smtp.inbox.messages) == 7

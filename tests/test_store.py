@@ -114,3 +114,161 @@ def test_newer_schema_is_refused(tmp_path):
     db.close()
     with pytest.raises(DataError, match="newer leadprep"):
         Store.open(path)
+
+
+V2_DELIVERIES = """
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY, review_week TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
+    content_hash TEXT NOT NULL, eml_path TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('queued', 'sent', 'failed', 'superseded')),
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, sent_at TEXT, updated_at TEXT NOT NULL,
+    UNIQUE (review_week, recipient, kind))
+"""
+
+
+def test_a_version_2_file_is_migrated_with_its_deliveries(tmp_path):
+    from leadprep.store import _BASE, SCHEMA_VERSION
+
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    for statement in [*_BASE.split(";"), V2_DELIVERIES]:
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO deliveries (review_week, recipient, kind, content_hash, eml_path, status,"
+        " updated_at) VALUES ('2026-W48', 'dana@example.com', 'manager', 'h', 'x.eml', 'sent', 't')"
+    )
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    with Store.open(path) as store:
+        kept = store.delivery("2026-W48", "dana@example.com", "manager")
+        assert kept is not None and kept.status == "sent"
+        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        queued = store.queue_delivery("2026-W49", "dana@example.com", "manager", "h2", "y.eml")
+        assert store.claim_delivery(queued.id) is True
+        assert store.claim_delivery(queued.id) is False  # a second run cannot take it
+        store.mark_delivery(queued.id, sent=True)
+        assert store.claim_delivery(queued.id) is False
+
+
+def test_a_claim_whose_run_died_is_taken_over(tmp_path):
+    with Store.open(tmp_path / "s.db") as store:
+        queued = store.queue_delivery("2026-W49", "dana@example.com", "manager", "h", "x.eml")
+        assert store.claim_delivery(queued.id)
+        store._db.execute("UPDATE deliveries SET claimed_at = '2000-01-01T00:00:00+00:00'")
+        assert store.claim_delivery(queued.id)
+        # requeueing (a concurrent run composing the same message) leaves a claim alone
+        again = store.queue_delivery("2026-W49", "dana@example.com", "manager", "h", "x.eml")
+        assert again.status == "sending"
+
+
+def test_read_only_commands_open_read_only_and_say_so_on_a_write(tmp_path):
+    path = tmp_path / "s.db"
+    with Store.open(path) as store:
+        store.add_commitment(
+            deal_id="D-1",
+            deal_name="Acme",
+            rep_email="a@example.com",
+            text="x",
+            due=None,
+            made_on=TODAY,
+        )
+    with Store.open(path, readonly=True) as store:
+        assert len(store.commitments()) == 1
+        with pytest.raises(DataError, match="is read-only"):
+            store.add_commitment(
+                deal_id="D-2",
+                deal_name="B",
+                rep_email="a@example.com",
+                text="y",
+                due=None,
+                made_on=TODAY,
+            )
+    missing = tmp_path / "none" / "s.db"
+    with Store.open(missing, readonly=True) as store:
+        assert store.commitments() == []
+    assert not missing.parent.exists()  # reading creates nothing
+
+
+def test_locked_is_told_apart(tmp_path):
+    path = tmp_path / "s.db"
+    with Store.open(path) as store:
+        store._db.execute("PRAGMA busy_timeout = 50")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DataError, match="locked by another program"):
+                store.record_run(TODAY, "file", [make_deal()])
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+
+
+def damage(path):
+    """Overwrite every page but the first (the schema) with garbage."""
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    for offset in range(page, len(data)):
+        data[offset] = 0xA5
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_file_is_reported_as_damaged_with_what_to_do(tmp_path):
+    from conftest import cli
+
+    path = tmp_path / "state.db"
+    with Store.open(path) as store:
+        for i in range(200):
+            store.add_commitment(
+                deal_id=f"D-{i}",
+                deal_name="Acme" * 20,
+                rep_email="a@example.com",
+                text="call the CFO" * 10,
+                due=None,
+                made_on=TODAY,
+            )
+        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    damage(path)
+    result = cli("commitments", "--as-of", TODAY.isoformat())
+    assert result.exit_code == 2, result.output
+    assert "is damaged" in result.stderr and "PRAGMA integrity_check" in result.stderr
+    assert "Traceback" not in result.stderr
+    doctor = cli("doctor")
+    assert "FAIL state" in doctor.stdout and doctor.exit_code == 2
+
+
+def test_another_programs_sqlite_file_is_not_ours(tmp_path):
+    path = tmp_path / "s.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE invoices (id INTEGER)")
+    db.commit()
+    db.close()
+    with pytest.raises(DataError, match="not a leadprep state database"):
+        Store.open(path)
+
+
+def test_prune_keeps_the_last_reviews_and_every_commitment(tmp_path):
+    with Store.open(tmp_path / "s.db") as store:
+        store.add_commitment(
+            deal_id="D-1",
+            deal_name="Acme",
+            rep_email="a@example.com",
+            text="x",
+            due=None,
+            made_on=TODAY - timedelta(days=700),
+        )
+        for week in range(30):
+            as_of = TODAY - timedelta(days=7 * (29 - week))
+            store.record_run(as_of, "file", [make_deal(), make_deal(id="D-2")])
+            store.record_run(as_of, "file", [make_deal(), make_deal(id="D-2")])  # same-day rerun
+            store.prune(26)
+        kept = store._db.execute(
+            "SELECT COUNT(DISTINCT r.as_of), COUNT(*) FROM snapshots s JOIN runs r ON r.id = s.run_id"
+        ).fetchone()
+        assert kept == (26, 52)
+        assert store.run_count() == 60
+        assert len(store.commitments()) == 1
+        assert store.previous_review(TODAY) is not None
+        before = store.size()
+        store.vacuum()
+        assert store.size().total <= before.total and store.size().free == 0
