@@ -18,8 +18,15 @@ from rich.table import Table
 
 from leadprep import __version__
 from leadprep.config import Config, find_config_path, load_config
-from leadprep.errors import EXIT_OK, EXIT_PARTIAL, LeadprepError, UsageError
-from leadprep.redact import RedactingFilter, redact
+from leadprep.errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARTIAL,
+    LeadprepError,
+    UsageError,
+)
+from leadprep.redact import RedactingFilter, RedactingFormatter, redact
 from leadprep.sanitize import terminal_text
 
 if TYPE_CHECKING:
@@ -54,7 +61,7 @@ def escape(value: object) -> str:
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("leadprep")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -63,7 +70,8 @@ def _setup_logging(verbose: bool) -> None:
 
 @contextmanager
 def _errors(verbose: bool) -> Iterator[None]:
-    """Print LeadprepErrors as a few human lines and exit with their code; tracebacks only with -v."""
+    """The one safety net: LeadprepErrors become a few human lines and their exit code; anything
+    unexpected becomes a short "internal error" and exit 70. Tracebacks only with -v, masked."""
     _setup_logging(verbose)
     try:
         yield
@@ -79,16 +87,45 @@ def _errors(verbose: bool) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except Exception as exc:
+        if verbose:
+            log.error("internal error", exc_info=True)
+        summary = redact(f"{type(exc).__name__}: {exc}")
+        if len(summary) > 300:
+            summary = summary[:300] + "…"
+        err.print(
+            f"[bold red]internal error:[/] {escape(summary)}\n"
+            "  → This is a bug in leadprep, not a problem with your data or config. "
+            + (
+                "The traceback is above; "
+                if verbose
+                else "Run the same command with -v to see the details, and "
+            )
+            + "please report it (secrets are masked).",
+            soft_wrap=True,
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_INTERNAL) from None
 
 
 def _as_of(value: str | None) -> date:
+    from leadprep.model import EARLIEST_DATE, LATEST_DATE
+
     if value is None:
         return date.today()
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise UsageError(f"--as-of {value!r} is not a date in YYYY-MM-DD form.") from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise UsageError(
+            f"--as-of {value} is outside {EARLIEST_DATE.year}–{LATEST_DATE.year}; "
+            "give the review date, e.g. --as-of 2026-11-30."
+        )
+    return day
 
 
 def _load(config_path: Path | None) -> tuple[Config | None, Path | None]:

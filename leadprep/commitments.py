@@ -15,6 +15,8 @@ from pathlib import Path
 
 from leadprep.connectors.file import decode_text, sniff_delimiter
 from leadprep.errors import UsageError
+from leadprep.model import EARLIEST_DATE, LATEST_DATE
+from leadprep.sanitize import clean_line, clean_text
 from leadprep.store import Commitment, Store
 
 _HEDGES = re.compile(
@@ -67,9 +69,12 @@ def parse_due(value: str | None) -> date | None:
     if value is None or not value.strip():
         return None
     try:
-        return date.fromisoformat(value.strip())
+        due = date.fromisoformat(value.strip())
     except ValueError:
         raise UsageError(f"Due date {value!r} is not a date in YYYY-MM-DD form.") from None
+    if not EARLIEST_DATE <= due <= LATEST_DATE:
+        raise UsageError(f"Due date {value} is outside {EARLIEST_DATE.year}–{LATEST_DATE.year}.")
+    return due
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ def prepare(
     demo: bool = False,
 ) -> NewCommitment:
     """Validate one commitment against the state store; raises UsageError, writes nothing."""
-    deal_id, text = deal_id.strip(), " ".join(text.split())
+    deal_id, text = deal_id.strip(), " ".join((clean_line(text) or "").split())
     if not text:
         raise UsageError(
             "The commitment text is empty: write what the rep will do, with whom, by when."
@@ -196,7 +201,8 @@ def follow_up(
     store: Store, commitment_id: int, *, kept: bool, note: str | None, as_of: date
 ) -> tuple[Commitment, str | None]:
     """Record how a commitment went; returns it and a warning when it overwrote an earlier follow-up."""
-    current = store.commitment(commitment_id)
+    # SQLite ids are 64-bit: a longer number cannot be one, and SQLite would refuse to look.
+    current = store.commitment(commitment_id) if 0 < commitment_id < 2**63 else None
     if current is None:
         raise UsageError(
             f"Unknown commitment id {commitment_id}; `leadprep commitments --all` lists them."
@@ -204,6 +210,7 @@ def follow_up(
     warning = None
     if current.status != "open":
         warning = f"commitment #{commitment_id} was already marked {current.status} on {current.followed_up_on}; updated"
+    note = clean_text(note) if note else note
     return store.follow_up(commitment_id, kept=kept, note=note, on=as_of), warning
 
 

@@ -3,11 +3,14 @@ validate everything with pydantic, reporting every problem at once with its key 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import string
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from platformdirs import user_data_path
@@ -48,6 +51,40 @@ class _Section(BaseModel):
 # --- CRM -----------------------------------------------------------------------------------------
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is a literal loopback address (127.0.0.0/8 or ::1); names do not count,
+    since a name can resolve anywhere."""
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def api_base_url(value: str, key: str) -> str:
+    """A base URL a secret may be sent to: https, or plain http only to a literal loopback
+    address (a local test server); never with a user name or password inside it."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"{key} {value!r} is not a URL ({exc})") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(f"{key} must not contain a user name or password ('user@host')")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{key} must not contain a query or fragment")
+    if parts.scheme == "https" and host:
+        return value.strip().rstrip("/")
+    if parts.scheme == "http" and is_loopback_host(host):
+        return value.strip().rstrip("/")
+    raise ValueError(
+        f"{key} must be an https:// URL (plain http only to a literal loopback address such as "
+        "http://127.0.0.1:8080, for a local test server)"
+    )
+
+
 class RetrySettings(_Section):
     max_attempts: int = Field(6, ge=1, le=20)
     base_delay: float = Field(1.0, ge=0)  # first backoff after a 5xx or timeout, doubled each time
@@ -75,11 +112,7 @@ class HubSpotSettings(_Section):
 
     @model_validator(mode="after")
     def _https(self) -> HubSpotSettings:
-        if not self.base_url.startswith(("https://", "http://127.", "http://localhost")):
-            raise ValueError(
-                "base_url must start with https:// (plain http only for a local test server)"
-            )
-        self.base_url = self.base_url.rstrip("/")
+        self.base_url = api_base_url(self.base_url, "base_url")
         return self
 
 
@@ -124,11 +157,18 @@ class SalesforceSettings(_Section):
     @model_validator(mode="after")
     def _https(self) -> SalesforceSettings:
         if self.instance_url is not None:
-            if not self.instance_url.startswith("https://"):
+            if not self.instance_url.strip().lower().startswith("https://"):
                 raise ValueError(
                     "instance_url must start with https:// (Salesforce only speaks https)"
                 )
-            self.instance_url = self.instance_url.rstrip("/")
+            self.instance_url = api_base_url(self.instance_url, "instance_url")
+        # The domain becomes the login host (https://DOMAIN.salesforce.com): a host name only.
+        if not re.fullmatch(
+            r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*", self.domain
+        ):
+            raise ValueError(
+                f"domain {self.domain!r} must be login, test or your My Domain name (e.g. acme.my)"
+            )
         return self
 
 
@@ -141,6 +181,11 @@ class StageSetting(_Section):
 
 class FileSettings(_Section):
     path: Path
+    decimal_mark: Literal["auto", ".", ","] = Field(
+        "auto",
+        description="How amounts write decimals: '.' (48,000.50), ',' (48.000,50), or auto: "
+        "what the file's amounts show, else ',' for a semicolon CSV and '.' otherwise.",
+    )
     stages: list[StageSetting] = Field(
         default_factory=list,
         description="Pipeline order of stage names, earliest first, with optional probabilities.",
@@ -330,12 +375,68 @@ class SMTPSettings(_Section):
     password: SecretStr | None = None
     timeout: float = Field(30, gt=0)
 
+    @property
+    def password_in_clear(self) -> bool:
+        """Whether a login would send the password unencrypted across a network."""
+        return (
+            self.security == "none"
+            and self.password is not None
+            and not is_loopback_host(self.host)
+        )
+
+    def cleartext_warning(self) -> str | None:
+        if not self.password_in_clear:
+            return None
+        return (
+            f"email.smtp has security: none, so the SMTP password goes to {self.host} "
+            "unencrypted; set security: starttls (port 587) or ssl (port 465)"
+        )
+
+
+SUBJECT_FIELDS = {
+    "week": "the review week, e.g. 'week of Nov 30'",
+    "reps": "how many reps' sheets the email carries",
+    "date": "the review date, e.g. 2026-11-30",
+}
+
+
+def check_subject(subject: str) -> str:
+    """``subject`` when its only placeholders are plain ``{week}``, ``{reps}`` and ``{date}``
+    (``{{`` and ``}}`` for literal braces); raises ValueError naming what is wrong."""
+    try:
+        parts = list(string.Formatter().parse(subject))
+    except ValueError as exc:
+        raise ValueError(
+            f"subject {subject!r} has an unbalanced brace ({exc}); write {{{{ or }}}} for a literal one"
+        ) from None
+    known = ", ".join("{" + name + "}" for name in SUBJECT_FIELDS)
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in SUBJECT_FIELDS or spec or conversion:
+            shown = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise ValueError(f"subject placeholder {shown} is not one of {known}")
+    if "\n" in subject or "\r" in subject:
+        raise ValueError("subject must be one line")
+    return subject
+
+
+def format_subject(subject: str, **values: str | int) -> str:
+    """The subject with its (already checked) placeholders filled in."""
+    return check_subject(subject).format_map({k: values[k] for k in SUBJECT_FIELDS})
+
 
 class EmailSettings(_Section):
     smtp: SMTPSettings
     from_: str = Field(alias="from")
     to_reps: bool = False
-    subject: str = "Pipeline review prep · {week}"
+    subject: Annotated[str, AfterValidator(check_subject)] = "Pipeline review prep · {week}"
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -450,14 +551,31 @@ def find_config_path(explicit: Path | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def _resolve_env(node: Any, path: str, missing: list[tuple[str, str]]) -> Any:
-    """Replace ``${VAR}`` in every string; remember (key path, var) for each unset variable."""
+MAX_CONFIG_NODES = 100_000  # a config is a page of settings; more is an alias bomb
+
+
+def _resolve_env(
+    node: Any, path: str, missing: list[tuple[str, str]], budget: list[int] | None = None
+) -> Any:
+    """Replace ``${VAR}`` in every string; remember (key path, var) for each unset variable.
+
+    YAML aliases can make a document refer to itself or expand exponentially: walking more
+    than MAX_CONFIG_NODES values, or nesting deeper than 50, is refused."""
+    budget = budget if budget is not None else [MAX_CONFIG_NODES]
+    budget[0] -= 1
+    if budget[0] < 0 or path.count(".") + path.count("[") > 50:
+        raise ConfigError(
+            "The config is too large or refers to itself (a YAML alias like &a … *a inside "
+            "itself?).",
+            hint="A leadprep config is a page of settings: remove the anchors (&) and aliases (*).",
+        )
     if isinstance(node, dict):
         return {
-            k: _resolve_env(v, f"{path}.{k}" if path else str(k), missing) for k, v in node.items()
+            k: _resolve_env(v, f"{path}.{k}" if path else str(k), missing, budget)
+            for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_resolve_env(v, f"{path}[{i}]", missing) for i, v in enumerate(node)]
+        return [_resolve_env(v, f"{path}[{i}]", missing, budget) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
 
         def substitute(match: re.Match[str]) -> str:

@@ -45,6 +45,8 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
         else "none configured: every deal owner gets a sheet",
     )
     yield _state(config)
+    if config.email is not None:
+        yield _email(config)
     yield _templates(config)
     yield _output(config)
     yield _pdf(config)
@@ -104,6 +106,22 @@ def _state(config: Config) -> Check:
         True,
         f"{path} ({size.runs} run(s) recorded, {size.total / 1e6:,.1f} MB, "
         f"{size.free / 1e6:,.1f} MB free; `leadprep state vacuum` gives free space back)",
+    )
+
+
+def _email(config: Config) -> Check:
+    """What `send` would refuse or warn about, without sending anything."""
+    assert config.email is not None
+    smtp = config.email.smtp
+    try:
+        config.require_env("email.")
+    except LeadprepError as exc:
+        return Check("email", False, str(exc))
+    warning = smtp.cleartext_warning()
+    if warning:
+        return Check("email", False, warning)
+    return Check(
+        "email", True, f"{smtp.host}:{smtp.port} ({smtp.security}), from {config.email.from_}"
     )
 
 

@@ -7,6 +7,8 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_CRM_AUTH = 3
 EXIT_CRM_UNAVAILABLE = 4
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in leadprep, never "partial"
+EXIT_INTERRUPTED = 130
 
 
 class LeadprepError(Exception):

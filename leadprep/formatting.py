@@ -29,6 +29,13 @@ def money(amount: Decimal | None, currency: str = "USD") -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
 
 
+def money_totals(totals: dict[str, Decimal]) -> str:
+    """``$77,000 + €12,500``: one amount per currency, never added across currencies."""
+    if not totals:
+        return money(Decimal(0))
+    return " + ".join(money(amount, currency) for currency, amount in totals.items())
+
+
 def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 day`` / ``3 days``."""
     return f"{count} {word if count == 1 else (many or word + 's')}"

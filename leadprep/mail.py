@@ -21,7 +21,7 @@ from email.parser import BytesParser
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from pathlib import Path
 
-from leadprep.config import Config, EmailSettings, Person
+from leadprep.config import Config, EmailSettings, Person, format_subject
 from leadprep.errors import ConfigError
 from leadprep.formatting import short_date
 from leadprep.packets import Packet
@@ -130,7 +130,9 @@ def compose(
     week = _week_label(as_of)
     for email, team in sorted(by_manager.items()):
         manager = managers[email]
-        subject = settings.subject.format(week=week, reps=len(team), date=as_of.isoformat())
+        subject = format_subject(
+            settings.subject, week=week, reps=len(team), date=as_of.isoformat()
+        )
         message = _new_message(settings, manager, subject)
         context = {"manager": manager, "packets": team, "as_of": as_of, "week": week}
         message.set_content(renderer.render_text("email.txt.j2", **context))
@@ -256,6 +258,10 @@ def deliver(
     config.require_env("email.")
     week = review_week(as_of)
     report = SendReport()
+    warning = settings.smtp.cleartext_warning()
+    if warning and not dry_run:
+        log.warning("%s", warning)
+        report.notes.append(warning)
     for item in outgoing:
         path = _outbox_path(out_dir, week, item)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+# Dates outside this range are typing mistakes, and date arithmetic near year 1 or 9999
+# overflows: every date read from a person or a CRM is checked against it.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+MAX_AMOUNT = Decimal(10) ** 15  # a quadrillion in any currency: beyond it, a unit or typing error
+
 CLOSE_DATE = "close_date"
 AMOUNT = "amount"
 STAGE = "stage"

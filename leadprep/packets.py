@@ -98,12 +98,10 @@ class Packet:
         return [d for d in self.deals if d.changes]
 
     @property
-    def open_amount(self) -> Decimal:
-        return sum((d.deal.amount or Decimal(0) for d in self.deals), Decimal(0))
-
-    @property
-    def currency(self) -> str:
-        return self.deals[0].deal.currency if self.deals else "USD"
+    def open_totals(self) -> dict[str, Decimal]:
+        """Open pipeline per currency, largest first: amounts in different currencies are
+        never added together (no exchange rates are guessed)."""
+        return currency_totals(d.deal for d in self.deals)
 
     @property
     def flag_counts(self) -> dict[str, int]:
@@ -112,6 +110,16 @@ class Packet:
             for flag in view.flags:
                 counts[flag.code] = counts.get(flag.code, 0) + 1
         return counts
+
+
+def currency_totals(deals: Iterable[Deal]) -> dict[str, Decimal]:
+    """The sum of the deals' amounts per currency, largest total first (deals with no amount
+    count nothing)."""
+    totals: dict[str, Decimal] = {}
+    for deal in deals:
+        if deal.amount is not None:
+            totals[deal.currency] = totals.get(deal.currency, Decimal(0)) + deal.amount
+    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
 
 
 def risk_score(flags: list[Flag], deal: Deal, median_amount: Decimal | None, today: date) -> float:
@@ -224,8 +232,11 @@ def build_packets(
     packets = []
     for email, rep in sorted(reps.items(), key=lambda item: item[1].name.lower()):
         mine = [d for d in open_deals if d.owner.email == email]
-        amounts = [d.amount for d in mine if d.amount]
-        median_amount = statistics.median(amounts) if amounts else None
+        by_currency: dict[str, list[Decimal]] = {}
+        for d in mine:
+            if d.amount:
+                by_currency.setdefault(d.currency, []).append(d.amount)
+        medians = {c: statistics.median(amounts) for c, amounts in by_currency.items()}
         views = []
         for deal in mine:
             before = memory.previous.get(deal.id)
@@ -238,7 +249,7 @@ def build_packets(
                     flags=flags,
                     changes=diff_deal(before, deal, as_of) if before else [],
                     is_new=memory.previous_review is not None and before is None,
-                    risk_score=risk_score(flags, deal, median_amount, as_of),
+                    risk_score=risk_score(flags, deal, medians.get(deal.currency), as_of),
                 )
             )
         views.sort(key=_rank_key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 MASK = "****"
 _lock = threading.Lock()
@@ -28,7 +29,8 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """A logging filter that masks registered secrets in the formatted message."""
+    """A logging filter that masks registered secrets in the message (for handlers whose
+    formatter is not a :class:`RedactingFormatter`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -36,3 +38,17 @@ class RedactingFilter(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """Masks registered secrets in the whole formatted record: message, exception text and
+    traceback (an SDK error may echo a token in its body), and makes control characters
+    visible so logged CRM text cannot steer the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from leadprep.sanitize import terminal_text
+
+        return terminal_text(redact(super().format(record)))
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))

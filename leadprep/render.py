@@ -22,7 +22,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined,
 from leadprep import __version__
 from leadprep.config import Config
 from leadprep.errors import ConfigError, OutputError
-from leadprep.formatting import ago, money, percent, plural, short_date
+from leadprep.formatting import ago, money, money_totals, percent, plural, short_date
 from leadprep.packets import Packet, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
@@ -71,6 +71,7 @@ def make_environment(search_path: list[Path]) -> Environment:
     )
     env.filters.update(
         money=lambda amount, currency="USD": money(amount, currency),
+        money_totals=money_totals,
         short_date=short_date,
         ago=ago,
         percent=percent,

@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import replace
+from datetime import date, datetime
+from decimal import Decimal
 from email.utils import parseaddr
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from leadprep.model import Contact, Deal, Rep
+from leadprep.model import EARLIEST_DATE, LATEST_DATE, MAX_AMOUNT, Change, Contact, Deal, Rep
 
 # C0 controls except tab and newline, DEL, C1 controls, and the bidi embedding/override/isolate
 # characters that can make a name read differently from what it is ("Trojan Source").
@@ -107,6 +110,25 @@ def same_address(display: str) -> str | None:
         return None
 
 
+def _sane_date(value: Any) -> Any:
+    """A date or datetime inside the supported range, else None (a CRM typing error)."""
+    if value is None:
+        return None
+    day = value.date() if isinstance(value, datetime) else value
+    return value if isinstance(day, date) and EARLIEST_DATE <= day <= LATEST_DATE else None
+
+
+def _sane_amount(value: Decimal | None) -> Decimal | None:
+    if value is None or not value.is_finite() or not 0 <= value < MAX_AMOUNT:
+        return None
+    return value
+
+
+def _sane_change(change: Change) -> bool:
+    values = (change.old, change.new, change.at)
+    return all(_sane_date(v) is not None for v in values if isinstance(v, date))
+
+
 def _clean_contact(contact: Contact) -> Contact | None:
     name = clean_line(contact.name)
     if not name:
@@ -157,4 +179,12 @@ def clean_deal(deal: Deal) -> Deal:
         url=safe_url(clean_line(deal.url)),
         manager_email=manager_email,
         contacts=contacts,
+        amount=_sane_amount(deal.amount),
+        close_date=_sane_date(deal.close_date),
+        created_at=_sane_date(deal.created_at),
+        stage_entered_at=_sane_date(deal.stage_entered_at),
+        last_activity_at=_sane_date(deal.last_activity_at),
+        next_activity_at=_sane_date(deal.next_activity_at),
+        next_step_updated_at=_sane_date(deal.next_step_updated_at),
+        history=tuple(c for c in deal.history if _sane_change(c)),
     )

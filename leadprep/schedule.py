@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from leadprep.errors import LeadprepError
+
 log = logging.getLogger(__name__)
 
 
@@ -68,10 +70,19 @@ class Scheduler:
             self.runs += 1
             try:
                 self.job(fire)
+            except LeadprepError as exc:
+                self.failures += 1
+                log.error(
+                    "the scheduled run for %s failed; the schedule goes on: %s",
+                    fire.isoformat(),
+                    exc,
+                )
             except Exception:
                 self.failures += 1
+                # The handler's formatter masks secrets in the traceback too (redact.py).
                 log.exception(
-                    "the scheduled run for %s failed; the schedule goes on", fire.isoformat()
+                    "the scheduled run for %s failed with an internal error; the schedule goes on",
+                    fire.isoformat(),
                 )
         log.warning("scheduler stopped after %d run(s), %d failed", self.runs, self.failures)
 

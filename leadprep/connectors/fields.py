@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-from leadprep.model import Contact
+from leadprep.model import EARLIEST_DATE, LATEST_DATE, MAX_AMOUNT, Contact
 
 _TRUE = {"true", "yes", "y", "1", "t", "x"}
 _FALSE = {"false", "no", "n", "0", "f", ""}
@@ -14,8 +14,6 @@ _CONTACT = re.compile(
     r"^(?P<name>[^<\[(]*?)\s*(?:<(?P<email>[^>]*)>)?\s*(?:\[(?P<role>[^\]]*)\])?"
     r"\s*(?:\((?P<title>[^()]*)\))?\s*$"
 )
-_THOUSANDS_COMMA = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
-_THOUSANDS_DOT = re.compile(r"^-?\d{1,3}(\.\d{3})+(,\d+)?$")
 
 
 class FieldError(ValueError):
@@ -33,10 +31,20 @@ def parse_date(field: str, value: str | None) -> date | None:
     text = str(value).strip()
     try:
         if len(text) == 10:
-            return date.fromisoformat(text)
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+            parsed = date.fromisoformat(text)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00")).date()
     except ValueError:
-        raise FieldError(f"{field} {text!r} is not a date in YYYY-MM-DD form") from None
+        raise FieldError(f"{field} {text[:40]!r} is not a date in YYYY-MM-DD form") from None
+    return _in_range(field, parsed)
+
+
+def _in_range(field: str, value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise FieldError(
+            f"{field} {value.isoformat()} is outside {EARLIEST_DATE.year}–{LATEST_DATE.year}"
+        )
+    return value
 
 
 def parse_datetime(field: str, value: str | None) -> datetime | None:
@@ -53,34 +61,83 @@ def parse_datetime(field: str, value: str | None) -> datetime | None:
         raise FieldError(
             f"{field} {text!r} is not an ISO 8601 date or date-time (e.g. 2026-11-30)"
         ) from None
+    _in_range(field, parsed.date())
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
 
 
-def parse_amount(field: str, value: str | float | int | None) -> Decimal | None:
-    """Money as Decimal; tolerates currency symbols and thousands separators (48,000 or 48.000,00)."""
+_CURRENCY_NOISE = re.compile(r"[\s\u00a0\u202f$€£¥]|[A-Za-z]{3}")
+
+
+def _amount_text(value: str) -> str:
+    return _CURRENCY_NOISE.sub("", value.strip())
+
+
+def decimal_mark_of(value: object) -> str | None:
+    """The decimal mark a written amount shows beyond doubt (``"."`` or ``","``), else None:
+    ``48,000.50`` and ``1.234.567`` show ``.`` and ``,``; ``48,000`` or ``1.234`` show nothing."""
+    if not isinstance(value, str):
+        return None
+    text = _amount_text(value)
+    dots, commas = text.count("."), text.count(",")
+    if dots and commas:
+        return "." if text.rfind(".") > text.rfind(",") else ","
+    for mark, other, count in ((".", ",", dots), (",", ".", commas)):
+        if count > 1:
+            return other  # repeated: it groups thousands, so the other one is the decimal mark
+        if count == 1 and len(text) - text.index(mark) - 1 != 3:
+            return mark  # 48.5 or 1234,50: a decimal mark
+    return None
+
+
+def parse_amount(
+    field: str, value: str | float | int | None, decimal_mark: str = ".", confident: bool = True
+) -> Decimal | None:
+    """Money as Decimal, written with ``decimal_mark`` (``.`` or ``,``) and the other mark
+    grouping thousands; currency symbols and codes are ignored.
+
+    A value with one mark followed by exactly three digits reads two ways (``1.234``): it is
+    taken as a decimal only when ``confident`` (the mark was configured, or the file's other
+    amounts show it), else it is refused as ambiguous."""
     if blank(value):
         return None
+    original = str(value).strip()
     if isinstance(value, int | float) and not isinstance(value, bool):
         text = repr(value)
     else:
-        text = re.sub(r"[\s$€£¥]|[A-Z]{3}", "", str(value).strip())
-    original = str(value).strip()
-    if _THOUSANDS_COMMA.match(text):
-        text = text.replace(",", "")
-    elif _THOUSANDS_DOT.match(text):
-        text = text.replace(".", "").replace(",", ".")
-    elif "," in text and "." not in text:
-        text = text.replace(",", ".")
+        text = _amount_text(original)
+        group = "," if decimal_mark == "." else "."
+        integer, _, fraction = text.partition(decimal_mark)
+        if decimal_mark in fraction or group in fraction:
+            raise FieldError(f"{field} {original[:40]!r} is not a number")
+        if group in integer and not re.fullmatch(rf"-?\d{{1,3}}(\{group}\d{{3}})+", integer):
+            raise FieldError(
+                f"{field} {original[:40]!r} is not a number written with {decimal_mark!r} as the "
+                f"decimal mark (set crm.file.decimal_mark if the file uses {group!r})"
+            )
+        if (
+            fraction
+            and len(fraction) == 3
+            and group not in integer
+            and len(integer) <= 3
+            and not confident
+        ):
+            raise FieldError(
+                f"{field} {original[:40]!r} is ambiguous: {integer}{decimal_mark}{fraction} or "
+                f"{integer}{fraction}? Set crm.file.decimal_mark to '.' or ',' to say which"
+            )
+        text = integer.replace(group, "") + ("." + fraction if fraction else "")
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise FieldError(f"{field} {original!r} is not a number") from None
+        raise FieldError(f"{field} {original[:40]!r} is not a number") from None
     if not amount.is_finite():
-        raise FieldError(f"{field} {original!r} is not a number")
+        raise FieldError(f"{field} {original[:40]!r} is not a number")
     if amount < 0:
-        raise FieldError(f"{field} {original!r} is negative")
+        raise FieldError(f"{field} {original[:40]!r} is negative")
+    if amount >= MAX_AMOUNT:
+        raise FieldError(f"{field} {original[:40]!r} is too large (the limit is 10^15)")
     return amount.quantize(Decimal("0.01"))
 
 

@@ -11,6 +11,7 @@ import io
 import itertools
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from leadprep.connectors import FetchResult, RowProblem
 from leadprep.connectors.fields import (
     FieldError,
     blank,
+    decimal_mark_of,
     parse_amount,
     parse_bool,
     parse_contacts,
@@ -82,29 +84,82 @@ def sniff_delimiter(header_line: str) -> str:
         return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
+MAX_FIELD_CHARS = 100_000  # per value; longer is a row problem (documented in the README)
+
+
 def read_csv(path: Path, text: str) -> list[Record]:
-    """Rows of a CSV export as (\"line N\", {column: value}); file-level problems raise DataError."""
+    """Rows of a CSV export as (\"line N\", {column: value}); file-level problems raise DataError.
+
+    Every physical line is accounted for: a quote that opens on one line and is not closed
+    before the next row starts would swallow the rows that follow; that row is reported with
+    the line where the quote opened, and reading starts again on the line after it."""
     if not text.strip():
         raise DataError(f"{path} is empty.", hint="Export your open deals with a header row.")
-    header_line = text.splitlines()[0]
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(header_line))
-    header = [_normalise_header(h) for h in next(reader)]
+    lines = io.StringIO(text, newline="").readlines()
+    delimiter = sniff_delimiter(lines[0])
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    header = [_normalise_header(h) for h in next(csv.reader(lines[:1], delimiter=delimiter))]
     _check_columns(path, header)
     records: list[Record] = []
-    line = reader.line_num
-    for row in reader:
-        start, line = line + 1, reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(header):
-            extra = [c for c in row[len(header) :] if c.strip()]
-            if extra:
-                records.append((f"line {start}", {"__error__": _too_many(row, header)}))
+    position = 1  # index in ``lines`` where the next record starts
+    while position < len(lines):
+        reader = csv.reader(itertools.islice(lines, position, None), delimiter=delimiter)
+        restart = None
+        while True:
+            start = position + reader.line_num + 1  # the record's first line, 1-based
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                records.append((f"line {start}", {"__error__": f"cannot be read as CSV ({exc})"}))
+                restart = position + max(reader.line_num, start - position)
+                break
+            stop = position + reader.line_num  # its last line
+            if stop > start and _swallows_rows(row, delimiter, len(header)):
+                records.append((f"line {start}", {"__error__": _unclosed_quote(start, stop)}))
+                restart = start  # the rows it swallowed are read again, one by one
+                break
+            if not any(cell.strip() for cell in row):
                 continue
-        records.append((f"line {start}", dict(zip(header, row, strict=False))))
+            records.append((f"line {start}", _row_fields(row, header)))
+        if restart is None:
+            break
+        position = restart
     if not records:
         raise DataError(f"{path} has a header row but no deal rows.")
     return records
+
+
+def _swallows_rows(row: list[str], delimiter: str, columns: int) -> bool:
+    """Whether a value spanning several lines holds what looks like whole rows of the file."""
+    needed = max(3, columns - 1)
+    return any(
+        line.count(delimiter) >= needed
+        for cell in row
+        if "\n" in cell or "\r" in cell
+        for line in cell.splitlines()[1:]
+    )
+
+
+def _unclosed_quote(start: int, stop: int) -> str:
+    return (
+        f"a quote opened on line {start} is not closed before line {stop}, so lines "
+        f"{start}–{stop} read as one row; this row is skipped and lines {start + 1}–{stop} are "
+        'read again as rows (fix the quote: a " inside a value is written "")'
+    )
+
+
+def _row_fields(row: list[str], header: list[str]) -> dict[str, Any]:
+    if len(row) > len(header) and any(c.strip() for c in row[len(header) :]):
+        return {"__error__": _too_many(row, header)}
+    long = next(
+        (name for name, cell in zip(header, row, strict=False) if len(cell) > MAX_FIELD_CHARS),
+        None,
+    )
+    if long is not None:
+        return {"__error__": f"{long} holds more than {MAX_FIELD_CHARS:,} characters"}
+    return dict(zip(header, row, strict=False))
 
 
 def _too_many(row: list[str], header: list[str]) -> str:
@@ -133,10 +188,39 @@ def read_json(path: Path, text: str) -> list[Record]:
         if not isinstance(item, dict):
             records.append((f"record {index}", {"__error__": "is not an object"}))
             continue
-        records.append((f"record {index}", {_normalise_header(k): v for k, v in item.items()}))
+        fields = {_normalise_header(str(k)): v for k, v in item.items()}
+        problem = _json_value_problem(fields)
+        records.append((f"record {index}", {"__error__": problem} if problem else fields))
     columns = set().union(*(r[1].keys() for r in records))
     _check_columns(path, [c for c in columns if c != "__error__"], any_record=True)
     return records
+
+
+_LIST_COLUMNS = {"contacts", "previous_close_dates"}
+_SCALAR = (str, int, float, bool, type(None))
+
+
+def _json_value_problem(fields: dict[str, Any]) -> str | None:
+    """What is wrong with a JSON record's value types, if anything: every field is text, a
+    number, true/false or null, except the two list columns."""
+    for name, value in fields.items():
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            return f"{name} holds more than {MAX_FIELD_CHARS:,} characters"
+        if isinstance(value, float) and value != value:  # NaN
+            return f"{name} is NaN"
+        if name in _LIST_COLUMNS and isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and name == "contacts":
+                    bad = [k for k, v in item.items() if not isinstance(v, str | type(None))]
+                    if bad:
+                        return f"contacts: {', '.join(map(str, bad))} must be text"
+                elif not isinstance(item, str):
+                    return f"{name} must be a list of text values"
+            continue
+        if not isinstance(value, _SCALAR):
+            kind = "a list" if isinstance(value, list) else "an object"
+            return f"{name} is {kind}; expected text, a number, true/false or null"
+    return None
 
 
 def _check_columns(path: Path, header: Iterable[str], *, any_record: bool = False) -> None:
@@ -151,8 +235,10 @@ def _check_columns(path: Path, header: Iterable[str], *, any_record: bool = Fals
         )
 
 
-def read_records(path: Path) -> list[Record]:
-    """The records of an import file, by its extension (or content) CSV or JSON."""
+def read_records(path: Path) -> tuple[list[Record], str]:
+    """The records of an import file, by its extension (or content) CSV or JSON, and the decimal
+    mark its format suggests: ``,`` for a semicolon-separated CSV (what spreadsheets write where
+    the comma is the decimal mark), else ``.``."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -163,8 +249,9 @@ def read_records(path: Path) -> list[Record]:
         raise DataError(f"Cannot read {path}: {exc.strerror}.") from None
     text = decode_text(path, data)
     if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
-        return read_json(path, text)
-    return read_csv(path, text)
+        return read_json(path, text), "."
+    first_line = text.split("\n", 1)[0]
+    return read_csv(path, text), "," if sniff_delimiter(first_line) == ";" else "."
 
 
 def _contacts(value: Any) -> tuple[Contact, ...]:
@@ -199,7 +286,32 @@ def _address(column: str, value: Any) -> str | None:
         raise FieldError(f"{column} {exc}") from None
 
 
-def parse_record(fields: dict[str, Any], catalog: StageCatalog, rep_names: dict[str, str]) -> Deal:
+@dataclass(frozen=True)
+class AmountReading:
+    """How this file writes amounts: its decimal mark, and whether that is known (configured, or
+    shown by the file's own values) rather than assumed from the delimiter."""
+
+    decimal_mark: str = "."
+    confident: bool = True
+
+
+def amount_reading(records: list[Record], setting: str, convention: str) -> AmountReading:
+    """``crm.file.decimal_mark`` when set; else the mark the file's amounts show beyond doubt;
+    else the delimiter's convention, with ambiguous values (``1.234``) refused."""
+    if setting in (".", ","):
+        return AmountReading(setting, True)
+    shown = {decimal_mark_of(fields.get("amount")) for _, fields in records} - {None}
+    if len(shown) == 1:
+        return AmountReading(shown.pop(), True)  # type: ignore[arg-type]
+    return AmountReading(convention, False)
+
+
+def parse_record(
+    fields: dict[str, Any],
+    catalog: StageCatalog,
+    rep_names: dict[str, str],
+    amounts: AmountReading = AmountReading(),
+) -> Deal:
     """One import record as a Deal; raises FieldError naming the first bad field."""
     if "__error__" in fields:
         raise FieldError(fields["__error__"])
@@ -223,7 +335,9 @@ def parse_record(fields: dict[str, Any], catalog: StageCatalog, rep_names: dict[
         owner=Rep(id=email, name=rep_names.get(email) or _name_from_email(email), email=email),
         stage=stage,
         account=_text(fields.get("account")),
-        amount=parse_amount("amount", fields.get("amount")),
+        amount=parse_amount(
+            "amount", fields.get("amount"), amounts.decimal_mark, amounts.confident
+        ),
         currency=(_text(fields.get("currency")) or "USD").upper(),
         close_date=close_date,
         probability=probability
@@ -264,7 +378,7 @@ def _name_from_email(email: str) -> str:
 
 
 def records_to_deals(
-    records: list[Record], catalog: StageCatalog
+    records: list[Record], catalog: StageCatalog, amounts: AmountReading = AmountReading()
 ) -> tuple[list[Deal], list[RowProblem]]:
     """Parse every record; bad ones and duplicate ids become problems, the rest deals."""
     rep_names: dict[str, str] = {}
@@ -278,7 +392,7 @@ def records_to_deals(
     for where, fields in records:
         deal_id = _text(fields.get("deal_id"))
         try:
-            deal = parse_record(fields, catalog, rep_names)
+            deal = parse_record(fields, catalog, rep_names, amounts)
         except FieldError as exc:
             problems.append(RowProblem(where, str(exc), deal_id))
             continue
@@ -301,6 +415,7 @@ class FileConnector:
 
     def __init__(self, settings: FileSettings, *, managers: set[str] | None = None) -> None:
         self.path = settings.path
+        self.decimal_mark = settings.decimal_mark
         self.managers = (
             managers or set()
         )  # teams given as a manager only: rows with that manager_email
@@ -315,8 +430,9 @@ class FileConnector:
     def fetch(
         self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
     ) -> FetchResult:
-        records = read_records(self.path)
-        deals, problems = records_to_deals(records, self.catalog)
+        records, convention = read_records(self.path)
+        reading = amount_reading(records, self.decimal_mark, convention)
+        deals, problems = records_to_deals(records, self.catalog, reading)
         if not deals:
             details = "\n".join(f"  - {p}" for p in problems[:10])
             raise DataError(f"{self.path}: no usable deal rows.\n{details}")

@@ -29,7 +29,7 @@ from leadprep.config import HubSpotSettings
 from leadprep.connectors import FetchResult
 from leadprep.connectors.ratelimit import SlidingWindowLimiter, backoff_delay, parse_retry_after
 from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
-from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
+from leadprep.model import AMOUNT, CLOSE_DATE, MAX_AMOUNT, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,9 @@ def parse_amount(value: Any) -> Decimal | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         return None
-    return amount.quantize(Decimal("0.01")) if amount.is_finite() else None
+    if not amount.is_finite() or not 0 <= amount < MAX_AMOUNT:
+        return None  # HubSpot stores what users type; an absurd amount reads as "no amount"
+    return amount.quantize(Decimal("0.01"))
 
 
 def parse_owners(pages: Iterable[dict[str, Any]]) -> dict[str, Rep]:
@@ -364,7 +366,10 @@ class HubSpotHTTPError(LeadprepError):
         super().__init__(f"HubSpot refused {what} ({status} {body.get('category', '')}): {message}")
 
 
-def _body(raw: bytes) -> dict[str, Any]:
+def _body(raw: bytes | str | None) -> dict[str, Any]:
+    """The JSON object of an answer; a non-JSON body (a proxy's HTML error page) as its text."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "replace")
     try:
         data = json.loads(raw or b"{}")
     except ValueError:

@@ -278,7 +278,7 @@ class FakeHubSpot(LoopbackServer):
 
     def respond(self, method: str, target: str, headers: Any, raw: bytes) -> Response:
         status, extra, body = self.handle(method, target, headers, raw)
-        return status, body, extra, "application/json"
+        return status, body, extra, "text/html" if isinstance(body, bytes) else "application/json"
 
     def handle(
         self, method: str, target: str, headers: Any, raw: bytes
