@@ -26,7 +26,7 @@ from leadprep.errors import ConfigError
 from leadprep.formatting import short_date
 from leadprep.packets import Packet
 from leadprep.render import Renderer, atomic_write
-from leadprep.sanitize import display_name, email_address
+from leadprep.sanitize import clean_line, display_name, email_address
 from leadprep.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def _new_message(
 ) -> EmailMessage:
     name, address = (to.name, to.email) if isinstance(to, Person) else to
     message = EmailMessage()
-    message["Subject"] = display_name(subject)
+    message["Subject"] = clean_line(subject) or ""
     message["From"] = settings.from_
     # One recipient per message, validated again here: a header is no place for CRM surprises.
     message["To"] = formataddr((display_name(name), email_address(address) or ""))
@@ -197,10 +197,11 @@ class SMTPSender:
             smtp.login(s.username, s.password.get_secret_value() if s.password else "")
         return smtp
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Send to exactly ``recipient``: the envelope never comes from the headers."""
         if self._smtp is None:
             self._smtp = self._connect()
-        self._smtp.send_message(message)
+        self._smtp.send_message(message, to_addrs=[recipient])
 
     def close(self) -> None:
         if self._smtp is not None:
@@ -330,7 +331,7 @@ def _try_send(
     except OSError as exc:
         return f"outbox file {path} cannot be read ({exc.strerror})", False
     try:
-        sender.send(message)
+        sender.send(message, delivery.recipient)
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
         return _describe(exc, settings), False
     except _CONNECTION_ERRORS as exc:

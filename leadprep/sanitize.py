@@ -26,6 +26,7 @@ _LINE_BREAKS = re.compile(r"\s*[\r\n\t\u2028\u2029\x85]+\s*")
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,63}$"
 )
+_CURRENCY = re.compile(r"^[A-Z]{3}$")  # ISO 4217 codes: they are printed beside amounts
 MAX_ADDRESS = 254  # RFC 5321's limit on a forward path
 
 
@@ -96,9 +97,15 @@ def shell_quote(value: str) -> str:
     return shlex.quote(value)
 
 
+_ADDRESS_SPECIALS = re.compile(r'[<>@,;:"()\[\]\\]+')
+MAX_DISPLAY_NAME = 64
+
+
 def display_name(value: str) -> str:
-    """A name for an email header: one line, no control characters."""
-    return clean_line(value) or ""
+    """A name for an email header: one line, none of the characters that delimit addresses
+    (a folded header could otherwise parse as two recipients), at most 64 characters."""
+    text = _ADDRESS_SPECIALS.sub(" ", clean_line(value) or "")
+    return " ".join(text.split())[:MAX_DISPLAY_NAME].strip()
 
 
 def same_address(display: str) -> str | None:
@@ -158,6 +165,9 @@ def clean_deal(deal: Deal) -> Deal:
         manager_email = email_address(deal.manager_email)
     except UnsafeValue as exc:
         raise UnsafeValue(f"manager email {exc}") from None
+    currency = (clean_line(deal.currency) or "USD").upper()
+    if not _CURRENCY.match(currency):
+        raise UnsafeValue(f"currency {currency[:20]!r} is not a 3-letter code like USD or EUR")
     deal_id = clean_line(deal.id)
     if not deal_id:
         raise UnsafeValue("the deal id is empty once control characters are removed")
@@ -173,7 +183,7 @@ def clean_deal(deal: Deal) -> Deal:
         ),
         stage=clean_line(deal.stage) or "",
         account=clean_line(deal.account) or None,
-        currency=(clean_line(deal.currency) or "USD").upper(),
+        currency=currency,
         forecast_category=clean_line(deal.forecast_category) or None,
         next_step=clean_text(deal.next_step) or None,
         url=safe_url(clean_line(deal.url)),

@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -279,6 +280,13 @@ def _text(value: Any) -> str | None:
     return None if blank(value) else str(value).strip()
 
 
+def _currency(value: Any) -> str:
+    code = (_text(value) or "USD").upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise FieldError(f"currency {code[:20]!r} is not a 3-letter code like USD or EUR")
+    return code
+
+
 def _address(column: str, value: Any) -> str | None:
     try:
         return email_address(_text(value))
@@ -338,7 +346,7 @@ def parse_record(
         amount=parse_amount(
             "amount", fields.get("amount"), amounts.decimal_mark, amounts.confident
         ),
-        currency=(_text(fields.get("currency")) or "USD").upper(),
+        currency=_currency(fields.get("currency")),
         close_date=close_date,
         probability=probability
         if probability is not None
