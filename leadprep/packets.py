@@ -99,8 +99,8 @@ class Packet:
 
     @property
     def open_totals(self) -> dict[str, Decimal]:
-        """Open pipeline per currency, largest first: amounts in different currencies are
-        never added together (no exchange rates are guessed)."""
+        """Open pipeline per currency: amounts in different currencies are never added
+        together (no exchange rates are guessed)."""
         return currency_totals(d.deal for d in self.deals)
 
     @property
@@ -113,13 +113,15 @@ class Packet:
 
 
 def currency_totals(deals: Iterable[Deal]) -> dict[str, Decimal]:
-    """The sum of the deals' amounts per currency, largest total first (deals with no amount
-    count nothing)."""
+    """The sum of the deals' amounts per currency, the currency with the most deals first (sizes
+    are not comparable across currencies), then by code; deals with no amount count nothing."""
     totals: dict[str, Decimal] = {}
+    counts: dict[str, int] = {}
     for deal in deals:
         if deal.amount is not None:
             totals[deal.currency] = totals.get(deal.currency, Decimal(0)) + deal.amount
-    return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+            counts[deal.currency] = counts.get(deal.currency, 0) + 1
+    return dict(sorted(totals.items(), key=lambda item: (-counts[item[0]], item[0])))
 
 
 def risk_score(flags: list[Flag], deal: Deal, median_amount: Decimal | None, today: date) -> float:
