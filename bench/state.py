@@ -55,7 +55,7 @@ def main() -> None:
     mb = 1_000_000
     rows = []
     for keep in (None, 26, 4):
-        label = "never pruned (before)" if keep is None else f"keep_reviews: {keep}"
+        label = "never pruned" if keep is None else f"keep_reviews: {keep}"
         print(f"{label} …", flush=True)
         result = grow(deals, args.weeks, keep)
         sizes = result["sizes"]

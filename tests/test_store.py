@@ -272,3 +272,24 @@ def test_prune_keeps_the_last_reviews_and_every_commitment(tmp_path):
         before = store.size()
         store.vacuum()
         assert store.size().total <= before.total and store.size().free == 0
+
+
+def test_snapshots_are_compressed_and_older_plain_ones_still_read(tmp_path):
+    import json
+
+    from leadprep.model import deal_to_dict
+
+    with Store.open(tmp_path / "s.db") as store:
+        new = store.record_run(TODAY, "file", [make_deal()])
+        (stored,) = store._db.execute(
+            "SELECT data FROM snapshots WHERE run_id = ?", (new,)
+        ).fetchone()
+        assert isinstance(stored, bytes)  # zlib, not JSON text
+        old = store.record_run(TODAY - timedelta(days=7), "file", [])
+        store._db.execute(
+            "INSERT INTO snapshots (run_id, deal_id, rep_email, stage, is_closed, data)"
+            " VALUES (?, 'D-1', 'alex@example.com', 'Proposal', 0, ?)",
+            (old, json.dumps(deal_to_dict(make_deal(amount=7)))),
+        )
+        assert store.snapshot(old)["D-1"] == make_deal(amount=7)
+        assert store.snapshot(new)["D-1"] == make_deal()
