@@ -37,6 +37,17 @@ CSV_COLUMNS = [
 ]
 
 
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback for one test (tests/fakes/smtp_server.py)."""
+    from fakes.smtp_server import SMTPServer
+
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads the developer's config or writes their state."""

@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from conftest import TODAY, cli, csv_row, teams_yaml, write_config, write_csv
 from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
-from fakes.smtp_server import SMTPServer
 
 from leadprep.config import ConfigError, HubSpotSettings, SMTPSettings, parse_config
 from leadprep.connectors.hubspot import HubSpotConnector
@@ -370,59 +369,43 @@ def test_dates_far_outside_any_review_are_row_problems(tmp_path):
 # --- email -------------------------------------------------------------------------------------
 
 
-def test_a_line_break_in_a_rep_name_cannot_add_headers(tmp_path):
-    server = SMTPServer()
-    server.start()
-    try:
-        write_csv(
-            tmp_path / "deals.csv",
-            [csv_row(owner_name="Alex\r\nBcc: evil@example.com\r\nMorgan")],
-        )
-        config = write_config(
-            tmp_path / "leadprep.yaml",
-            "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n"
-            + teams_yaml(["alex@example.com"])
-            + f"output: {{formats: [html]}}\nemail:\n  smtp: {{host: 127.0.0.1, port: {server.port}, security: none}}\n"
-            '  from: "Prep <prep@example.com>"\n  to_reps: true\n',
-        )
-        result = cli("send", "-c", config, "--as-of", TODAY.isoformat())
-        assert result.exit_code == 0, result.output + result.stderr
-        recipients = sorted(a for rcpts, _ in server.inbox.messages for a in rcpts)
-        assert recipients == ["alex@example.com", "dana@example.com"]
-        (rep_mail,) = server.inbox.to("alex@example.com")
-        assert rep_mail["Bcc"] is None
-        assert rep_mail["To"] == '"Alex Bcc evil example.com Morgan" <alex@example.com>'
-        assert [a.addr_spec for a in rep_mail["To"].addresses] == ["alex@example.com"]
-    finally:
-        server.stop()
+def send_with_rep_named(tmp_path, port, owner_name):
+    """``send`` with ``to_reps`` for one rep of that name; returns the CLI result."""
+    write_csv(tmp_path / "deals.csv", [csv_row(owner_name=owner_name)])
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n"
+        + teams_yaml(["alex@example.com"])
+        + f"output: {{formats: [html]}}\nemail:\n  smtp: {{host: 127.0.0.1, port: {port}, security: none}}\n"
+        '  from: "Prep <prep@example.com>"\n  to_reps: true\n',
+    )
+    return cli("send", "-c", config, "--as-of", TODAY.isoformat())
 
 
-def test_the_envelope_is_the_recorded_recipient_whatever_the_header_says(tmp_path):
+def recipients(server):
+    return sorted(address for rcpts, _ in server.inbox.messages for address in rcpts)
+
+
+def test_a_line_break_in_a_rep_name_cannot_add_headers(tmp_path, smtp):
+    result = send_with_rep_named(tmp_path, smtp.port, "Alex\r\nBcc: evil@example.com\r\nMorgan")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert recipients(smtp) == ["alex@example.com", "dana@example.com"]
+    (rep_mail,) = smtp.inbox.to("alex@example.com")
+    assert rep_mail["Bcc"] is None
+    assert rep_mail["To"] == '"Alex Bcc evil example.com Morgan" <alex@example.com>'
+    assert [a.addr_spec for a in rep_mail["To"].addresses] == ["alex@example.com"]
+
+
+def test_the_envelope_is_the_recorded_recipient_whatever_the_header_says(tmp_path, smtp):
     """A name that folds into a header parsing as two addresses adds no recipient."""
     from leadprep.sanitize import display_name
 
     name = "<script>alert(1)</script>" * 3 + "data:text/html,x"
     assert display_name(name) and not set(display_name(name)) & set('<>@,;:"()[]\\')
     assert len(display_name("x" * 500)) == 64
-    server = SMTPServer()
-    server.start()
-    try:
-        write_csv(tmp_path / "deals.csv", [csv_row(owner_name=name)])
-        config = write_config(
-            tmp_path / "leadprep.yaml",
-            "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n"
-            + teams_yaml(["alex@example.com"])
-            + f"output: {{formats: [html]}}\nemail:\n  smtp: {{host: 127.0.0.1, port: {server.port}, security: none}}\n"
-            '  from: "Prep <prep@example.com>"\n  to_reps: true\n',
-        )
-        result = cli("send", "-c", config, "--as-of", TODAY.isoformat())
-        assert result.exit_code == 0, result.output + result.stderr
-        assert sorted(r for rcpts, _ in server.inbox.messages for r in rcpts) == [
-            "alex@example.com",
-            "dana@example.com",
-        ]
-    finally:
-        server.stop()
+    result = send_with_rep_named(tmp_path, smtp.port, name)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert recipients(smtp) == ["alex@example.com", "dana@example.com"]
 
 
 def test_money_totals_keep_currencies_apart():

@@ -13,14 +13,6 @@ from leadprep.schedule import Scheduler, next_fire_times
 EVIL = "<b>Evil</b> & Co — rollout"
 
 
-@pytest.fixture
-def smtp():
-    server = SMTPServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 def setup(tmp_path, port, *, to_reps=False, auth=""):
     write_csv(
         tmp_path / "deals.csv",

@@ -6,9 +6,7 @@ from __future__ import annotations
 import errno
 import json
 
-import pytest
 from conftest import TODAY, cli, csv_row, write_config, write_csv
-from fakes.smtp_server import SMTPServer
 
 from leadprep import render
 from leadprep.model import Rep
@@ -125,14 +123,6 @@ def test_full_disk_leaves_last_weeks_sheets_and_records_no_run(tmp_path, monkeyp
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging folder either
     with Store.open(tmp_path / "state.db") as store:
         assert store.run_count() == 1
-
-
-@pytest.fixture
-def smtp():
-    server = SMTPServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def mail_config(tmp_path, port, rows):

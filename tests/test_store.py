@@ -116,6 +116,20 @@ def test_newer_schema_is_refused(tmp_path):
         Store.open(path)
 
 
+def add(store, **overrides):
+    """Record a commitment with sensible defaults; returns its id."""
+    values = dict(
+        deal_id="D-1",
+        deal_name="Acme",
+        rep_email="a@example.com",
+        text="x",
+        due=None,
+        made_on=TODAY,
+    )
+    values.update(overrides)
+    return store.add_commitment(**values)
+
+
 V2_DELIVERIES = """
 CREATE TABLE deliveries (
     id INTEGER PRIMARY KEY, review_week TEXT NOT NULL, recipient TEXT NOT NULL, kind TEXT NOT NULL,
@@ -165,25 +179,11 @@ def test_a_claim_whose_run_died_is_taken_over(tmp_path):
 def test_read_only_commands_open_read_only_and_say_so_on_a_write(tmp_path):
     path = tmp_path / "s.db"
     with Store.open(path) as store:
-        store.add_commitment(
-            deal_id="D-1",
-            deal_name="Acme",
-            rep_email="a@example.com",
-            text="x",
-            due=None,
-            made_on=TODAY,
-        )
+        add(store)
     with Store.open(path, readonly=True) as store:
         assert len(store.commitments()) == 1
         with pytest.raises(DataError, match="is read-only"):
-            store.add_commitment(
-                deal_id="D-2",
-                deal_name="B",
-                rep_email="a@example.com",
-                text="y",
-                due=None,
-                made_on=TODAY,
-            )
+            add(store, deal_id="D-2", deal_name="B", text="y")
     missing = tmp_path / "none" / "s.db"
     with Store.open(missing, readonly=True) as store:
         assert store.commitments() == []
@@ -219,14 +219,7 @@ def test_a_damaged_file_is_reported_as_damaged_with_what_to_do(tmp_path):
     path = tmp_path / "state.db"
     with Store.open(path) as store:
         for i in range(200):
-            store.add_commitment(
-                deal_id=f"D-{i}",
-                deal_name="Acme" * 20,
-                rep_email="a@example.com",
-                text="call the CFO" * 10,
-                due=None,
-                made_on=TODAY,
-            )
+            add(store, deal_id=f"D-{i}", deal_name="Acme" * 20, text="call the CFO" * 10)
         store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     damage(path)
     result = cli("commitments", "--as-of", TODAY.isoformat())
@@ -249,14 +242,7 @@ def test_another_programs_sqlite_file_is_not_ours(tmp_path):
 
 def test_prune_keeps_the_last_reviews_and_every_commitment(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
-        store.add_commitment(
-            deal_id="D-1",
-            deal_name="Acme",
-            rep_email="a@example.com",
-            text="x",
-            due=None,
-            made_on=TODAY - timedelta(days=700),
-        )
+        add(store, made_on=TODAY - timedelta(days=700))
         for week in range(30):
             as_of = TODAY - timedelta(days=7 * (29 - week))
             store.record_run(as_of, "file", [make_deal(), make_deal(id="D-2")])
