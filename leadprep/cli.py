@@ -550,11 +550,17 @@ def _megabytes(size: int) -> str:
 def state_info(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
     """Where the state database is, how big, and how much of it is free space."""
     with _errors(verbose):
-        store, _ = _open_state(config, readonly=True)
-        with store:
+        from leadprep.store import Store
+
+        cfg, _ = _load(config)
+        path = (cfg or Config()).state_path()
+        if not path.exists():
+            out.print(f"{escape(path)}: not created yet (the first `leadprep prep` creates it)")
+            return
+        with Store.open(path, readonly=True) as store:
             size = store.size()
         out.print(
-            f"{escape(store.path or '(none yet)')}: {_megabytes(size.total)}, "
+            f"{escape(path)}: {_megabytes(size.total)}, "
             f"{_megabytes(size.free)} free, {size.runs} run(s) recorded"
         )
 

@@ -279,3 +279,25 @@ def test_snapshots_are_compressed_and_older_plain_ones_still_read(tmp_path):
         )
         assert store.snapshot(old)["D-1"] == make_deal(amount=7)
         assert store.snapshot(new)["D-1"] == make_deal()
+
+
+def test_state_info_and_vacuum_report_the_size(tmp_path):
+    from conftest import cli
+
+    assert "not created yet" in cli("state", "info").stdout
+    assert not (tmp_path / "state.db").exists()
+    with Store.open(tmp_path / "state.db") as store:
+        for week in range(30):
+            store.record_run(
+                TODAY - timedelta(days=7 * week),
+                "file",
+                [make_deal(id=f"D-{i}") for i in range(50)],
+            )
+    info = cli("state", "info")
+    assert info.exit_code == 0 and "30 run(s) recorded" in info.stdout
+    vacuum = cli("state", "vacuum")
+    assert vacuum.exit_code == 0, vacuum.output
+    assert "keeping snapshots of the last 26 reviews" in vacuum.stdout
+    with Store.open(tmp_path / "state.db") as store:
+        kept = store._db.execute("SELECT COUNT(DISTINCT run_id) FROM snapshots").fetchone()[0]
+        assert kept == 26 and store.size().free == 0
