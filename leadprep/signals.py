@@ -197,12 +197,12 @@ def no_decision_maker(deal: Deal, ctx: Context) -> Flag | None:
         evidence = f"{where} with no contacts on the deal"
     else:
         who = (
-            "the only contact"
+            "the only contact is not"
             if len(deal.contacts) == 1
-            else f"none of the {len(deal.contacts)} contacts"
+            else f"none of the {len(deal.contacts)} contacts is"
         )
         evidence = (
-            f"{where}; {who} is an economic buyer, decision maker or executive: "
+            f"{where}; {who} an economic buyer, decision maker or executive: "
             f"{_contact_list(deal)}"
         )
     severity = HIGH if (deal.probability or 0) >= 0.6 else MEDIUM

@@ -93,6 +93,27 @@ def test_no_decision_maker(probability, people, expected):
     check("no_decision_maker", deal, expected)
 
 
+@pytest.mark.parametrize(
+    ("contacts", "evidence"),
+    [
+        ((), "in Proposal (60%) with no contacts on the deal"),
+        (
+            (Contact("Maria Okafor", role="Champion"),),
+            "in Proposal (60%); the only contact is not an economic buyer, decision maker or "
+            "executive: Maria Okafor (Champion)",
+        ),
+        (
+            (Contact("Maria Okafor", role="Champion"), Contact("Bo Chen", title="Analyst")),
+            "in Proposal (60%); none of the 2 contacts is an economic buyer, decision maker or "
+            "executive: Maria Okafor (Champion), Bo Chen (Analyst)",
+        ),
+    ],
+)
+def test_no_decision_maker_says_what_is_missing_for_0_1_and_several_contacts(contacts, evidence):
+    flag = SIGNAL["no_decision_maker"](make_deal(probability=0.6, contacts=contacts), CTX)
+    assert flag is not None and flag.evidence == evidence
+
+
 def test_no_decision_maker_from_a_named_stage():
     settings = SignalSettings.model_validate({"no_decision_maker": {"from_stage": "Proposal"}})
     ctx = Context(today=TODAY, settings=settings, stage_orders={"proposal": 5})
