@@ -38,6 +38,27 @@ STATUS_CHECK_PATTERNS = tuple(
     )
 )
 
+# Prescriptions (the manager answering for the rep) and gotchas (questions that corner rather
+# than open): the rep should do the thinking, so the bank never asks these either.
+PRESCRIPTIVE_OR_GOTCHA_PATTERNS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bhave you tried\b",
+        r"\bhave you thought about\b",
+        r"\byou (should|must|ought to)\b",
+        r"(?<!would )(?<!do )(?<!will )\byou (need to|have to)\b",  # "what would you need to…" asks
+        r"\bwhy didn'?t you\b",
+        r"\bwhy haven'?t you\b",
+        r"\bwhy did you not\b",
+        r"\bmake sure\b",
+        r"\bdon'?t forget\b",
+        r"\bwhy would you\b",
+        r"\bdid you (call|email|e-mail|send|ask|tell|talk|speak|meet|book)\b",
+        r"\bisn'?t it (true|obvious)\b",
+        r"\bwouldn'?t it be better\b",
+    )
+)
+
 
 @dataclass(frozen=True)
 class QuestionBank:
@@ -97,6 +118,11 @@ def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
     for slot, text in bank.all_questions():
         if is_status_check(text):
             problems.append(f"{slot}: “{text}” is a status check; ask what the rep thinks instead")
+        elif is_prescriptive_or_gotcha(text):
+            problems.append(
+                f"{slot}: “{text}” tells the rep what to do or corners them; ask an open "
+                "question the rep answers from their own thinking instead"
+            )
         try:
             _ENV.from_string(text)
         except TemplateError as exc:
@@ -118,6 +144,12 @@ def load_bank(path: Path) -> QuestionBank:
 def is_status_check(text: str) -> bool:
     """True when the question asks for something the CRM already says."""
     return any(p.search(text) for p in STATUS_CHECK_PATTERNS)
+
+
+def is_prescriptive_or_gotcha(text: str) -> bool:
+    """True when the question prescribes ("you should…", "make sure…") or plays gotcha ("why
+    didn't you…", "did you call…")."""
+    return any(p.search(text) for p in PRESCRIPTIVE_OR_GOTCHA_PATTERNS)
 
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)

@@ -202,8 +202,7 @@ def no_decision_maker(deal: Deal, ctx: Context) -> Flag | None:
             else f"none of the {len(deal.contacts)} contacts is"
         )
         evidence = (
-            f"{where}; {who} an economic buyer, decision maker or executive: "
-            f"{_contact_list(deal)}"
+            f"{where}; {who} an economic buyer, decision maker or executive: {_contact_list(deal)}"
         )
     severity = HIGH if (deal.probability or 0) >= 0.6 else MEDIUM
     return Flag("no_decision_maker", severity, evidence, {"contacts": len(deal.contacts)})

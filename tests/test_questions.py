@@ -6,7 +6,13 @@ from conftest import TODAY, make_deal
 
 from leadprep.connectors.demo import current_deals
 from leadprep.errors import ConfigError
-from leadprep.questions import QuestionPicker, is_status_check, load_bank, parse_bank
+from leadprep.questions import (
+    QuestionPicker,
+    is_prescriptive_or_gotcha,
+    is_status_check,
+    load_bank,
+    parse_bank,
+)
 from leadprep.render import packaged_templates
 from leadprep.signals import FLAG_CODES, Context, evaluate
 
@@ -50,6 +56,49 @@ def test_coaching_questions_pass(question):
 def test_the_packaged_bank_has_no_status_check(bank):
     offenders = [(slot, q) for slot, q in bank.all_questions() if is_status_check(q)]
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Have you tried calling the CFO directly?",
+        "You should loop in procurement now.",
+        "Why didn't you book the demo?",
+        "Make sure the champion has the pricing.",
+        "Did you email the legal team?",
+        "Don't forget to confirm the date, OK?",
+        "Wouldn't it be better to offer a pilot?",
+        "You need to get the CFO in the room.",
+    ],
+)
+def test_prescriptions_and_gotchas_are_recognised(question):
+    assert is_prescriptive_or_gotcha(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What would need to be true for this to close by the date?",
+        "What is the buyer's alternative to us, and what happens if they do nothing?",
+        "What would you do differently if you could rewind this deal?",
+        "Who have you not met yet that will have a say?",
+        "What would you need to learn to put a date on this that you would defend?",
+        "What do you need to hear from them to believe the date?",
+    ],
+)
+def test_discovery_questions_are_not_flagged(question):
+    assert not is_prescriptive_or_gotcha(question)
+
+
+def test_the_packaged_bank_has_no_prescription_or_gotcha(bank):
+    assert [(slot, q) for slot, q in bank.all_questions() if is_prescriptive_or_gotcha(q)] == []
+
+
+def test_a_prescription_in_a_custom_bank_is_rejected():
+    data = yaml.safe_load(BANK_PATH.read_text())
+    data["agree"].append("You should call the CFO this week.")
+    with pytest.raises(ConfigError, match="tells the rep what to do"):
+        parse_bank(data)
 
 
 def test_every_flag_code_has_several_variants(bank):
