@@ -364,24 +364,35 @@ def _open_state(config_path: Path | None, *, readonly: bool = False) -> tuple[St
 
 @app.command()
 def commit(
-    deal_id: str | None = typer.Argument(None, help="The deal's id, as printed on the sheet."),
+    deal_id: str | None = typer.Argument(
+        None, help="The deal's id, as on the sheet; leave it out (with --rep) for a habit."
+    ),
     text: str | None = typer.Argument(None, help="What the rep will do, with whom, by when."),
     due: str | None = typer.Option(None, "--due", help="Due date YYYY-MM-DD."),
     rep: str | None = typer.Option(
-        None, "--rep", help="The rep (email); default: the deal's owner."
+        None, "--rep", help="The rep (email); default: the deal's owner. Needed without a deal."
+    ),
+    success: str | None = typer.Option(
+        None, "--success", help="How you will both know it worked (shown next week)."
     ),
     from_file: Path | None = typer.Option(
-        None, "--from-file", help="CSV with deal_id, text, due, rep: record them all."
+        None, "--from-file", help="CSV with deal_id, text, due, rep, success: record them all."
     ),
     as_of: str | None = AsOfOpt,
     config: Path | None = ConfigOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Record the commitment a rep chose in the 1:1 (it opens the next sheet's Deliver section)."""
+    """Record the one commitment a rep chose in the 1:1 (it opens the next sheet's Deliver).
+
+    leadprep commit D-1042 "Book the CFO call by Friday" --success "CFO on the calendar"
+    leadprep commit --rep alex@example.com "Ask every buyer what happens if they do nothing"
+    """
     with _errors(verbose):
         from leadprep import commitments
 
         review = _as_of(as_of)
+        if text is None and deal_id is not None and rep is not None:
+            deal_id, text = None, deal_id  # `commit --rep EMAIL "text"`: no deal named
         store, demo = _open_state(config)
         with store:
             if from_file is not None:
@@ -389,21 +400,29 @@ def commit(
                     raise UsageError("Give either DEAL_ID TEXT or --from-file, not both.")
                 items = commitments.prepare_file(store, from_file, review, demo=demo)
             else:
-                if not deal_id or text is None:
+                if text is None:
                     raise UsageError(
-                        "Usage: leadprep commit DEAL_ID TEXT [--due YYYY-MM-DD] (or --from-file CSV)."
+                        'Usage: leadprep commit DEAL_ID "TEXT" [--due YYYY-MM-DD] [--success "…"], '
+                        'or leadprep commit --rep EMAIL "TEXT" for a commitment about no single '
+                        "deal (or --from-file CSV)."
                     )
                 items = [
                     commitments.prepare(
-                        store, deal_id, text, commitments.parse_due(due), rep, review, demo=demo
+                        store,
+                        deal_id,
+                        text,
+                        commitments.parse_due(due),
+                        rep,
+                        review,
+                        demo=demo,
+                        success=success,
                     )
                 ]
             ids = commitments.record(store, items, review)
         for item, new_id in zip(items, ids, strict=True):
             due_text = f", due {item.due.isoformat()}" if item.due else ""
-            out.print(
-                f"#{new_id} recorded for {escape(item.rep_email)} on {escape(item.deal_name)}{due_text}."
-            )
+            about = f"on {escape(item.deal_name)}" if item.deal_name else "(no single deal)"
+            out.print(f"#{new_id} recorded for {escape(item.rep_email)} {about}{due_text}.")
             for warning in item.warnings:
                 err.print(f"[yellow]warning:[/] #{new_id}: {escape(warning)}")
             if item.hint:
@@ -477,7 +496,7 @@ def list_commitments(
             table.add_row(
                 str(c.id),
                 escape(c.rep_email),
-                escape(c.deal_name),
+                escape(c.about),
                 escape(c.text),
                 c.made_on.isoformat(),
                 due_text,
@@ -491,6 +510,7 @@ def _commitment_json(c, review: date) -> dict:  # type: ignore[no-untyped-def]
         "id": c.id,
         "deal_id": c.deal_id,
         "deal_name": c.deal_name,
+        "success": c.success,
         "rep_email": c.rep_email,
         "text": c.text,
         "due": c.due.isoformat() if c.due else None,

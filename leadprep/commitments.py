@@ -16,7 +16,7 @@ from pathlib import Path
 from leadprep.connectors.file import decode_text, sniff_delimiter
 from leadprep.errors import UsageError
 from leadprep.model import EARLIEST_DATE, LATEST_DATE
-from leadprep.sanitize import clean_line, clean_text
+from leadprep.sanitize import UnsafeValue, clean_line, clean_text, email_address
 from leadprep.store import Commitment, Store
 
 _HEDGES = re.compile(
@@ -82,32 +82,54 @@ class NewCommitment:
     """A validated commitment, ready to record, with the warnings and hint to show."""
 
     deal_id: str
-    deal_name: str
+    deal_name: str | None
     rep_email: str
     text: str
     due: date | None
     warnings: tuple[str, ...]
     hint: str | None
+    success: str | None = None
 
 
 def prepare(
     store: Store,
-    deal_id: str,
+    deal_id: str | None,
     text: str,
     due: date | None,
     rep: str | None,
     as_of: date,
     *,
     demo: bool = False,
+    success: str | None = None,
 ) -> NewCommitment:
-    """Validate one commitment against the state store; raises UsageError, writes nothing."""
-    deal_id, text = deal_id.strip(), " ".join((clean_line(text) or "").split())
+    """Validate one commitment against the state store; raises UsageError, writes nothing.
+
+    With no ``deal_id`` the commitment is about the rep's way of working, and ``rep`` is
+    required."""
+    deal_id = (clean_line(deal_id) or "") if deal_id is not None else ""
+    text = " ".join((clean_line(text) or "").split())
+    success = " ".join((clean_line(success) or "").split()) or None
     if not text:
         raise UsageError(
             "The commitment text is empty: write what the rep will do, with whom, by when."
         )
+    warnings = []
+    if due is not None and due < as_of:
+        warnings.append(
+            f"due date {due.isoformat()} is before the review date {as_of.isoformat()}; recorded anyway"
+        )
+    hint = vagueness_hint(text, due)
     if not deal_id:
-        raise UsageError("The deal id is empty.")
+        try:
+            rep_email = email_address(rep)
+        except UnsafeValue:
+            rep_email = None
+        if rep_email is None:
+            raise UsageError(
+                "A commitment that names no deal needs the rep: --rep EMAIL "
+                '(e.g. leadprep commit --rep alex@example.com "Open every call with the buyer\'s goal").'
+            )
+        return NewCommitment(None, None, rep_email, text, due, tuple(warnings), hint, success)
     found = store.latest_snapshot_of(deal_id, as_of)
     if found is None:
         extra = (
@@ -120,14 +142,7 @@ def prepare(
     rep_email = (rep or deal.owner.email).strip().lower()
     if not rep_email or "@" not in rep_email:
         raise UsageError(f"Deal {deal_id} has no rep email on record; pass --rep EMAIL.")
-    warnings = []
-    if due is not None and due < as_of:
-        warnings.append(
-            f"due date {due.isoformat()} is before the review date {as_of.isoformat()}; recorded anyway"
-        )
-    return NewCommitment(
-        deal_id, deal.name, rep_email, text, due, tuple(warnings), vagueness_hint(text, due)
-    )
+    return NewCommitment(deal_id, deal.name, rep_email, text, due, tuple(warnings), hint, success)
 
 
 def record(store: Store, items: list[NewCommitment], as_of: date) -> list[int]:
@@ -141,6 +156,7 @@ def record(store: Store, items: list[NewCommitment], as_of: date) -> list[int]:
                 "text": i.text,
                 "due": i.due,
                 "made_on": as_of,
+                "success": i.success,
             }
             for i in items
         ]
@@ -161,10 +177,13 @@ def prepare_file(
         io.StringIO(text, newline=""), delimiter=sniff_delimiter(text.splitlines()[0])
     )
     reader.fieldnames = [h.strip().lower().replace(" ", "_") for h in reader.fieldnames or []]
-    missing = [c for c in ("deal_id", "text") if c not in reader.fieldnames]
+    missing = [c for c in ("text",) if c not in reader.fieldnames]
+    if "deal_id" not in reader.fieldnames and "rep" not in reader.fieldnames:
+        missing.append("deal_id or rep")
     if missing:
         raise UsageError(
-            f"{path}: the header lacks {', '.join(missing)} (columns: deal_id, text, due, rep)."
+            f"{path}: the header lacks {', '.join(missing)} "
+            "(columns: deal_id, text, due, rep, success; a row without a deal needs its rep)."
         )
     items, problems = [], []
     line = reader.line_num
@@ -177,12 +196,13 @@ def prepare_file(
             items.append(
                 prepare(
                     store,
-                    row.get("deal_id") or "",
+                    row.get("deal_id") or None,
                     row.get("text") or "",
                     due,
                     row.get("rep") or None,
                     as_of,
                     demo=demo,
+                    success=row.get("success") or None,
                 )
             )
         except UsageError as exc:

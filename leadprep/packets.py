@@ -317,7 +317,7 @@ def _deliver(
                 deal=deal,
                 outcome=outcome,
                 overdue=commitment.due is not None and commitment.due < as_of,
-                prompts=picker.deliver_prompts(deal, commitment.deal_name, commitment.id),
+                prompts=picker.deliver_prompts(deal, commitment.about, commitment.id),
                 reviews_missed=reviews_missed(commitment, memory.review_dates, as_of),
                 hint=vagueness_hint(commitment.text, commitment.due),
             )

@@ -102,15 +102,43 @@ ALTER TABLE deliveries_v3 RENAME TO deliveries;
 CREATE INDEX deliveries_pending ON deliveries (status);
 """
 
+# A commitment may be about a habit rather than one deal (no deal id), and carries how both will
+# know it worked. SQLite cannot relax NOT NULL in place, so the table is rebuilt.
+_COMMITMENT_SUCCESS = """
+CREATE TABLE commitments_v4 (
+    id              INTEGER PRIMARY KEY,
+    deal_id         TEXT,
+    deal_name       TEXT,
+    rep_email       TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    success         TEXT,
+    due             TEXT,
+    made_on         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'kept', 'missed')),
+    note            TEXT,
+    followed_up_on  TEXT,
+    created_at      TEXT NOT NULL
+);
+INSERT INTO commitments_v4 (id, deal_id, deal_name, rep_email, text, due, made_on, status, note,
+                            followed_up_on, created_at)
+    SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note, followed_up_on,
+           created_at FROM commitments;
+DROP TABLE commitments;
+ALTER TABLE commitments_v4 RENAME TO commitments;
+CREATE INDEX commitments_rep ON commitments (rep_email, status)
+"""
+
 # Named, numbered, applied in order inside one transaction; PRAGMA user_version says how far a
 # file has come. Never edit a released migration: add the next one.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (1, "runs, snapshots and commitments", _BASE),
     (2, "deliveries", _DELIVERIES),
     (3, "delivery claims", _DELIVERY_CLAIMS),
+    (4, "commitments without a deal, with a success sign", _COMMITMENT_SUCCESS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries"})
+_REBUILDING = frozenset({"deliveries_v3", "commitments_v4"})  # only inside a migration
 CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this belongs to a run that died
 
 
@@ -127,8 +155,8 @@ class Commitment:
     """What a rep committed to in a review, and how it went."""
 
     id: int
-    deal_id: str
-    deal_name: str
+    deal_id: str | None  # None: about a habit or the rep's way of working, not one deal
+    deal_name: str | None
     rep_email: str
     text: str
     due: date | None
@@ -136,6 +164,12 @@ class Commitment:
     status: str  # open | kept | missed
     note: str | None = None
     followed_up_on: date | None = None
+    success: str | None = None  # how the rep and the manager will know it worked
+
+    @property
+    def about(self) -> str:
+        """What the commitment is about, for a sheet: the deal's name, or "no single deal"."""
+        return self.deal_name or "no single deal"
 
 
 @dataclass(frozen=True)
@@ -296,7 +330,7 @@ class Store:
             }
         except sqlite3.DatabaseError as exc:
             raise database_error(exc, self.path) from None
-        if version == 0 and tables - OUR_TABLES - {"deliveries_v3"}:
+        if version == 0 and tables - OUR_TABLES - _REBUILDING:
             raise DataError(
                 f"{self.path} is an SQLite database, but not a leadprep state database "
                 f"(it holds {', '.join(sorted(tables)[:5])}).",
@@ -541,14 +575,16 @@ class Store:
     def add_commitment(
         self,
         *,
-        deal_id: str,
-        deal_name: str,
+        deal_id: str | None,
+        deal_name: str | None,
         rep_email: str,
         text: str,
         due: date | None,
         made_on: date,
+        success: str | None = None,
     ) -> int:
-        """Record a commitment; returns its id (stable for its lifetime)."""
+        """Record a commitment (``deal_id`` None: about a habit, not one deal); returns its id
+        (stable for its lifetime)."""
         item = {
             "deal_id": deal_id,
             "deal_name": deal_name,
@@ -556,6 +592,7 @@ class Store:
             "text": text,
             "due": due,
             "made_on": made_on,
+            "success": success,
         }
         return self.add_commitments([item])[0]
 
@@ -565,13 +602,14 @@ class Store:
         with self.transaction() as db:
             for item in items:
                 cursor = db.execute(
-                    "INSERT INTO commitments (deal_id, deal_name, rep_email, text, due, made_on,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO commitments (deal_id, deal_name, rep_email, text, success, due,"
+                    " made_on, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         item["deal_id"],
                         item["deal_name"],
                         item["rep_email"].lower(),
                         item["text"],
+                        item.get("success"),
                         item["due"].isoformat() if item["due"] else None,
                         item["made_on"].isoformat(),
                         _now(),
@@ -619,9 +657,12 @@ class Store:
         return found
 
     def _select_commitments(self, where: str, args: list) -> list[Commitment]:
+        # A file opened read-only may predate migration 4 (no success column): read it as null.
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(commitments)")}
+        success = "success" if "success" in columns else "NULL"
         sql = (
             "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
-            f" followed_up_on FROM commitments WHERE {where} ORDER BY made_on, id"
+            f" followed_up_on, {success} FROM commitments WHERE {where} ORDER BY made_on, id"
         )
         return [
             Commitment(
@@ -635,6 +676,7 @@ class Store:
                 status=row[7],
                 note=row[8],
                 followed_up_on=_d(row[9]),
+                success=row[10],
             )
             for row in self._db.execute(sql, args)
         ]

@@ -123,7 +123,9 @@ def test_commitments_made_this_review_are_not_in_its_own_deliver(reviewed, tmp_p
         (["commit", "D-1", "Call Ana", "--due", "next friday"], "'next friday' is not a date"),
         (["followup", "99", "--kept"], "Unknown commitment id 99"),
         (["followup", "1", "--kept", "--missed"], "exactly one of --kept or --missed"),
-        (["commit", "D-1"], "Usage: leadprep commit DEAL_ID TEXT"),
+        (["commit", "D-1"], "Usage: leadprep commit DEAL_ID"),
+        (["commit", "", "Call Ana"], "needs the rep: --rep EMAIL"),
+        (["commit", "", "Call Ana", "--rep", "a@b.com, c@d.com"], "needs the rep: --rep EMAIL"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(reviewed, tmp_path, args, message):
@@ -323,3 +325,43 @@ def test_coaching_record_windows_and_streak():
     )
     empty = coaching_record([], [], TODAY)
     assert empty.summary == "no commitment followed up yet"
+
+
+def test_a_commitment_about_no_single_deal_with_its_success_sign(reviewed):
+    config = reviewed
+    made = run(
+        "commit",
+        "-c",
+        config,
+        "--rep",
+        "alex@example.com",
+        "Open every call with the buyer's own goal, starting Tuesday",
+        "--success",
+        "Two buyers state their goal in their own words",
+        "--as-of",
+        TODAY.isoformat(),
+    )
+    assert made.exit_code == 0, made.output + made.stderr
+    assert "(no single deal)" in made.stdout
+    listed = json.loads(
+        run("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
+    )
+    (item,) = [c for c in listed if c["deal_id"] is None]
+    assert item["rep_email"] == "alex@example.com"
+    assert item["success"] == "Two buyers state their goal in their own words"
+    with_deal = run(
+        "commit",
+        "-c",
+        config,
+        "D-1",
+        "Book the CFO call by Friday",
+        "--success",
+        "CFO on the calendar",
+        "--as-of",
+        TODAY.isoformat(),
+    )
+    assert with_deal.exit_code == 0, with_deal.output + with_deal.stderr
+    listed = json.loads(
+        run("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
+    )
+    assert {c["success"] for c in listed} >= {"CFO on the calendar"}
