@@ -55,7 +55,8 @@ class DeliverItem:
     deal: Deal | None  # the deal now, when the source still has it
     outcome: str | None  # won | lost | None while the deal is open
     overdue: bool
-    prompts: list[str]
+    opening: str  # "Last week you committed to … How did it go?"
+    prompts: dict[str, list[str]]  # kept: what was learned; missed: what got in the way
     reviews_missed: int = 0  # reviews that went by without a follow-up
     hint: str | None = None  # how to make a vague commitment specific
 
@@ -75,6 +76,7 @@ class Packet:
     listen: list[str]
     cues: list[str]
     coaching: CoachingRecord
+    agree: list[str] = field(default_factory=list)  # the one commitment question, then its check
     minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
 
     @property
@@ -271,6 +273,7 @@ def build_packets(
                 deliver=_deliver(memory, email, current, picker, as_of),
                 listen=picker.opening(email),
                 cues=picker.cues(email),
+                agree=picker.agree(email, first_name),
                 coaching=coaching_record(
                     [c for c in memory.commitment_history if c.rep_email == email],
                     memory.review_dates,
@@ -311,13 +314,15 @@ def _deliver(
         outcome = None
         if deal is not None and deal.is_closed:
             outcome = "won" if deal.is_won else "lost"
+        opening, prompts = picker.deliver_prompts(commitment)
         items.append(
             DeliverItem(
                 commitment=commitment,
                 deal=deal,
                 outcome=outcome,
                 overdue=commitment.due is not None and commitment.due < as_of,
-                prompts=picker.deliver_prompts(deal, commitment.about, commitment.id),
+                opening=opening,
+                prompts=prompts,
                 reviews_missed=reviews_missed(commitment, memory.review_dates, as_of),
                 hint=vagueness_hint(commitment.text, commitment.due),
             )
@@ -348,9 +353,7 @@ def deal_json(view: DealView) -> dict[str, Any]:
         "new": view.is_new,
         "flags": [_flag_json(f) for f in view.flags],
         "changes": [c.as_json() for c in view.changes],
-        "questions": {
-            step: view.questions.get(step, []) for step in ("listen", "explore", "agree", "deliver")
-        },
+        "questions": {step: view.questions.get(step, []) for step in ("listen", "explore")},
         "facts": {
             "probability": deal.probability,
             "forecast_category": deal.forecast_category,
@@ -383,6 +386,7 @@ def packet_json(packet: Packet) -> dict[str, Any]:
             "summary": packet.coaching.summary,
         },
         "listen": packet.listen,
+        "agree": {"prompts": packet.agree},
         "deliver": [
             {
                 "id": item.commitment.id,
@@ -392,7 +396,9 @@ def packet_json(packet: Packet) -> dict[str, Any]:
                 "due": item.commitment.due.isoformat() if item.commitment.due else None,
                 "made_on": item.commitment.made_on.isoformat(),
                 "status": item.commitment.status,
+                "success": item.commitment.success,
                 "overdue": item.overdue,
+                "opening": item.opening,
                 "deal_outcome": item.outcome,
                 "prompts": item.prompts,
                 "reviews_missed": item.reviews_missed,

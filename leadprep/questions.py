@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from jinja2 import StrictUndefined, TemplateError
@@ -17,6 +17,9 @@ from leadprep.errors import ConfigError
 from leadprep.formatting import money, short_date
 from leadprep.model import Deal
 from leadprep.signals import FLAG_CODES, Flag
+
+if TYPE_CHECKING:
+    from leadprep.store import Commitment
 
 STEPS = ("listen", "explore", "agree", "deliver")
 
@@ -62,22 +65,29 @@ PRESCRIPTIVE_OR_GOTCHA_PATTERNS = tuple(
 
 @dataclass(frozen=True)
 class QuestionBank:
-    """The parsed bank: listen.opening/deal/cues, explore.<flag code>, agree, deliver."""
+    """The parsed bank: listen.opening/deal/cues, explore.<flag code>/general/healthy,
+    agree.ask/check (once per rep), deliver.open/kept/missed (per open commitment)."""
 
     listen_opening: tuple[str, ...]
     listen_deal: tuple[str, ...]
     listen_cues: tuple[str, ...]
     explore: dict[str, tuple[str, ...]]
-    agree: tuple[str, ...]
-    deliver: tuple[str, ...]
+    agree_ask: tuple[str, ...]
+    agree_check: tuple[str, ...]
+    deliver_open: tuple[str, ...]
+    deliver_kept: tuple[str, ...]
+    deliver_missed: tuple[str, ...]
 
     def all_questions(self) -> list[tuple[str, str]]:
         """(slot, text) for every question, for linting."""
         out = [("listen.opening", q) for q in self.listen_opening]
         out += [("listen.deal", q) for q in self.listen_deal]
         out += [(f"explore.{code}", q) for code, qs in self.explore.items() for q in qs]
-        out += [("agree", q) for q in self.agree]
-        out += [("deliver", q) for q in self.deliver]
+        out += [("agree.ask", q) for q in self.agree_ask]
+        out += [("agree.check", q) for q in self.agree_check]
+        out += [("deliver.open", q) for q in self.deliver_open]
+        out += [("deliver.kept", q) for q in self.deliver_kept]
+        out += [("deliver.missed", q) for q in self.deliver_missed]
         return out
 
 
@@ -86,6 +96,20 @@ def _strings(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
         problems.append(f"{where}: must be a non-empty list of questions")
         return ()
     return tuple(v.strip() for v in value)
+
+
+def _section(data: dict, name: str, keys: tuple[str, ...], problems: list[str]) -> dict:
+    value = data.get(name)
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):  # the per-deal form of leadprep 0.1
+        problems.append(
+            f"{name}: is one list per deal (leadprep 0.1); it now has {', '.join(keys)} lists, "
+            "asked once per rep: see the packaged questions.yaml"
+        )
+    else:
+        problems.append(f"{name}: must have {', '.join(keys)} lists")
+    return {}
 
 
 def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
@@ -104,16 +128,21 @@ def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
     explore = {
         str(code): _strings(qs, f"explore.{code}", problems) for code, qs in explore_raw.items()
     }
-    for code in (*FLAG_CODES, "healthy"):
+    for code in (*FLAG_CODES, "healthy", "general"):
         if code not in explore:
             problems.append(f"explore.{code}: missing (every flag code needs questions)")
+    agree = _section(data, "agree", ("ask", "check"), problems)
+    deliver = _section(data, "deliver", ("open", "kept", "missed"), problems)
     bank = QuestionBank(
         listen_opening=_strings(listen.get("opening"), "listen.opening", problems),
         listen_deal=_strings(listen.get("deal"), "listen.deal", problems),
         listen_cues=_strings(listen.get("cues"), "listen.cues", problems),
         explore=explore,
-        agree=_strings(data.get("agree"), "agree", problems),
-        deliver=_strings(data.get("deliver"), "deliver", problems),
+        agree_ask=_strings(agree.get("ask"), "agree.ask", problems),
+        agree_check=_strings(agree.get("check"), "agree.check", problems),
+        deliver_open=_strings(deliver.get("open"), "deliver.open", problems),
+        deliver_kept=_strings(deliver.get("kept"), "deliver.kept", problems),
+        deliver_missed=_strings(deliver.get("missed"), "deliver.missed", problems),
     )
     for slot, text in bank.all_questions():
         if is_status_check(text):
@@ -152,6 +181,8 @@ def is_prescriptive_or_gotcha(text: str) -> bool:
     return any(p.search(text) for p in PRESCRIPTIVE_OR_GOTCHA_PATTERNS)
 
 
+MAX_EXPLORE = 2  # per focus deal: the ten-minute budget (DESIGN §1)
+
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
@@ -180,9 +211,6 @@ def deal_facts(deal: Deal, today: date) -> dict[str, Any]:
     }
 
 
-_FACT_KEYS = ("name", "buyer", "stage", "amount", "close_date", "next_step", "contact")
-
-
 def fill(template: str, **context: Any) -> str:
     """Fill one question; an unknown variable is a bank error, reported with the question."""
     try:
@@ -199,14 +227,9 @@ class QuestionPicker:
         self.as_of = as_of
         self.week = review_week(as_of)
 
-    def opening(self, rep_email: str, count: int = 2) -> list[str]:
-        options = list(self.bank.listen_opening)
-        first = pick(tuple(options), rep_email, self.week, "opening")
-        out = [first]
-        if count > 1 and len(options) > 1:
-            options.remove(first)
-            out.append(pick(tuple(options), rep_email, self.week, "opening-2"))
-        return out
+    def opening(self, rep_email: str) -> list[str]:
+        """The one opening Listen prompt for the rep (the ten-minute budget allows one)."""
+        return [pick(self.bank.listen_opening, rep_email, self.week, "opening")]
 
     def cues(self, rep_email: str, count: int = 3) -> list[str]:
         cues = list(self.bank.listen_cues)
@@ -214,12 +237,13 @@ class QuestionPicker:
         return [cues[(start + i) % len(cues)] for i in range(min(count, len(cues)))]
 
     def for_deal(self, deal: Deal, flags: list[Flag], rep_first_name: str) -> dict[str, list[str]]:
-        """Listen, Explore (one per flag, top three), Agree and Deliver questions for a focus deal."""
+        """One Listen and at most two Explore questions for a focus deal: its two strongest
+        flags, or its one flag and one of the framework's general questions."""
         facts = deal_facts(deal, self.as_of)
         context = {"deal": facts, "rep": {"first_name": rep_first_name}}
         keys = (deal.id, self.week)
         explore = []
-        for flag in flags[:3]:
+        for flag in flags[:MAX_EXPLORE]:
             code = flag.code
             if code == "single_threaded" and flag.facts.get("contacts") == 0:
                 code = (
@@ -232,26 +256,34 @@ class QuestionPicker:
             explore.append(fill(pick(options, *keys, code), **context, flag=flag_ctx))
         if not explore:
             explore.append(fill(pick(self.bank.explore["healthy"], *keys, "healthy"), **context))
+        if len(explore) < MAX_EXPLORE:
+            explore.append(fill(pick(self.bank.explore["general"], *keys, "general"), **context))
         return {
             "listen": [fill(pick(self.bank.listen_deal, *keys, "listen"), **context)],
             "explore": explore,
-            "agree": [fill(pick(self.bank.agree, *keys, "agree"), **context)],
-            "deliver": [fill(pick(self.bank.deliver, *keys, "deliver"), **context)],
         }
 
-    def deliver_prompts(self, deal: Deal | None, deal_name: str, commitment_id: int) -> list[str]:
-        """Follow-up prompts for a commitment made at an earlier review."""
-        if deal is not None:
-            facts = deal_facts(deal, self.as_of)
-        else:
-            facts = {key: f"the {key.replace('_', ' ')}" for key in _FACT_KEYS}
-            facts.update(name=deal_name, buyer="the buyer", contact_count=0)
-        options = list(self.bank.deliver)
-        return [fill(q, deal=facts) for q in _rotate(options, commitment_id)][:3]
+    def agree(self, rep_email: str, rep_first_name: str) -> list[str]:
+        """The one Agree of the 1:1: the commitment question, then how both will know it worked."""
+        context = {"rep": {"first_name": rep_first_name}}
+        keys = (rep_email, self.week)
+        return [
+            fill(pick(self.bank.agree_ask, *keys, "agree"), **context),
+            fill(pick(self.bank.agree_check, *keys, "check"), **context),
+        ]
 
-
-def _rotate(items: list[str], offset: int) -> list[str]:
-    if not items:
-        return []
-    offset %= len(items)
-    return items[offset:] + items[:offset]
+    def deliver_prompts(self, commitment: Commitment) -> tuple[str, dict[str, list[str]]]:
+        """How to open on a commitment, and the prompts for each branch: kept, missed."""
+        context = {
+            "commitment": {
+                "text": commitment.text,
+                "about": commitment.about,
+                "success": commitment.success or "",
+            }
+        }
+        keys = (commitment.id, self.week)
+        opening = fill(pick(self.bank.deliver_open, *keys, "open"), **context)
+        return opening, {
+            "kept": [fill(q, **context) for q in self.bank.deliver_kept],
+            "missed": [fill(q, **context) for q in self.bank.deliver_missed],
+        }

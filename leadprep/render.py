@@ -158,9 +158,6 @@ class Renderer:
             "index.html.j2", packets=packets, as_of=as_of, source=source, files=files
         )
 
-    def combined_html(self, packets: list[Packet]) -> str:
-        return self._render("packet.html.j2", packet=None, packets=packets, standalone=True)
-
     def stage(self, out_dir: Path) -> Staging:
         """A hidden staging folder inside ``out_dir`` (created now, so an unwritable output
         folder fails before any CRM call or state change)."""
@@ -183,7 +180,8 @@ class Renderer:
             raise OutputError(
                 f"Unknown format {', '.join(unknown)}; choose from {', '.join(FORMATS)}."
             )
-        pdf = _pdf_writer() if "pdf" in formats else None
+        layout = _pdf_layout() if "pdf" in formats else None
+        laid_out = []
         per_rep: dict[str, list[str]] = {}
         for packet in packets:
             names = []
@@ -191,14 +189,17 @@ class Renderer:
                 names.append(staging.put(f"{packet.slug}.html", self.packet_html(packet)))
             if "md" in formats:
                 names.append(staging.put(f"{packet.slug}.md", self.packet_markdown(packet)))
-            if pdf is not None:
-                pdf_bytes = pdf(self.packet_html(packet), staging.out_dir)
-                names.append(staging.put(f"{packet.slug}.pdf", pdf_bytes))
+            if layout is not None:
+                document = layout(self.packet_html(packet), staging.out_dir)
+                laid_out.append(document)
+                names.append(staging.put(f"{packet.slug}.pdf", document.write_pdf()))
             per_rep[packet.slug] = names
             if progress:
                 progress(packet.rep.name)
-        if pdf is not None and packets:
-            staging.put("packets.pdf", pdf(self.combined_html(packets), staging.out_dir))
+        if laid_out:
+            # Each rep's pages as laid out on their own, so "page 1 of 2" restarts for every rep.
+            pages = [page for document in laid_out for page in document.pages]
+            staging.put("packets.pdf", laid_out[0].copy(pages).write_pdf())
         if "json" in formats:
             staging.put("packets.json", _packets_json_bytes(packets, as_of, source))
         staging.put("index.html", self.index_html(packets, as_of, source, per_rep))
@@ -311,7 +312,8 @@ def _packets_json_bytes(packets: list[Packet], as_of: date, source: str) -> Iter
     yield b"]}\n"
 
 
-def _pdf_writer() -> Callable[[str, Path], bytes]:
+def _pdf_layout() -> Callable[[str, Path], Any]:
+    """A function that lays out one HTML sheet as a WeasyPrint document (pages, then PDF)."""
     try:
         from weasyprint import HTML  # type: ignore[import-untyped]
     except (ImportError, OSError) as exc:
@@ -333,7 +335,7 @@ def _pdf_writer() -> Callable[[str, Path], bytes]:
                 raise ValueError(f"URI uses disallowed protocol: {url}")
             return default_url_fetcher(url, *args, **kwargs)
 
-    def render(html: str, base: Path) -> bytes:
-        return HTML(string=html, base_url=str(base), url_fetcher=local_only).write_pdf()
+    def layout(html: str, base: Path) -> Any:
+        return HTML(string=html, base_url=str(base), url_fetcher=local_only).render()
 
-    return render
+    return layout

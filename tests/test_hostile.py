@@ -132,15 +132,24 @@ def test_terminal_never_gets_escape_sequences(tmp_path):
     assert terminal_text("a\x1b[31mb\rc") == "a?[31mb?c"
 
 
-def test_shell_line_on_the_sheet_quotes_the_deal_id(tmp_path):
-    rows = [csv_row(deal_id="$(touch pwned)", contacts="Ana Ruiz", stage="Negotiation")]
-    result, out = run(tmp_path, rows)
+def test_shell_lines_on_the_screen_sheet_quote_crm_text_and_never_print(tmp_path):
+    rows = [
+        csv_row(
+            deal_id="$(touch pwned)",
+            owner_email="o'neil@example.com",
+            owner_name="Pat O'Neil",
+            contacts="Ana Ruiz",
+            stage="Negotiation",
+        )
+    ]
+    result, out = run(tmp_path, rows, reps=("o'neil@example.com",))
     assert result.exit_code == 0, result.output
-    html = (out / "alex-morgan.html").read_text()
-    md = (out / "alex-morgan.md").read_text()
-    assert "leadprep commit $(touch pwned)" not in html + md
-    assert "leadprep commit &#39;$(touch pwned)&#39;" in html
-    assert "leadprep commit '$(touch pwned)'" in md
+    html = (out / "pat-o-neil.html").read_text()
+    md = (out / "pat-o-neil.md").read_text()
+    assert "$(touch pwned)" not in re.sub(r"<h3>.*?</h3>|<td>.*?</td>|id=\"[^\"]*\"", "", html)
+    assert "--rep &#39;o&#39;&#34;&#39;&#34;&#39;neil@example.com&#39;" in html  # shlex-quoted
+    assert "leadprep commit" not in md  # paper gets no command lines at all
+    assert 'class="cmd no-print"' in html
 
 
 @pytest.mark.parametrize(

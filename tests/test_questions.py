@@ -96,7 +96,7 @@ def test_the_packaged_bank_has_no_prescription_or_gotcha(bank):
 
 def test_a_prescription_in_a_custom_bank_is_rejected():
     data = yaml.safe_load(BANK_PATH.read_text())
-    data["agree"].append("You should call the CFO this week.")
+    data["agree"]["ask"].append("You should call the CFO this week.")
     with pytest.raises(ConfigError, match="tells the rep what to do"):
         parse_bank(data)
 
@@ -104,12 +104,13 @@ def test_a_prescription_in_a_custom_bank_is_rejected():
 def test_every_flag_code_has_several_variants(bank):
     for code in FLAG_CODES:
         assert len(bank.explore[code]) >= 2, code
-    assert len(bank.listen_deal) >= 3 and len(bank.agree) >= 3 and len(bank.deliver) >= 3
+    assert len(bank.listen_deal) >= 3 and len(bank.agree_ask) >= 3 and len(bank.agree_check) >= 2
+    assert bank.deliver_open and bank.deliver_kept and bank.deliver_missed
 
 
 def test_a_status_check_in_a_custom_bank_is_rejected():
     data = yaml.safe_load(BANK_PATH.read_text())
-    data["agree"].append("So, what's the status?")
+    data["agree"]["ask"].append("So, what's the status?")
     data["explore"]["stale"] = "not a list"
     with pytest.raises(ConfigError) as info:
         parse_bank(data)
@@ -119,10 +120,53 @@ def test_a_status_check_in_a_custom_bank_is_rejected():
 
 def test_an_unknown_variable_is_reported():
     data = yaml.safe_load(BANK_PATH.read_text())
-    data["agree"] = ["What about {{ deal.nonexistent }}?"]
+    data["agree"]["ask"] = ["What about {{ deal.name }}?"]  # Agree is per rep: no deal here
     picker = QuestionPicker(parse_bank(data), TODAY)
     with pytest.raises(ConfigError, match="could not be filled"):
-        picker.for_deal(make_deal(), [], "Alex")
+        picker.agree("alex@example.com", "Alex")
+
+
+def test_the_per_deal_agree_and_deliver_of_leadprep_0_1_is_explained():
+    data = yaml.safe_load(BANK_PATH.read_text())
+    data["agree"] = ["What will you commit to on {{ deal.name }}?"]
+    data["deliver"] = ["How did it go?"]
+    with pytest.raises(ConfigError) as info:
+        parse_bank(data)
+    assert "agree: is one list per deal" in str(info.value)
+    assert "deliver: is one list per deal" in str(info.value)
+
+
+def test_the_five_core_questions_are_in_the_bank(bank):
+    everything = " ".join(q for _, q in bank.all_questions()).lower()
+    for words in (
+        "walk me through your thinking",  # Listen
+        "alternative to us, and what happens if they do nothing",  # Explore
+        "what would need to be true for this to close",  # Explore
+        "the one thing you will do differently this week",  # Agree
+        "last week you committed to",  # Deliver
+    ):
+        assert words in everything, words
+
+
+def test_a_focus_deal_gets_one_listen_and_at_most_two_explore_questions(bank):
+    from leadprep.signals import Context, evaluate
+
+    picker = QuestionPicker(bank, TODAY)
+    many_flags = make_deal(contacts=(), last_activity_at=None, next_step=None, close_date=None)
+    flags = evaluate(many_flags, Context(today=TODAY))
+    assert len(flags) >= 3
+    questions = picker.for_deal(many_flags, flags, "Alex")
+    assert len(questions["listen"]) == 1 and len(questions["explore"]) == 2
+    one_flag = picker.for_deal(make_deal(), flags[:1], "Alex")
+    assert len(one_flag["explore"]) == 2  # its flag, then one of the framework's general questions
+    assert (
+        one_flag["explore"][1]
+        in {
+            q.replace("{{ deal.buyer }}", "Acme").replace("{{ deal.name }}", "Acme rollout")
+            for q in bank.explore["general"]
+        }
+        or "Acme" in one_flag["explore"][1]
+    )
 
 
 def test_choice_is_stable_within_a_week_and_varies_across_weeks(bank):
