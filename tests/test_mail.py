@@ -301,7 +301,7 @@ def test_parallel_sends_deliver_each_message_exactly_once(tmp_path, smtp):
         "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
         f"teams: [{{manager: {{name: Dana Kim, email: dana@example.com}}, reps: [{', '.join(reps)}]}}]\n"
         f"output: {{formats: [html]}}\n"
-        f"email:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none, timeout: 10}}\n"
+        f"email:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none, timeout: 30}}\n"
         '  from: "Pipeline prep <prep@example.com>"\n  to_reps: true\n',
     )
     smtp.inbox.delay = 0.05
@@ -320,9 +320,9 @@ def test_parallel_sends_deliver_each_message_exactly_once(tmp_path, smtp):
         for _ in range(4)
     ]
     results = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]
-    for code, out, err in results:
-        assert code == 0, (out + err).decode()
+    report = "\n".join(f"exit {code}\n{(out + err).decode()}" for code, out, err in results)
+    assert [code for code, _, _ in results] == [0, 0, 0, 0], report
     recipients = [address for rcpts, _ in smtp.inbox.messages for address in rcpts]
-    assert sorted(recipients) == sorted([*reps, "dana@example.com"])
+    assert sorted(recipients) == sorted([*reps, "dana@example.com"]), report
     again = send(config)
     assert again.exit_code == 0 and len(smtp.inbox.messages) == 7

@@ -782,7 +782,8 @@ GONE_SINCE = dict(
 # fmt: off
 COMMITMENTS = [
     dict(deal="D-1001", text="Ask Maria to introduce me to her CFO before the redlines come back", due=-3, weeks_ago=1),
-    dict(deal="D-2001", text="Agree a signed mutual action plan with Ken, including the go-live date", due=3, weeks_ago=1),
+    dict(deal="D-2001", text="Agree a signed mutual action plan with Ken, including the go-live date", due=3, weeks_ago=1, success="Ken's signature and a go-live date on the plan"),
+    dict(deal=None, rep="sam", text="Ask every buyer this week what happens if they do nothing", due=2, weeks_ago=1, success="Two buyers answer in their own words, written in the CRM"),
     dict(deal="D-3010", text="Get the name of Maple's procurement contact from Lena", due=-2, weeks_ago=1),
     dict(deal="D-4001", text="Try to get more people involved", due=None, weeks_ago=2),
     dict(deal="D-1003", text="Book the technical deep-dive with Tom's team for Thursday", due=-17, weeks_ago=3, status="kept"),
@@ -933,15 +934,16 @@ class DemoConnector:
             store.record_run(as_of - timedelta(weeks=weeks), self.source, before)
         names = {d.id: d for d in before}
         for item in COMMITMENTS:
-            deal = names[item["deal"]]
+            deal = names[item["deal"]] if item["deal"] else None  # None: a habit, no single deal
             made_on = as_of - timedelta(weeks=item["weeks_ago"])
             new_id = store.add_commitment(
-                deal_id=deal.id,
-                deal_name=deal.name,
-                rep_email=deal.owner.email,
+                deal_id=deal.id if deal else None,
+                deal_name=deal.name if deal else None,
+                rep_email=deal.owner.email if deal else REPS[item["rep"]].email,
                 text=item["text"],
                 due=as_of + timedelta(days=item["due"]) if item["due"] is not None else None,
                 made_on=made_on,
+                success=item.get("success"),
             )
             if "status" in item:
                 kept = item["status"] == "kept"
