@@ -26,7 +26,7 @@ from leadprep.errors import (
     LeadprepError,
     UsageError,
 )
-from leadprep.redact import RedactingFilter, RedactingFormatter, redact
+from leadprep.redact import RedactingFormatter, redact
 from leadprep.sanitize import terminal_text
 
 if TYPE_CHECKING:
@@ -60,7 +60,6 @@ def escape(value: object) -> str:
 
 def _setup_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
     handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("leadprep")
     root.handlers[:] = [handler]

@@ -1,5 +1,6 @@
 """Keeps secret values out of logs, errors and output: every secret read from the environment is
-registered here and masked wherever text leaves the process through logging or error messages."""
+registered here and masked wherever text leaves the process through logging (the formatter
+masks the whole record, traceback included) or error messages."""
 
 from __future__ import annotations
 
@@ -26,18 +27,6 @@ def redact(text: str) -> str:
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that masks registered secrets in the message (for handlers whose
-    formatter is not a :class:`RedactingFormatter`)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = redact(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        return True
 
 
 class RedactingFormatter(logging.Formatter):

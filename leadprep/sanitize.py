@@ -12,7 +12,6 @@ import shlex
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
-from email.utils import parseaddr
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -108,13 +107,13 @@ def display_name(value: str) -> str:
     return " ".join(text.split())[:MAX_DISPLAY_NAME].strip()
 
 
-def same_address(display: str) -> str | None:
-    """The address inside ``Name <addr>`` (or a bare address), validated; None when unusable."""
-    _, address = parseaddr(display)
-    try:
-        return email_address(address)
-    except UnsafeValue:
-        return None
+def currency_code(value: str | None) -> str:
+    """A 3-letter ISO 4217 code in upper case (USD when blank); raises UnsafeValue otherwise,
+    since the code is printed beside every amount."""
+    code = (clean_line(value) or "USD").upper()
+    if not _CURRENCY.match(code):
+        raise UnsafeValue(f"currency {code[:20]!r} is not a 3-letter code like USD or EUR")
+    return code
 
 
 def _sane_date(value: Any) -> Any:
@@ -165,9 +164,7 @@ def clean_deal(deal: Deal) -> Deal:
         manager_email = email_address(deal.manager_email)
     except UnsafeValue as exc:
         raise UnsafeValue(f"manager email {exc}") from None
-    currency = (clean_line(deal.currency) or "USD").upper()
-    if not _CURRENCY.match(currency):
-        raise UnsafeValue(f"currency {currency[:20]!r} is not a 3-letter code like USD or EUR")
+    currency = currency_code(deal.currency)
     deal_id = clean_line(deal.id)
     if not deal_id:
         raise UnsafeValue("the deal id is empty once control characters are removed")

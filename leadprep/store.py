@@ -266,7 +266,7 @@ def _translating(method: Any) -> Any:
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
+        except sqlite3.DatabaseError as exc:  # OperationalError (locked, read-only) included
             if isinstance(exc, sqlite3.IntegrityError | sqlite3.ProgrammingError):
                 raise  # our bug, not the file's
             raise database_error(exc, self.path) from None

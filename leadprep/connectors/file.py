@@ -10,7 +10,6 @@ import csv
 import io
 import itertools
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -33,7 +32,7 @@ from leadprep.connectors.fields import (
 )
 from leadprep.errors import DataError
 from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep
-from leadprep.sanitize import UnsafeValue, email_address
+from leadprep.sanitize import UnsafeValue, currency_code, email_address
 from leadprep.stages import StageCatalog
 
 REQUIRED_COLUMNS = ("deal_id", "deal_name", "owner_email", "stage")
@@ -88,8 +87,9 @@ def sniff_delimiter(header_line: str) -> str:
 MAX_FIELD_CHARS = 100_000  # per value; longer is a row problem (documented in the README)
 
 
-def read_csv(path: Path, text: str) -> list[Record]:
-    """Rows of a CSV export as (\"line N\", {column: value}); file-level problems raise DataError.
+def read_csv(path: Path, text: str) -> tuple[list[Record], str]:
+    """Rows of a CSV export as (\"line N\", {column: value}), and the delimiter it uses;
+    file-level problems raise DataError.
 
     Every physical line is accounted for: a quote that opens on one line and is not closed
     before the next row starts would swallow the rows that follow; that row is reported with
@@ -129,7 +129,7 @@ def read_csv(path: Path, text: str) -> list[Record]:
         position = restart
     if not records:
         raise DataError(f"{path} has a header row but no deal rows.")
-    return records
+    return records, delimiter
 
 
 def _swallows_rows(row: list[str], delimiter: str, columns: int) -> bool:
@@ -251,8 +251,8 @@ def read_records(path: Path) -> tuple[list[Record], str]:
     text = decode_text(path, data)
     if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
         return read_json(path, text), "."
-    first_line = text.split("\n", 1)[0]
-    return read_csv(path, text), "," if sniff_delimiter(first_line) == ";" else "."
+    records, delimiter = read_csv(path, text)
+    return records, "," if delimiter == ";" else "."
 
 
 def _contacts(value: Any) -> tuple[Contact, ...]:
@@ -281,10 +281,10 @@ def _text(value: Any) -> str | None:
 
 
 def _currency(value: Any) -> str:
-    code = (_text(value) or "USD").upper()
-    if not re.fullmatch(r"[A-Z]{3}", code):
-        raise FieldError(f"currency {code[:20]!r} is not a 3-letter code like USD or EUR")
-    return code
+    try:
+        return currency_code(_text(value))
+    except UnsafeValue as exc:
+        raise FieldError(str(exc)) from None
 
 
 def _address(column: str, value: Any) -> str | None:
