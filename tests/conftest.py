@@ -149,6 +149,19 @@ def write_config(path: Path, body: str) -> Path:
     return path
 
 
+def file_config(
+    tmp_path: Path, rows: list[dict[str, Any]] | str, extra: str = "", name: str = "deals.csv"
+) -> Path:
+    """``leadprep.yaml`` over an import file of these rows (or this raw text), plus ``extra``."""
+    if isinstance(rows, str):
+        (tmp_path / name).write_text(rows, encoding="utf-8")
+    else:
+        write_csv(tmp_path / name, rows)
+    return write_config(
+        tmp_path / "leadprep.yaml", f"crm: {{kind: file, file: {{path: {name}}}}}\n" + extra
+    )
+
+
 def teams_yaml(reps: list[str]) -> str:
     """A one-manager ``teams`` section for these reps."""
     return (

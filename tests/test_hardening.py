@@ -8,7 +8,7 @@ import logging
 from decimal import Decimal
 
 import pytest
-from conftest import TODAY, cli, csv_row, teams_yaml, write_config, write_csv
+from conftest import TODAY, cli, csv_row, file_config, teams_yaml, write_config, write_csv
 from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
 from leadprep.config import ConfigError, HubSpotSettings, SMTPSettings, parse_config
@@ -185,14 +185,7 @@ def test_doctor_survives_a_hubspot_that_answers_html(tmp_path, monkeypatch):
 
 
 def file_run(tmp_path, rows, *extra, name="deals.csv"):
-    if isinstance(rows, str):
-        (tmp_path / name).write_text(rows, encoding="utf-8")
-    else:
-        write_csv(tmp_path / name, rows)
-    write_config(
-        tmp_path / "leadprep.yaml",
-        f"crm: {{kind: file, file: {{path: {name}}}}}\n" + teams_yaml(["alex@example.com"]),
-    )
+    file_config(tmp_path, rows, teams_yaml(["alex@example.com"]), name=name)
     return cli("prep", "-f", "html,md,json", "--as-of", TODAY.isoformat(), *extra)
 
 

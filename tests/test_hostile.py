@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from conftest import TODAY, cli, csv_row, teams_yaml, write_config, write_csv
+from conftest import TODAY, cli, csv_row, file_config, teams_yaml
 
 from leadprep.model import Contact, Rep
 from leadprep.sanitize import (
@@ -22,11 +22,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def run(tmp_path, rows, *extra, reps=("alex@example.com",), formats="html,md,json"):
-    write_csv(tmp_path / "deals.csv", rows)
-    write_config(
-        tmp_path / "leadprep.yaml",
-        "crm: {kind: file, file: {path: deals.csv}}\n" + teams_yaml(list(reps)),
-    )
+    file_config(tmp_path, rows, teams_yaml(list(reps)))
     out = tmp_path / "out"
     result = cli("prep", "-o", out, "-f", formats, "--as-of", TODAY.isoformat(), *extra)
     return result, out

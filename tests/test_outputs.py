@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import json
 
-from conftest import TODAY, cli, csv_row, write_config, write_csv
+from conftest import TODAY, cli, csv_row, file_config
 
 from leadprep import render
 from leadprep.model import Rep
@@ -30,11 +30,7 @@ def rows_for(*owners):
 
 
 def config_for(tmp_path, rows, extra=""):
-    write_csv(tmp_path / "deals.csv", rows)
-    return write_config(
-        tmp_path / "leadprep.yaml",
-        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n" + extra,
-    )
+    return file_config(tmp_path, rows, "state: {path: state.db}\n" + extra)
 
 
 def test_reps_named_like_the_tools_own_files_get_their_own(tmp_path):
