@@ -92,7 +92,7 @@ def _pull_and_render(kind: str, settings: dict, out: str, conn) -> None:
     if kind == "hubspot":
         requests, by_kind = connector.client.usage.total, dict(connector.client.usage.requests)
     else:
-        requests, by_kind = connector.session.usage.requests, {}
+        requests, by_kind = connector.session.usage.total, dict(connector.session.usage.tallies)
     conn.send(
         {
             "deals": len(deals),

@@ -164,9 +164,7 @@ def prep(
 ) -> None:
     """Pull the pipeline, flag risk and write a question sheet per rep."""
     with _errors(verbose):
-        from leadprep.connectors.demo import DemoConnector, demo_config
-        from leadprep.prep import run_prep
-        from leadprep.store import Store
+        from leadprep.prep import open_review, run_prep, uses_demo
 
         review = _as_of(as_of)
         # --demo ignores ./leadprep.yaml but honours an explicit --config (paper, thresholds, templates)
@@ -175,21 +173,15 @@ def prep(
             out.print(
                 "No config found (--config, $LEADPREP_CONFIG, ./leadprep.yaml): running on the bundled demo pipeline."
             )
-        use_demo = demo or cfg is None or cfg.crm.kind == "demo"
-        if use_demo:
-            base = cfg or Config()
-            cfg = base.model_copy(update={"teams": demo_config().teams})
-        assert cfg is not None
-        formats = _formats(format, cfg)
-        target = out_dir or cfg.output.dir or Path("prep-sheets")
         only = {r.strip().lower() for r in rep} or None
-
-        connector = DemoConnector() if use_demo else None
-        store = Store.memory() if use_demo else Store.open(cfg.state_path())
-        log.debug("config %s, state %s", path or "(demo)", store.path or "(in memory)")
-        with store:
-            if use_demo:
-                DemoConnector().seed(store, review)
+        with open_review(cfg, review, demo=demo) as source:
+            formats = _formats(format, source.config)
+            target = out_dir or source.config.output.dir or Path("prep-sheets")
+            log.debug(
+                "config %s, state %s",
+                path or "(none)",
+                "(demo, in memory)" if uses_demo(cfg, demo) else source.store.path,
+            )
             with _progress() as bar:
                 task = bar.add_task("Writing sheets", total=None)
 
@@ -197,13 +189,11 @@ def prep(
                     bar.update(task, advance=1, description=f"Wrote {name}")
 
                 result = run_prep(
-                    cfg,
-                    store,
+                    source,
                     as_of=review,
                     out_dir=target,
                     formats=formats,
                     only_reps=only,
-                    connector=connector,
                     progress=step,
                 )
         for note in result.notes:

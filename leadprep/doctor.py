@@ -5,19 +5,13 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 from leadprep.config import Config, find_config_path, load_config
+from leadprep.connectors import Check, connector_for
 from leadprep.errors import LeadprepError
 
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
+__all__ = ["Check", "run_checks"]
 
 
 def run_checks(config_path: Path | None) -> Iterator[Check]:
@@ -31,10 +25,7 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     yield Check(
         "config", True, str(path) if path else "no config file: the bundled demo pipeline is used"
     )
-    if config.crm.kind in ("hubspot", "salesforce"):
-        yield from _crm_service(config)
-    else:
-        yield _crm(config)
+    yield from _crm(config)
     teams = config.teams
     reps = config.team_reps()
     yield Check(
@@ -52,38 +43,22 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     yield _pdf(config)
 
 
-def _crm(config: Config) -> Check:
-    kind = config.crm.kind
-    if kind == "demo":
-        return Check("crm", True, "demo pipeline")
-    if kind == "file":
-        from leadprep.connectors.file import FileConnector
-
-        assert config.crm.file is not None
-        try:
-            result = FileConnector(config.crm.file).fetch(config.team_reps() or None, date.today())
-        except LeadprepError as exc:
-            return Check("crm", False, str(exc))
-        detail = f"{config.crm.file.path}: {len(result.deals)} deal(s) for the configured reps"
-        if result.problems:
-            detail += f", {len(result.problems)} record(s) unusable (first: {result.problems[0]})"
-        return Check("crm", not result.problems, detail)
-    return Check("crm", False, f"crm.kind {kind} is not supported by this version yet")
-
-
-def _crm_service(config: Config) -> Iterator[Check]:
-    """A CRM service's own checks (login, scopes or objects, usage), retrying little: doctor
-    should answer quickly, not wait out a rate limit."""
-    from leadprep.connectors import connector_for
-
-    section = getattr(config.crm, config.crm.kind)
-    quick = section.model_copy(
-        update={"retry": section.retry.model_copy(update={"max_attempts": 2})}
-    )
-    crm = config.crm.model_copy(update={config.crm.kind: quick})
-    connector = connector_for(config.model_copy(update={"crm": crm}))
-    for name, ok, detail in connector.diagnose():  # type: ignore[attr-defined]
-        yield Check(name, ok, detail)
+def _crm(config: Config) -> Iterator[Check]:
+    """The source's own checks (a file's rows; a service's login, scopes or objects, usage).
+    A CRM service is retried little: doctor should answer quickly, not wait out a rate limit."""
+    section = getattr(config.crm, config.crm.kind, None)
+    if section is not None and hasattr(section, "retry"):
+        quick = section.model_copy(
+            update={"retry": section.retry.model_copy(update={"max_attempts": 2})}
+        )
+        config = config.model_copy(
+            update={"crm": config.crm.model_copy(update={config.crm.kind: quick})}
+        )
+    try:
+        connector = connector_for(config)
+        yield from connector.diagnose()
+    except LeadprepError as exc:
+        yield Check("crm", False, str(exc))
 
 
 def _state(config: Config) -> Check:

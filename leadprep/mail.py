@@ -366,8 +366,7 @@ def run_send(
     progress: Callable[[Outcome], None] | None = None,
 ) -> SendResult:
     """Prepare this review's sheets and email them (the job behind ``send`` and ``schedule``)."""
-    from leadprep.connectors.demo import DemoConnector, demo_config
-    from leadprep.prep import run_prep
+    from leadprep.prep import open_review, run_prep
 
     if config.email is None:
         raise ConfigError(
@@ -376,22 +375,10 @@ def run_send(
         )
     config.require_env("email.")
     formats = sorted({*config.output.formats, "html", *(["pdf"] if pdf_available() else [])})
-    if config.crm.kind == "demo":
-        # The demo's own dated history lives in a throwaway store; what was sent lives in `state`.
-        demo_cfg = config.model_copy(update={"teams": demo_config().teams})
-        with Store.memory() as scratch:
-            DemoConnector().seed(scratch, as_of)
-            prep = run_prep(
-                demo_cfg,
-                scratch,
-                as_of=as_of,
-                out_dir=out_dir,
-                formats=formats,
-                connector=DemoConnector(),
-            )
-        config = demo_cfg
-    else:
-        prep = run_prep(config, state, as_of=as_of, out_dir=out_dir, formats=formats)
+    # The demo's own dated history lives in a throwaway store; what was sent lives in `state`.
+    with open_review(config, as_of, store=state) as source:
+        prep = run_prep(source, as_of=as_of, out_dir=out_dir, formats=formats)
+        config = source.config
     outgoing, notes = compose(config, prep.packets, as_of, Renderer(config), prep.files)
     report = deliver(
         config,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,6 +18,48 @@ from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
 from leadprep.store import Store
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReviewSource:
+    """Where one review comes from: the effective config, the CRM connector and the store that
+    remembers earlier reviews; ``demo`` when it is the bundled demo pipeline."""
+
+    config: Config
+    connector: Connector
+    store: Store
+    demo: bool = False
+
+
+def uses_demo(config: Config | None, demo: bool = False) -> bool:
+    """The demo runs when asked, when there is no config, or when the config names it."""
+    return demo or config is None or config.crm.kind == "demo"
+
+
+@contextmanager
+def open_review(
+    config: Config | None, as_of: date, *, demo: bool = False, store: Store | None = None
+) -> Iterator[ReviewSource]:
+    """Open the source of the review on ``as_of`` (``prep``, ``send`` and ``review`` all start here).
+
+    The demo runs on its own team with the given config's other settings, in a fresh in-memory
+    store seeded with its history (its dates move with the calendar, so stored history would not
+    fit). Otherwise the configured CRM, and ``store`` or else the configured state file."""
+    if uses_demo(config, demo):
+        from leadprep.connectors.demo import DemoConnector
+        from leadprep.demo import demo_config, seed
+
+        with Store.memory() as scratch:
+            seed(scratch, as_of)
+            yield ReviewSource(demo_config(config), DemoConnector(), scratch, demo=True)
+        return
+    assert config is not None
+    connector = connector_for(config)
+    if store is not None:
+        yield ReviewSource(config, connector, store)
+        return
+    with Store.open(config.state_path()) as opened:
+        yield ReviewSource(config, connector, opened)
 
 
 @dataclass
@@ -59,39 +102,33 @@ def cleaned(fetched: FetchResult) -> FetchResult:
 
 
 def run_prep(
-    config: Config,
-    store: Store,
+    source: ReviewSource,
     *,
     as_of: date,
     out_dir: Path,
     formats: list[str],
     only_reps: set[str] | None = None,
-    connector: Connector | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> PrepResult:
     """Pull, flag, record and render one review; returns the packets and the files written."""
-    renderer = Renderer(config)
+    renderer = Renderer(source.config)
     staging = renderer.stage(out_dir)
     try:
-        return _prep(
-            config, store, renderer, staging, as_of, formats, only_reps, connector, progress
-        )
+        return _prep(source, renderer, staging, as_of, formats, only_reps, progress)
     finally:
         staging.discard()
 
 
 def _prep(
-    config: Config,
-    store: Store,
+    source: ReviewSource,
     renderer: Renderer,
     staging: Staging,
     as_of: date,
     formats: list[str],
     only_reps: set[str] | None,
-    connector: Connector | None,
     progress: Callable[[str], None] | None,
 ) -> PrepResult:
-    connector = connector or connector_for(config)
+    config, store, connector = source.config, source.store, source.connector
     team = config.team_reps() or None  # None: everyone (or, with manager-only teams, their reports)
     memory = remembered(store, as_of)
     known = frozenset(

@@ -12,11 +12,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class StageInfo:
+    """One stage as every connector reports it: ``name`` is the label people see, ``order`` its
+    place in its pipeline; ``key`` is the CRM's own id for it and ``pipeline`` the pipeline's id,
+    where the CRM has them."""
+
     name: str
     order: int
     probability: float | None
     closed: bool = False
     won: bool = False
+    key: str | None = None
+    pipeline: str | None = None
 
 
 # (name, probability, closed, won), earliest first

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from conftest import TODAY, make_deal
 
-from leadprep.connectors.demo import current_deals
+from leadprep.demo import current_deals
 from leadprep.errors import ConfigError
 from leadprep.questions import (
     QuestionPicker,

@@ -48,7 +48,7 @@ def test_every_open_opportunity_with_all_children_in_the_fewest_queries(big_org,
         if not o["IsClosed"] and o["OwnerId"] in owners
     }
     assert set(deals) == set(expected) and len(deals) == 2500
-    child_pages = connector.session.usage.child_pages
+    child_pages = connector.session.usage.tallies.get("child-record pages", 0)
     assert child_pages > 0  # some opportunities had more contact roles than one child page
     assert counts["batch"] == 1  # describes, stages and users in one composite request
     assert counts["query"] == 1  # the opportunity query

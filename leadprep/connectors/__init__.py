@@ -6,9 +6,10 @@ names.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from leadprep.model import Deal
 
@@ -39,6 +40,14 @@ class FetchResult:
     notes: list[str] = field(default_factory=list)
 
 
+class Check(NamedTuple):
+    """One line of ``leadprep doctor``: what was checked, whether it passed, and the detail."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
 class Connector(Protocol):
     """Pulls deals from one CRM."""
 
@@ -52,6 +61,11 @@ class Connector(Protocol):
         ``known_ids`` are deals open at the last review (or carrying commitments): a connector that
         pulls only open deals also reads these, so the sheet can say they were won or lost.
         """
+        ...
+
+    def diagnose(self) -> Iterator[Check]:
+        """``leadprep doctor``: can this source be read (credentials, access, shape)? One check
+        per line, without writing anything."""
         ...
 
 

@@ -1,9 +1,15 @@
-"""Pure parsers for the values found in CRM exports: dates, money, percentages, booleans, contacts."""
+"""Pure parsers for the values CRMs hand us: dates, money, percentages, booleans, contacts.
+
+Two families, with distinct names. ``parse_*`` are strict, for files people export and edit: a
+value that cannot be read raises :class:`FieldError`, which becomes a row problem with its line.
+``read_*`` are lenient, for API answers whose types the CRM already enforces: a value that cannot
+be read is "no value" (HubSpot stores whatever users type in a number field).
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from leadprep.model import EARLIEST_DATE, LATEST_DATE, MAX_AMOUNT, Contact
@@ -208,3 +214,55 @@ def parse_date_list(field: str, value: str | list | None) -> list[date]:
         if parsed is not None:
             out.append(parsed)
     return out
+
+
+# --- lenient readers (API values) ----------------------------------------------------------------
+
+
+def read_timestamp(value: object) -> datetime | None:
+    """ISO 8601 (``Z``, ``+00:00`` or ``+0000``), epoch milliseconds, or a bare date (midnight),
+    as UTC; None when blank or unreadable."""
+    if blank(value):
+        return None
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def read_day(value: object, tz: tzinfo = UTC) -> date | None:
+    """A calendar day: ``YYYY-MM-DD`` as written; a moment as its day in ``tz``."""
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    moment = read_timestamp(value)
+    return moment.astimezone(tz).date() if moment else None
+
+
+def read_amount(value: object) -> Decimal | None:
+    """A plain number as money; None when blank, not a number, negative or absurdly large."""
+    if blank(value) or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or not 0 <= amount < MAX_AMOUNT:
+        return None
+    return amount.quantize(Decimal("0.01"))
+
+
+def read_float(value: object) -> float | None:
+    """A number, or None when blank or not a number."""
+    if blank(value) or isinstance(value, bool):
+        return None
+    try:
+        return float(str(value))
+    except ValueError:
+        return None

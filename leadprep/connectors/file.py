@@ -10,14 +10,14 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from leadprep.config import FileSettings
-from leadprep.connectors import FetchResult, RowProblem
+from leadprep.connectors import Check, FetchResult, RowProblem
 from leadprep.connectors.fields import (
     FieldError,
     blank,
@@ -451,3 +451,11 @@ class FileConnector:
                 if d.owner.email in (reps or ()) or d.manager_email in self.managers
             ]
         return FetchResult(source=self.source, deals=deals, problems=problems)
+
+    def diagnose(self) -> Iterator[Check]:
+        """The file can be read and how many of its records are usable."""
+        result = self.fetch(None, date.today())
+        detail = f"{self.path}: {len(result.deals)} deal(s)"
+        if result.problems:
+            detail += f", {len(result.problems)} record(s) unusable (first: {result.problems[0]})"
+        yield Check("crm", not result.problems, detail)

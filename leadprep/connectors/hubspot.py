@@ -15,22 +15,34 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadprep.config import HubSpotSettings
-from leadprep.connectors import FetchResult
-from leadprep.connectors.ratelimit import SlidingWindowLimiter, backoff_delay, parse_retry_after
+from leadprep.connectors import Check, FetchResult
+from leadprep.connectors.fields import read_amount, read_day, read_float, read_timestamp
+from leadprep.connectors.kit import (
+    CursorGuard,
+    Fail,
+    Ok,
+    Retry,
+    Usage,
+    Verdict,
+    chunks,
+    parse_retry_after,
+    walk_pages,
+    with_retries,
+)
+from leadprep.connectors.ratelimit import SlidingWindowLimiter
 from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
-from leadprep.model import AMOUNT, CLOSE_DATE, MAX_AMOUNT, STAGE, Change, Contact, Deal, Rep
+from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
+from leadprep.stages import StageInfo
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +91,6 @@ FORECAST_LABELS = {
 
 
 @dataclass(frozen=True)
-class Stage:
-    id: str
-    label: str
-    pipeline: str
-    order: int
-    probability: float | None
-    closed: bool
-    won: bool
-
-
-@dataclass(frozen=True)
 class Portal:
     portal_id: int | None
     ui_domain: str
@@ -106,48 +107,9 @@ def _flag(value: Any) -> bool:
     return str(value).strip().lower() == "true"
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """ISO 8601 (``2026-11-20T14:03:12.123Z``) or epoch milliseconds, as UTC."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def parse_day(value: Any, tz: ZoneInfo) -> date | None:
     """A date property (stored as a datetime) as the calendar day in the portal's time zone."""
-    if isinstance(value, str) and len(value) == 10:
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            return None
-    moment = parse_timestamp(value)
-    return moment.astimezone(tz).date() if moment else None
-
-
-def parse_amount(value: Any) -> Decimal | None:
-    if value in (None, ""):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not amount.is_finite() or not 0 <= amount < MAX_AMOUNT:
-        return None  # HubSpot stores what users type; an absurd amount reads as "no amount"
-    return amount.quantize(Decimal("0.01"))
+    return read_day(value, tz)
 
 
 def parse_owners(pages: Iterable[dict[str, Any]]) -> dict[str, Rep]:
@@ -161,23 +123,23 @@ def parse_owners(pages: Iterable[dict[str, Any]]) -> dict[str, Rep]:
     return owners
 
 
-def parse_pipelines(data: dict[str, Any]) -> dict[str, Stage]:
-    """Stage id -> Stage, from ``GET /crm/v3/pipelines/deals``."""
-    stages: dict[str, Stage] = {}
+def parse_pipelines(data: dict[str, Any]) -> dict[str, StageInfo]:
+    """Stage id -> stage, from ``GET /crm/v3/pipelines/deals``."""
+    stages: dict[str, StageInfo] = {}
     for pipeline in data.get("results", []):
         ordered = sorted(pipeline.get("stages", []), key=lambda s: s.get("displayOrder", 0))
         for index, stage in enumerate(ordered):
             meta = stage.get("metadata") or {}
-            probability = _float(meta.get("probability"))
+            probability = read_float(meta.get("probability"))
             closed = _flag(meta.get("isClosed"))
-            stages[str(stage["id"])] = Stage(
-                id=str(stage["id"]),
-                label=stage.get("label") or str(stage["id"]),
-                pipeline=str(pipeline.get("id")),
+            stages[str(stage["id"])] = StageInfo(
+                name=stage.get("label") or str(stage["id"]),
                 order=index,
                 probability=probability,
                 closed=closed,
                 won=closed and probability == 1.0,
+                key=str(stage["id"]),
+                pipeline=str(pipeline.get("id")),
             )
     return stages
 
@@ -202,7 +164,7 @@ def parse_history(
 ) -> list[Change]:
     """``propertiesWithHistory`` entries (any order) as Changes, oldest first."""
     dated = sorted(
-        ((parse_timestamp(e.get("timestamp")), e.get("value")) for e in entries or []),
+        ((read_timestamp(e.get("timestamp")), e.get("value")) for e in entries or []),
         key=lambda item: item[0] or datetime.min.replace(tzinfo=UTC),
     )
     changes = []
@@ -266,7 +228,7 @@ def parse_deal(
     record: dict[str, Any],
     *,
     owners: dict[str, Rep],
-    stages: dict[str, Stage],
+    stages: dict[str, StageInfo],
     portal: Portal,
     contacts: tuple[Contact, ...] = (),
     history: dict[str, list[dict[str, Any]]] | None = None,
@@ -285,16 +247,16 @@ def parse_deal(
 
     def stage_label(value: Any) -> str | None:
         found = stages.get(str(value)) if value is not None else None
-        return found.label if found else (str(value) if value else None)
+        return found.name if found else (str(value) if value else None)
 
     changes = [
         *parse_history(history.get("closedate", []), CLOSE_DATE, lambda v: parse_day(v, tz)),
-        *parse_history(history.get("amount", []), AMOUNT, parse_amount),
+        *parse_history(history.get("amount", []), AMOUNT, read_amount),
         *parse_history(history.get("dealstage", []), STAGE, stage_label),
     ]
     next_step_history = sorted(
         (
-            parse_timestamp(e.get("timestamp"))
+            read_timestamp(e.get("timestamp"))
             for e in history.get("hs_next_step", [])
             if e.get("value")
         ),
@@ -303,9 +265,9 @@ def parse_deal(
     activity = [
         t
         for t in (
-            parse_timestamp(props.get("notes_last_updated")),
-            parse_timestamp(props.get("notes_last_contacted")),
-            parse_timestamp(props.get("hs_last_sales_activity_timestamp")),
+            read_timestamp(props.get("notes_last_updated")),
+            read_timestamp(props.get("notes_last_contacted")),
+            read_timestamp(props.get("hs_last_sales_activity_timestamp")),
         )
         if t is not None
     ]
@@ -323,15 +285,15 @@ def parse_deal(
     probability = (
         stage.probability
         if stage and stage.probability is not None
-        else _float(props.get("hs_deal_stage_probability"))
+        else read_float(props.get("hs_deal_stage_probability"))
     )
     return Deal(
         id=deal_id,
         name=props.get("dealname") or f"Deal {deal_id}",
         owner=owner,
-        stage=stage.label if stage else (stage_id or "unknown"),
+        stage=stage.name if stage else (stage_id or "unknown"),
         account=None,
-        amount=parse_amount(props.get("amount")),
+        amount=read_amount(props.get("amount")),
         currency=(props.get("deal_currency_code") or "USD").upper(),
         close_date=parse_day(props.get("closedate"), tz),
         probability=probability,
@@ -339,10 +301,10 @@ def parse_deal(
         forecast_category=FORECAST_LABELS.get(str(forecast).lower(), forecast)
         if forecast
         else None,
-        created_at=parse_timestamp(props.get("createdate")),
-        stage_entered_at=parse_timestamp(props.get("hs_v2_date_entered_current_stage")),
+        created_at=read_timestamp(props.get("createdate")),
+        stage_entered_at=read_timestamp(props.get("hs_v2_date_entered_current_stage")),
         last_activity_at=max(activity) if activity else None,
-        next_activity_at=parse_timestamp(props.get("notes_next_activity_date")),
+        next_activity_at=read_timestamp(props.get("notes_next_activity_date")),
         next_step=(props.get("hs_next_step") or "").strip() or None,
         next_step_updated_at=next_step_history[-1] if next_step_history else None,
         is_closed=closed,
@@ -377,28 +339,6 @@ def _body(raw: bytes | str | None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"results": data}
 
 
-@dataclass
-class Usage:
-    """Requests made in this run, by kind, and what HubSpot says about the daily budget."""
-
-    requests: dict[str, int] = field(default_factory=dict)
-    retries: int = 0
-    throttled_seconds: float = 0.0
-    daily_remaining: str | None = None
-    daily_limit: str | None = None
-
-    @property
-    def total(self) -> int:
-        return sum(self.requests.values())
-
-    def summary(self) -> str:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.requests.items()))
-        text = f"HubSpot: {self.total} requests ({kinds}); {self.retries} retried; waited {self.throttled_seconds:.1f}s for rate limits"
-        if self.daily_remaining is not None:
-            text += f"; daily budget {self.daily_remaining}/{self.daily_limit or '?'} remaining"
-        return text
-
-
 class HubSpotClient:
     """The SDK behind a single ``call`` that throttles, retries and classifies every response."""
 
@@ -427,8 +367,7 @@ class HubSpotClient:
         # interpreter can hold a request back a little between the two.
         self.search_limiter = SlidingWindowLimiter(settings.search_per_second, 1.25, sleep=sleep)
         self.burst_limiter = SlidingWindowLimiter(settings.requests_per_10s, 11.0, sleep=sleep)
-        self.usage = Usage()
-        self._usage_lock = threading.Lock()
+        self.usage = Usage("HubSpot")
 
     def call(
         self, kind: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
@@ -438,89 +377,88 @@ class HubSpotClient:
 
         retry = self.settings.retry
         limiter = self.search_limiter if kind == "search" else self.burst_limiter
-        last_problem = "no answer"
-        for attempt in range(1, retry.max_attempts + 1):
-            waited = limiter.acquire()
-            with self._usage_lock:
-                self.usage.throttled_seconds += waited
-                self.usage.requests[kind] = self.usage.requests.get(kind, 0) + 1
+
+        def attempt(number: int) -> Verdict[dict[str, Any]]:
+            self.usage.count(kind, waited=limiter.acquire())
             try:
                 response = fn(
                     *args, _preload_content=False, _request_timeout=retry.timeout, **kwargs
                 )
-                status, raw, headers = response.status, response.data, response.headers
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                status, raw, headers = 0, b"", {}
-                last_problem = f"network error: {type(exc).__name__}"
+                return Retry(f"network error: {type(exc).__name__}")
             except Exception as exc:
                 # Each SDK module raises its own ApiException for non-2xx answers; all carry these.
                 if not hasattr(exc, "status") or not hasattr(exc, "body"):
                     raise
-                status, raw, headers = exc.status or 0, exc.body or b"", exc.headers or {}
-                if status == 0:
-                    last_problem = f"connection failed: {getattr(exc, 'reason', exc)}"
-            if status == 0:
-                delay = backoff_delay(attempt, retry.base_delay)
-            else:
-                self._note_budget(headers)
-                if 200 <= status < 300:
-                    return _body(raw)
-                body = _body(raw)
-                if status == 429:
-                    policy = body.get("policyName") or "rate limit"
-                    last_problem = f"rate limit {policy} (429)"
-                    delay = parse_retry_after(headers.get("Retry-After"))
-                    if delay is None:
-                        delay = 1.0 if str(policy).upper() == "SECONDLY" else retry.window_wait
-                elif status >= 500:
-                    last_problem = f"server error {status}"
-                    delay = backoff_delay(attempt, retry.base_delay)
-                elif status == 401:
-                    raise CRMAuthError(
-                        f"HubSpot rejected the access token (401 {body.get('category', '')}).",
-                        hint="Check that HUBSPOT_ACCESS_TOKEN holds a current private-app token "
-                        "(HubSpot: Settings → Integrations → Private Apps → your app → Access token).",
-                    )
-                elif status == 403:
-                    raise CRMAuthError(
-                        f"HubSpot token may not {what} (403 {body.get('category', '')}): {body.get('message', '')}",
-                        hint=f"Give the private app these scopes: {', '.join(SCOPES)}.",
-                    )
-                else:
-                    raise HubSpotHTTPError(status, body, what)
-            if attempt < retry.max_attempts:
-                with self._usage_lock:
-                    self.usage.retries += 1
-                log.debug("HubSpot %s: %s; retry %d in %.2fs", what, last_problem, attempt, delay)
-                self.sleep(delay)
-        raise CRMUnavailableError(
-            f"HubSpot did not answer {what}: {last_problem}, still after {retry.max_attempts} attempts.",
-            hint="Nothing was written. Try again later; if this repeats, lower "
-            "crm.hubspot.requests_per_10s or check HubSpot's status page.",
+                if not exc.status:
+                    return Retry(f"connection failed: {getattr(exc, 'reason', exc)}")
+                return self.classify(exc.status, exc.body or b"", exc.headers or {}, what)
+            return self.classify(response.status, response.data, response.headers, what)
+
+        def gave_up(problem: str, attempts: int) -> LeadprepError:
+            return CRMUnavailableError(
+                f"HubSpot did not answer {what}: {problem}, still after {attempts} attempts.",
+                hint="Nothing was written. Try again later; if this repeats, lower "
+                "crm.hubspot.requests_per_10s or check HubSpot's status page.",
+            )
+
+        return with_retries(
+            attempt, policy=retry, usage=self.usage, gave_up=gave_up, sleep=self.sleep
         )
+
+    def classify(
+        self, status: int, raw: bytes | str | None, headers: Any, what: str
+    ) -> Verdict[dict[str, Any]]:
+        """One HubSpot answer: its body, a reason to ask again (and when), or the error to raise."""
+        self._note_budget(headers)
+        body = _body(raw)
+        if 200 <= status < 300:
+            return Ok(body)
+        if status == 429:
+            policy = body.get("policyName") or "rate limit"
+            after = parse_retry_after(headers.get("Retry-After"))
+            if after is None:
+                after = (
+                    1.0 if str(policy).upper() == "SECONDLY" else self.settings.retry.window_wait
+                )
+            return Retry(f"rate limit {policy} (429)", after)
+        if status >= 500:
+            return Retry(f"server error {status}")
+        if status == 401:
+            return Fail(
+                CRMAuthError(
+                    f"HubSpot rejected the access token (401 {body.get('category', '')}).",
+                    hint="Check that HUBSPOT_ACCESS_TOKEN holds a current private-app token "
+                    "(HubSpot: Settings → Integrations → Private Apps → your app → Access token).",
+                )
+            )
+        if status == 403:
+            return Fail(
+                CRMAuthError(
+                    f"HubSpot token may not {what} (403 {body.get('category', '')}): {body.get('message', '')}",
+                    hint=f"Give the private app these scopes: {', '.join(SCOPES)}.",
+                )
+            )
+        return Fail(HubSpotHTTPError(status, body, what))
 
     def _note_budget(self, headers: Any) -> None:
         remaining = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
         if remaining is not None:
-            self.usage.daily_remaining = remaining
-            self.usage.daily_limit = headers.get("X-HubSpot-RateLimit-Daily")
+            limit = headers.get("X-HubSpot-RateLimit-Daily") or "?"
+            self.usage.budget = f"daily budget {remaining}/{limit} remaining"
 
     # --- endpoints --------------------------------------------------------------------------------
 
     def owners(self, archived: bool) -> Iterator[dict[str, Any]]:
         api = self.sdk.crm.owners.owners_api
-        after: str | None = None
-        seen: set[str] = set()
-        while True:
+
+        def page(after: str | None) -> dict[str, Any]:
             kwargs: dict[str, Any] = {"limit": OWNERS_PAGE, "archived": archived}
             if after:
                 kwargs["after"] = after
-            page = self.call("owners", "list owners", api.get_page, **kwargs)
-            yield page
-            after = _next_after(page)
-            if not after or after in seen:
-                return
-            seen.add(after)
+            return self.call("owners", "list owners", api.get_page, **kwargs)
+
+        return walk_pages(page, _next_after, "HubSpot owners")
 
     def pipelines(self) -> dict[str, Any]:
         return self.call(
@@ -613,11 +551,6 @@ def _next_after(page: dict[str, Any]) -> str | None:
     return str(after) if after else None
 
 
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --- the connector -------------------------------------------------------------------------------
 
 
@@ -687,15 +620,15 @@ class HubSpotConnector:
         log.info(client.usage.summary())
         return FetchResult(source=self.source, deals=deals, notes=notes)
 
-    def diagnose(self) -> Iterator[tuple[str, bool, str]]:
+    def diagnose(self) -> Iterator[Check]:
         """``leadprep doctor``: token, scopes, pipelines and portal, one line each."""
         client = self.client
         try:
             owners = parse_owners(client.owners(archived=False))
         except LeadprepError as exc:
-            yield "hubspot token", False, str(exc)
+            yield Check("hubspot token", False, str(exc))
             return
-        yield (
+        yield Check(
             "hubspot token",
             True,
             f"accepted by {self.settings.base_url} ({len(owners)} active owners)",
@@ -704,41 +637,41 @@ class HubSpotConnector:
             client.search({"filter_groups": [], "properties": ["dealname"], "limit": 1})
             client.sample_contacts()
         except LeadprepError as exc:
-            yield "hubspot scopes", False, str(exc)
+            yield Check("hubspot scopes", False, str(exc))
         else:
-            yield "hubspot scopes", True, ", ".join(SCOPES)
+            yield Check("hubspot scopes", True, ", ".join(SCOPES))
         try:
             data = client.pipelines()
             stages = parse_pipelines(data)
             self._pipeline_ids(stages)
         except LeadprepError as exc:
-            yield "hubspot pipelines", False, str(exc)
+            yield Check("hubspot pipelines", False, str(exc))
         else:
             names = [
                 f"{p.get('label')} ({len(p.get('stages', []))} stages)"
                 for p in data.get("results", [])
             ]
-            yield "hubspot pipelines", True, "; ".join(names) or "none"
+            yield Check("hubspot pipelines", True, "; ".join(names) or "none")
         try:
             definitions = client.association_labels().get("results", [])
         except LeadprepError as exc:
-            yield "hubspot labels", False, str(exc)
+            yield Check("hubspot labels", False, str(exc))
         else:
             labels = sorted({d["label"] for d in definitions if d.get("label")})
             mapped = {k.lower(): v for k, v in self.settings.role_labels.items()}
             shown = [f"{x} → {mapped[x.lower()]}" if x.lower() in mapped else x for x in labels]
-            yield (
+            yield Check(
                 "hubspot labels",
                 True,
                 ", ".join(shown) or "no deal-contact labels: roles come from job titles",
             )
         portal = parse_portal(client.account())
-        yield (
+        yield Check(
             "hubspot portal",
             True,
             f"portal {portal.portal_id or 'unknown'}, time zone {portal.timezone}",
         )
-        yield "hubspot usage", True, client.usage.summary()
+        yield Check("hubspot usage", True, client.usage.summary())
 
     def _gather(
         self,
@@ -796,14 +729,14 @@ class HubSpotConnector:
             )
             contact_jobs = [
                 pool.submit(self.client.read_contacts, chunk)
-                for chunk in _chunks(contact_ids, READ_BATCH)
+                for chunk in chunks(contact_ids, READ_BATCH)
             ]
             people: dict[str, tuple[str, str | None, str | None]] = {}
             for job in contact_jobs:
                 people.update(parse_contacts(job.result()))
         return open_ids, deals, links, people
 
-    def _pipeline_ids(self, stages: dict[str, Stage]) -> list[str]:
+    def _pipeline_ids(self, stages: dict[str, StageInfo]) -> list[str]:
         wanted = self.settings.pipelines
         if not wanted:
             return []
@@ -821,9 +754,9 @@ class HubSpotConnector:
 
     def _search_open(
         self, owner_ids: list[str] | None, pipelines: list[str]
-    ) -> list[dict[str, Any]]:
+    ) -> Iterator[dict[str, Any]]:
         """Every open deal of the owners, paging with ``after`` and restarting past the result cap."""
-        groups = list(_chunks(owner_ids, IN_FILTER_VALUES)) if owner_ids is not None else [None]
+        groups = list(chunks(owner_ids, IN_FILTER_VALUES)) if owner_ids is not None else [None]
         for group in groups:
             yield from self._search_group(group, pipelines)
 
@@ -843,7 +776,7 @@ class HubSpotConnector:
                 filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
             after: str | None = None
             fetched = 0
-            seen_cursors: set[str] = set()
+            guard = CursorGuard("HubSpot search")
             while True:
                 body: dict[str, Any] = {
                     "filter_groups": [{"filters": filters}],
@@ -873,29 +806,21 @@ class HubSpotConnector:
                 after = _next_after(page)
                 if not after or not batch:
                     return
-                if after in seen_cursors:
-                    raise CRMUnavailableError(
-                        "HubSpot search returned the same page cursor twice; stopping to avoid a loop."
-                    )
-                seen_cursors.add(after)
+                guard.check(after)
                 if fetched + page_size > SEARCH_RESULT_CAP:
                     break  # the next page would pass the cap: restart above last_id
 
     def _associations(self, deal_ids: list[str]) -> dict[str, list[tuple[str, list[str]]]]:
         links: dict[str, list[tuple[str, list[str]]]] = {}
         pending: list[dict[str, str]] = [{"id": i} for i in deal_ids]
-        seen: set[tuple[str, str]] = set()
+        guard = CursorGuard("HubSpot associations")
         while pending:
             batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
             page = parse_associations(self.client.associations(batch))
             for deal_id, targets in page.contacts.items():
                 links.setdefault(deal_id, []).extend(targets)
             for deal_id, after in page.cursors.items():
-                if (deal_id, after) in seen:
-                    raise CRMUnavailableError(
-                        "HubSpot associations returned the same cursor twice; stopping to avoid a loop."
-                    )
-                seen.add((deal_id, after))
+                guard.check((deal_id, after))
                 pending.append({"id": deal_id, "after": after})
         return links
 

@@ -1,4 +1,4 @@
-"""Client-side rate limiting and retry timing shared by the CRM connectors."""
+"""Client-side rate limiting shared by the CRM connectors (retry timing is in ``kit``)."""
 
 from __future__ import annotations
 
@@ -44,19 +44,3 @@ class SlidingWindowLimiter:
                 wait = self.window - (now - self._calls[0])
             waited += wait
             self._sleep(wait)
-
-
-def backoff_delay(attempt: int, base: float, cap: float = 30.0) -> float:
-    """Exponential backoff: base, 2×base, 4×base … capped (attempt counts from 1)."""
-    return min(cap, base * (2 ** (attempt - 1)))
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (seconds; fractional values accepted); None if absent or a date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds)

@@ -23,18 +23,28 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote_plus
 
 import requests
 
 from leadprep.config import SalesforceSettings
-from leadprep.connectors import FetchResult
-from leadprep.connectors.ratelimit import backoff_delay
+from leadprep.connectors import Check, FetchResult
+from leadprep.connectors.fields import read_amount, read_day, read_timestamp
+from leadprep.connectors.kit import (
+    Ok,
+    Retry,
+    Usage,
+    Verdict,
+    chunks,
+    walk_pages,
+    with_retries,
+)
 from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
+from leadprep.stages import StageInfo
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +78,19 @@ STAGES_SOQL = "SELECT ApiName, MasterLabel, IsClosed, IsWon, DefaultProbability,
 # --- parsing (pure) ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SFStage:
-    name: str
-    order: int
-    probability: float | None
-    closed: bool
-    won: bool
-
-
-def parse_stages(records: Iterable[dict[str, Any]]) -> dict[str, SFStage]:
+def parse_stages(records: Iterable[dict[str, Any]]) -> dict[str, StageInfo]:
     """Stage API name -> stage, from ``OpportunityStage`` rows."""
     ordered = sorted(records, key=lambda r: (r.get("SortOrder") is None, r.get("SortOrder") or 0))
     out = {}
     for index, row in enumerate(ordered):
         probability = row.get("DefaultProbability")
-        stage = SFStage(
+        stage = StageInfo(
             name=row.get("MasterLabel") or row["ApiName"],
             order=index,
             probability=float(probability) / 100 if probability is not None else None,
             closed=bool(row.get("IsClosed")),
             won=bool(row.get("IsWon")),
+            key=row["ApiName"],
         )
         out[row["ApiName"]] = stage
         out.setdefault(stage.name, stage)
@@ -96,36 +98,16 @@ def parse_stages(records: Iterable[dict[str, Any]]) -> dict[str, SFStage]:
 
 
 def _day(value: Any) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        return None
+    return read_day(value)
 
 
 def _moment(value: Any) -> datetime | None:
     """Salesforce datetimes (``2026-11-20T14:03:12.000+0000``) and dates, as UTC."""
-    if not value:
-        return None
-    text = str(value)
-    if len(text) == 10:
-        day = _day(text)
-        return datetime.combine(day, datetime.min.time(), tzinfo=UTC) if day else None
-    try:
-        parsed = datetime.fromisoformat(text)  # Python 3.11 reads "+0000" and "Z" as they come
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return read_timestamp(value)
 
 
 def _money(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value)).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        return None
+    return read_amount(value)
 
 
 def children(record: dict[str, Any], relationship: str) -> list[dict[str, Any]]:
@@ -170,7 +152,7 @@ def _stage_entered(record: dict[str, Any], history: list[Change]) -> datetime | 
 def parse_opportunity(
     record: dict[str, Any],
     *,
-    stages: dict[str, SFStage],
+    stages: dict[str, StageInfo],
     instance_url: str,
     roles: list[dict[str, Any]] | None = None,
     history: list[dict[str, Any]] | None = None,
@@ -243,20 +225,6 @@ def opportunity_soql(fields: Iterable[str], history_fields: Iterable[str], where
 # --- transport -----------------------------------------------------------------------------------
 
 
-@dataclass
-class SFUsage:
-    requests: int = 0
-    retries: int = 0
-    child_pages: int = 0
-    api_usage: str | None = None
-
-    def summary(self) -> str:
-        text = f"Salesforce: {self.requests} requests ({self.child_pages} child-record pages); {self.retries} retried"
-        if self.api_usage:
-            text += f"; org API usage {self.api_usage} in the last 24 h"
-        return text
-
-
 def _error_code(response: requests.Response) -> str:
     try:
         body = response.json()
@@ -276,50 +244,55 @@ class RetryingSession(requests.Session):
         super().__init__()
         self.policy = settings.retry
         self.sleep_fn = sleep
-        self.usage = SFUsage()
+        self.usage = Usage("Salesforce")
         self.ca_bundle = str(settings.ca_bundle) if settings.ca_bundle is not None else None
 
-    def request(
+    # requests types ``request`` with many named parameters; simple-salesforce passes them as
+    # keywords, and this override hands every one on unchanged.
+    def request(  # type: ignore[override]
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
-    ) -> requests.Response:  # type: ignore[override]
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.policy.timeout)
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle  # per request, or $REQUESTS_CA_BUNDLE would win
-        problem = "no answer"
-        for attempt in range(1, self.policy.max_attempts + 1):
-            self.usage.requests += 1
+
+        def attempt(number: int) -> Verdict[requests.Response]:
+            self.usage.count("requests")
             try:
-                response = super().request(method, url, *args, **kwargs)
+                response = super(RetryingSession, self).request(method, url, *args, **kwargs)
             except requests.exceptions.SSLError as exc:
                 raise CRMUnavailableError(
                     f"TLS to Salesforce failed: {exc}",
                     hint="Behind a TLS-inspecting proxy, set crm.salesforce.ca_bundle to its CA file.",
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = f"network error: {type(exc).__name__}"
-            else:
-                limit_info = response.headers.get("Sforce-Limit-Info")
-                if limit_info:
-                    self.usage.api_usage = limit_info.removeprefix("api-usage=").split(";")[0]
-                code = _error_code(response) if response.status_code >= 400 else ""
-                login_fault = b"<faultcode" in response.content[:2000]  # SOAP login refused: final
-                if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-                    problem = "the org's API request limit (REQUEST_LIMIT_EXCEEDED)"
-                elif (
-                    response.status_code >= 500 or response.status_code == 429
-                ) and not login_fault:
-                    problem = f"server error {response.status_code}"
-                else:
-                    return response
-            if attempt < self.policy.max_attempts:
-                self.usage.retries += 1
-                delay = backoff_delay(attempt, self.policy.base_delay)
-                log.debug("Salesforce: %s; retry %d in %.2fs", problem, attempt, delay)
-                self.sleep_fn(delay)
-        raise CRMUnavailableError(
-            f"Salesforce did not answer: {problem}, still after {self.policy.max_attempts} attempts.",
-            hint="Nothing was written. Try again later; Setup → Company Information shows the org's API usage.",
+                return Retry(f"network error: {type(exc).__name__}")
+            return self.classify(response)
+
+        def gave_up(problem: str, attempts: int) -> LeadprepError:
+            return CRMUnavailableError(
+                f"Salesforce did not answer: {problem}, still after {attempts} attempts.",
+                hint="Nothing was written. Try again later; Setup → Company Information shows the org's API usage.",
+            )
+
+        return with_retries(
+            attempt, policy=self.policy, usage=self.usage, gave_up=gave_up, sleep=self.sleep_fn
         )
+
+    def classify(self, response: requests.Response) -> Verdict[requests.Response]:
+        """Salesforce's "later" (the org's request limit, 5xx, 429) is retried; anything else is
+        the SDK's to read, so its exceptions map to ours in :func:`_sdk_errors`."""
+        limit_info = response.headers.get("Sforce-Limit-Info")
+        if limit_info:
+            used = limit_info.removeprefix("api-usage=").split(";")[0]
+            self.usage.budget = f"org API usage {used} in the last 24 h"
+        code = _error_code(response) if response.status_code >= 400 else ""
+        login_fault = b"<faultcode" in response.content[:2000]  # SOAP login refused: final
+        if response.status_code == 403 and code == "REQUEST_LIMIT_EXCEEDED":
+            return Retry("the org's API request limit (REQUEST_LIMIT_EXCEEDED)")
+        if (response.status_code >= 500 or response.status_code == 429) and not login_fault:
+            return Retry(f"server error {response.status_code}")
+        return Ok(response)
 
 
 @contextmanager
@@ -477,11 +450,11 @@ class SalesforceConnector:
             if owner_ids is None:
                 deals = self._opportunities(query, "IsClosed = false", convert)
             else:
-                for chunk in _chunks(owner_ids, IDS_PER_QUERY):
+                for chunk in chunks(owner_ids, IDS_PER_QUERY):
                     where = f"IsClosed = false AND OwnerId IN ({', '.join(map(soql_quote, chunk))})"
                     deals += self._opportunities(query, where, convert)
             extra = sorted(set(known_ids) - {d.id for d in deals})
-            for chunk in _chunks(extra, IDS_PER_QUERY):
+            for chunk in chunks(extra, IDS_PER_QUERY):
                 where = f"Id IN ({', '.join(map(soql_quote, chunk))})"
                 deals += self._opportunities(query, where, convert)
             deals = [
@@ -503,7 +476,7 @@ class SalesforceConnector:
 
     def _setup(
         self, reps: set[str] | None, notes: list[str]
-    ) -> tuple[_Query, dict[str, SFStage], list[str] | None]:
+    ) -> tuple[_Query, dict[str, StageInfo], list[str] | None]:
         """Field availability, stage metadata and the team's user ids in one composite request."""
         version = f"v{self.settings.api_version}"
         subrequests = [
@@ -577,13 +550,22 @@ class SalesforceConnector:
             )
         raise CRMUnavailableError(f"Salesforce answered {status} to {what}: {_messages(result)}")
 
-    def _all_rows(self, result: dict[str, Any]) -> list[dict[str, Any]]:
-        """A query result's rows, following nextRecordsUrl (rare for stages and users)."""
-        rows = list(result.get("records", []))
-        while not result.get("done", True) and result.get("nextRecordsUrl"):
-            result = self.sf.query_more(result["nextRecordsUrl"], identifier_is_url=True)
-            rows.extend(result.get("records", []))
-        return rows
+    def _all_rows(self, result: dict[str, Any], what: str = "query") -> list[dict[str, Any]]:
+        """A query result's rows, following nextRecordsUrl (rare for stages and users; Salesforce
+        truncates child subqueries too, and those pages are counted)."""
+
+        def page(url: str | None) -> dict[str, Any]:
+            if url is None:
+                return result
+            if what != "query":
+                self.session.usage.tally("child-record pages")
+            return self.sf.query_more(url, identifier_is_url=True)
+
+        def next_url(page: dict[str, Any]) -> str | None:
+            return None if page.get("done", True) else page.get("nextRecordsUrl")
+
+        pages = walk_pages(page, next_url, f"Salesforce {what}")
+        return [row for page in pages for row in page.get("records", [])]
 
     def _opportunities(
         self, query: _Query, where: str, convert: Callable[[dict[str, Any]], Deal]
@@ -631,29 +613,17 @@ class SalesforceConnector:
         value = record.get(relationship)
         if not isinstance(value, dict):
             return []
-        rows = list(value.get("records", []))
-        seen: set[str] = set()
-        while not value.get("done", True) and value.get("nextRecordsUrl"):
-            url = value["nextRecordsUrl"]
-            if url in seen:
-                raise CRMUnavailableError(
-                    "Salesforce returned the same child-records page twice; stopping to avoid a loop."
-                )
-            seen.add(url)
-            self.session.usage.child_pages += 1
-            value = self.sf.query_more(url, identifier_is_url=True)
-            rows.extend(value.get("records", []))
-        return rows
+        return self._all_rows(value, f"{relationship} child pages")
 
-    def diagnose(self) -> Iterator[tuple[str, bool, str]]:
+    def diagnose(self) -> Iterator[Check]:
         """``leadprep doctor``: login, object access and API usage, one line each."""
         try:
             with _sdk_errors(self.settings):
                 instance = self.instance_url
         except LeadprepError as exc:
-            yield "salesforce login", False, str(exc)
+            yield Check("salesforce login", False, str(exc))
             return
-        yield "salesforce login", True, f"{self.settings.auth} auth to {instance}"
+        yield Check("salesforce login", True, f"{self.settings.auth} auth to {instance}")
         for sobject in (
             "Opportunity",
             "OpportunityContactRole",
@@ -665,15 +635,10 @@ class SalesforceConnector:
                 with _sdk_errors(self.settings):
                     self._describe(sobject)
             except LeadprepError as exc:
-                yield f"salesforce {sobject}", False, str(exc)
+                yield Check(f"salesforce {sobject}", False, str(exc))
             else:
-                yield f"salesforce {sobject}", True, "readable"
-        usage = self.session.usage.api_usage
-        yield (
-            "salesforce API usage",
-            True,
-            f"{usage} requests in the last 24 h" if usage else "not reported",
-        )
+                yield Check(f"salesforce {sobject}", True, "readable")
+        yield Check("salesforce API usage", True, self.session.usage.budget or "not reported")
 
 
 def _prefetched(records: Iterator[dict[str, Any]], depth: int = 4000) -> Iterator[dict[str, Any]]:
@@ -695,8 +660,3 @@ def _prefetched(records: Iterator[dict[str, Any]], depth: int = 4000) -> Iterato
         if isinstance(item, BaseException):
             raise item
         yield item
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
