@@ -21,7 +21,7 @@ FIRST_REVIEW = date(2026, 1, 5)
 
 
 def file_size(store: Store, path: Path) -> int:
-    store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path.stat().st_size
 
 
@@ -35,9 +35,9 @@ def grow(deals: list, weeks: int, keep: int | None) -> dict:
                 as_of = FIRST_REVIEW + timedelta(days=7 * week)
                 start = time.perf_counter()
                 for _ in range(2):  # the review, and a same-day rerun
-                    store.record_run(as_of, "bench", deals)
+                    store.runs.record(as_of, "bench", deals)
                     if keep is not None:
-                        store.prune(keep)
+                        store.runs.prune(keep)
                 seconds.append((time.perf_counter() - start) / 2)
                 sizes.append(file_size(store, path))
             store.vacuum()

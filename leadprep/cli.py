@@ -407,11 +407,12 @@ def commit(
                         success=success,
                     )
                 ]
-            ids = commitments.record(store, items, review)
+            ids = commitments.record(store, items)
         for item, new_id in zip(items, ids, strict=True):
-            due_text = f", due {item.due.isoformat()}" if item.due else ""
-            about = f"on {escape(item.deal_name)}" if item.deal_name else "(no single deal)"
-            out.print(f"#{new_id} recorded for {escape(item.rep_email)} {about}{due_text}.")
+            new = item.commitment
+            due_text = f", due {new.due.isoformat()}" if new.due else ""
+            about = f"on {escape(new.deal_name)}" if new.deal_name else "(no single deal)"
+            out.print(f"#{new_id} recorded for {escape(new.rep_email)} {about}{due_text}.")
             for warning in item.warnings:
                 err.print(f"[yellow]warning:[/] #{new_id}: {escape(warning)}")
             if item.hint:
@@ -463,14 +464,10 @@ def list_commitments(
         review = _as_of(as_of)
         store, _ = _open_state(config, readonly=True)
         with store:
-            rows = store.commitments(rep_email=rep, status=None if show_all else "open")
+            rows = store.commitments.all(rep_email=rep, status=None if show_all else "open")
         rows = [c for c in rows if c.made_on <= review]
         if format == "json":
-            print(
-                json.dumps(
-                    [_commitment_json(c, review) for c in rows], indent=2, ensure_ascii=False
-                )
-            )
+            print(json.dumps([c.to_json(review) for c in rows], indent=2, ensure_ascii=False))
             return
         table = Table(
             title=f"{'All' if show_all else 'Open'} commitments as of {review.isoformat()}",
@@ -480,7 +477,7 @@ def list_commitments(
             table.add_column(column)
         for c in rows:
             due_text = c.due.isoformat() if c.due else "—"
-            if c.status == "open" and c.due and c.due < review:
+            if c.overdue(review):
                 due_text += " (overdue)"
             table.add_row(
                 str(c.id),
@@ -492,23 +489,6 @@ def list_commitments(
                 c.status,
             )
         out.print(table if rows else "No commitments.")
-
-
-def _commitment_json(c, review: date) -> dict:  # type: ignore[no-untyped-def]
-    return {
-        "id": c.id,
-        "deal_id": c.deal_id,
-        "deal_name": c.deal_name,
-        "success": c.success,
-        "rep_email": c.rep_email,
-        "text": c.text,
-        "due": c.due.isoformat() if c.due else None,
-        "made_on": c.made_on.isoformat(),
-        "status": c.status,
-        "overdue": c.status == "open" and c.due is not None and c.due < review,
-        "note": c.note,
-        "followed_up_on": c.followed_up_on.isoformat() if c.followed_up_on else None,
-    }
 
 
 @app.command()
@@ -584,7 +564,7 @@ def state_vacuum(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) ->
         cfg = cfg or Config()
         with Store.open(cfg.state_path()) as store:
             before = store.size()
-            store.prune(cfg.state.keep_reviews)
+            store.runs.prune(cfg.state.keep_reviews)
             store.vacuum()
             after = store.size()
         out.print(

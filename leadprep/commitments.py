@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from leadprep.connectors.file import decode_text, sniff_delimiter
 from leadprep.errors import UsageError
-from leadprep.model import EARLIEST_DATE, LATEST_DATE
+from leadprep.model import EARLIEST_DATE, LATEST_DATE, Commitment, NewCommitment
 from leadprep.sanitize import UnsafeValue, clean_line, clean_text, email_address
-from leadprep.store import Commitment, Store
+from leadprep.store import Store
+from leadprep.textfiles import decode_text, sniff_delimiter
 
 _HEDGES = re.compile(
     r"\b(try|trying|maybe|hopefully|possibly|perhaps|think about|look into|touch base|check in|"
@@ -78,17 +78,12 @@ def parse_due(value: str | None) -> date | None:
 
 
 @dataclass(frozen=True)
-class NewCommitment:
+class Prepared:
     """A validated commitment, ready to record, with the warnings and hint to show."""
 
-    deal_id: str
-    deal_name: str | None
-    rep_email: str
-    text: str
-    due: date | None
-    warnings: tuple[str, ...]
-    hint: str | None
-    success: str | None = None
+    commitment: NewCommitment
+    warnings: tuple[str, ...] = ()
+    hint: str | None = None
 
 
 def prepare(
@@ -101,7 +96,7 @@ def prepare(
     *,
     demo: bool = False,
     success: str | None = None,
-) -> NewCommitment:
+) -> Prepared:
     """Validate one commitment against the state store; raises UsageError, writes nothing.
 
     With no ``deal_id`` the commitment is about the rep's way of working, and ``rep`` is
@@ -129,8 +124,9 @@ def prepare(
                 "A commitment that names no deal needs the rep: --rep EMAIL "
                 '(e.g. leadprep commit --rep alex@example.com "Open every call with the buyer\'s goal").'
             )
-        return NewCommitment(None, None, rep_email, text, due, tuple(warnings), hint, success)
-    found = store.latest_snapshot_of(deal_id, as_of)
+        new = NewCommitment(None, None, rep_email, text, due, as_of, success)
+        return Prepared(new, tuple(warnings), hint)
+    found = store.runs.latest_snapshot_of(deal_id, as_of)
     if found is None:
         extra = (
             " The demo keeps no state between runs; commitments are recorded for your own pipeline."
@@ -142,30 +138,16 @@ def prepare(
     rep_email = (rep or deal.owner.email).strip().lower()
     if not rep_email or "@" not in rep_email:
         raise UsageError(f"Deal {deal_id} has no rep email on record; pass --rep EMAIL.")
-    return NewCommitment(deal_id, deal.name, rep_email, text, due, tuple(warnings), hint, success)
+    new = NewCommitment(deal_id, deal.name, rep_email, text, due, as_of, success)
+    return Prepared(new, tuple(warnings), hint)
 
 
-def record(store: Store, items: list[NewCommitment], as_of: date) -> list[int]:
-    """Record validated commitments (one transaction) as made in the review of ``as_of``."""
-    return store.add_commitments(
-        [
-            {
-                "deal_id": i.deal_id,
-                "deal_name": i.deal_name,
-                "rep_email": i.rep_email,
-                "text": i.text,
-                "due": i.due,
-                "made_on": as_of,
-                "success": i.success,
-            }
-            for i in items
-        ]
-    )
+def record(store: Store, items: list[Prepared]) -> list[int]:
+    """Record validated commitments in one transaction; returns their ids."""
+    return store.commitments.add([item.commitment for item in items])
 
 
-def prepare_file(
-    store: Store, path: Path, as_of: date, *, demo: bool = False
-) -> list[NewCommitment]:
+def prepare_file(store: Store, path: Path, as_of: date, *, demo: bool = False) -> list[Prepared]:
     """Validate every row of a commitments CSV (deal_id, text, due, rep); all problems at once."""
     try:
         text = decode_text(path, path.read_bytes())
@@ -222,7 +204,7 @@ def follow_up(
 ) -> tuple[Commitment, str | None]:
     """Record how a commitment went; returns it and a warning when it overwrote an earlier follow-up."""
     # SQLite ids are 64-bit: a longer number cannot be one, and SQLite would refuse to look.
-    current = store.commitment(commitment_id) if 0 < commitment_id < 2**63 else None
+    current = store.commitments.get(commitment_id) if 0 < commitment_id < 2**63 else None
     if current is None:
         raise UsageError(
             f"Unknown commitment id {commitment_id}; `leadprep commitments --all` lists them."
@@ -231,7 +213,7 @@ def follow_up(
     if current.status != "open":
         warning = f"commitment #{commitment_id} was already marked {current.status} on {current.followed_up_on}; updated"
     note = clean_text(note) if note else note
-    return store.follow_up(commitment_id, kept=kept, note=note, on=as_of), warning
+    return store.commitments.follow_up(commitment_id, kept=kept, note=note, on=as_of), warning
 
 
 @dataclass(frozen=True)

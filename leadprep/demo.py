@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from leadprep.connectors.fields import parse_contacts
-from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep
+from leadprep.model import CLOSE_DATE, Change, Contact, Deal, NewCommitment, Rep
 from leadprep.stages import StageCatalog
 
 if TYPE_CHECKING:
@@ -228,12 +228,12 @@ def seed(store: Store, as_of: date) -> None:
     demo = pipeline()
     before = last_week_deals(as_of)
     for weeks in (3, 2, 1):
-        store.record_run(as_of - timedelta(weeks=weeks), "demo", before)
+        store.runs.record(as_of - timedelta(weeks=weeks), "demo", before)
     deals = {d.id: d for d in before}
     for item in demo.commitments:
         deal = deals[item.deal] if item.deal else None  # None: a habit, no single deal
         made_on = as_of - timedelta(weeks=item.weeks_ago)
-        new_id = store.add_commitment(
+        new = NewCommitment(
             deal_id=deal.id if deal else None,
             deal_name=deal.name if deal else None,
             rep_email=deal.owner.email if deal else demo.reps[item.rep or ""].email,
@@ -242,7 +242,8 @@ def seed(store: Store, as_of: date) -> None:
             made_on=made_on,
             success=item.success,
         )
+        [new_id] = store.commitments.add([new])
         if item.status:
-            store.follow_up(
+            store.commitments.follow_up(
                 new_id, kept=item.status == "kept", note=None, on=made_on + timedelta(weeks=1)
             )

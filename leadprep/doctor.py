@@ -70,7 +70,7 @@ def _state(config: Config) -> Check:
     try:
         with Store.open(path, readonly=True) as store:
             size = store.size()
-            store.commitments(status="open")  # reads a table, so a damaged file shows here
+            store.commitments.all(status="open")  # reads a table, so a damaged file shows here
         writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     except LeadprepError as exc:
         return Check("state", False, str(exc))

@@ -16,18 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 from leadprep.config import Config, EmailSettings, Person, format_subject
 from leadprep.errors import ConfigError
 from leadprep.formatting import short_date
+from leadprep.model import Delivery, review_week
 from leadprep.packets import Packet
 from leadprep.render import Renderer, atomic_write
 from leadprep.sanitize import clean_line, display_name, email_address
-from leadprep.store import Delivery, Store
+from leadprep.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +73,6 @@ class SendReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def review_week(as_of: date) -> str:
-    year, week, _ = as_of.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def _week_label(as_of: date) -> str:
     return f"week of {short_date(as_of)}"
 
@@ -94,7 +91,9 @@ def _new_message(
     message["Subject"] = clean_line(subject) or ""
     message["From"] = settings.from_
     # One recipient per message, validated again here: a header is no place for CRM surprises.
-    message["To"] = formataddr((display_name(name), email_address(address) or ""))
+    # An Address object, not formataddr: the policy then encodes a non-ASCII name with specials
+    # as one encoded word, where a quoted string would be re-folded into an unparsable header.
+    message["To"] = Address(display_name=display_name(name), addr_spec=email_address(address) or "")
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=parseaddr(settings.from_)[1].split("@")[-1])
     return message
@@ -266,7 +265,7 @@ def deliver(
     for item in outgoing:
         path = _outbox_path(out_dir, week, item)
         path.parent.mkdir(parents=True, exist_ok=True)
-        existing = store.delivery(week, item.recipient, item.kind)
+        existing = store.deliveries.get(week, item.recipient, item.kind)
         if existing is not None and existing.status == "sent" and not force:
             report.outcomes.append(
                 Outcome(
@@ -278,10 +277,12 @@ def deliver(
             )
             continue
         atomic_write(path, item.message.as_bytes(policy=policy.SMTP))
-        queued = store.queue_delivery(week, item.recipient, item.kind, item.content_hash, str(path))
+        queued = store.deliveries.queue(
+            week, item.recipient, item.kind, item.content_hash, str(path)
+        )
         if force and queued.status == "sent":
-            store.force_resend(queued.id)
-    pending = store.pending_deliveries()
+            store.deliveries.force_resend(queued.id)
+    pending = store.deliveries.pending()
     if dry_run:
         report.outcomes += [Outcome(d.recipient, d.kind, "queued", d.eml_path) for d in pending]
         return report
@@ -291,7 +292,7 @@ def deliver(
         for delivery in pending:
             # Claimed one at a time in its own write transaction: runs that overlap (cron plus a
             # manual run) each send a message only if they took it first.
-            if not store.claim_delivery(delivery.id):
+            if not store.deliveries.claim(delivery.id):
                 report.outcomes.append(
                     Outcome(
                         delivery.recipient,
@@ -306,7 +307,7 @@ def deliver(
                 error, connection_lost = _try_send(delivery, sender, settings)
                 if connection_lost:
                     broken = error
-            store.mark_delivery(delivery.id, sent=error is None, error=error)
+            store.deliveries.mark(delivery.id, sent=error is None, error=error)
             outcome = Outcome(
                 delivery.recipient,
                 delivery.kind,

@@ -194,3 +194,93 @@ def deal_from_dict(data: dict[str, Any]) -> Deal:
             for h in data.get("history", [])
         ),
     )
+
+
+# --- the coaching loop ---------------------------------------------------------------------------
+
+
+def review_week(as_of: date) -> str:
+    """The ISO week of a review (``2026-W49``): question variants and deliveries are per week."""
+    year, week, _ = as_of.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def name_from_email(email: str) -> str:
+    """A readable name from an address, for people the data names by email only:
+    ``mei-mei.johns@x`` → ``Mei-Mei Johns``."""
+    local = email.split("@", 1)[0]
+    words = local.replace("_", ".").split(".")
+    return " ".join("-".join(p.capitalize() for p in w.split("-")) for w in words if w.strip("-"))
+
+
+@dataclass(frozen=True, slots=True)
+class NewCommitment:
+    """A commitment about to be recorded: the rep's one thing from a 1:1, made at the review of
+    ``made_on`` (``deal_id`` None: about a habit or the rep's way of working, not one deal)."""
+
+    deal_id: str | None
+    deal_name: str | None
+    rep_email: str
+    text: str
+    due: date | None
+    made_on: date
+    success: str | None = None  # how the rep and the manager will know it worked
+
+
+@dataclass(frozen=True, slots=True)
+class Commitment:
+    """A recorded commitment, and how it went."""
+
+    id: int
+    deal_id: str | None
+    deal_name: str | None
+    rep_email: str
+    text: str
+    due: date | None
+    made_on: date
+    status: str  # open | kept | missed
+    note: str | None = None
+    followed_up_on: date | None = None
+    success: str | None = None
+
+    @property
+    def about(self) -> str:
+        """What the commitment is about, for a sheet: the deal's name, or "no single deal"."""
+        return self.deal_name or "no single deal"
+
+    def overdue(self, on: date) -> bool:
+        """Still open and past its due date on ``on``."""
+        return self.status == "open" and self.due is not None and self.due < on
+
+    def to_json(self, on: date) -> dict[str, Any]:
+        """The commitment as ``commitments --format json`` and ``packets.json`` show it."""
+        return {
+            "id": self.id,
+            "deal_id": self.deal_id,
+            "deal_name": self.deal_name,
+            "rep_email": self.rep_email,
+            "text": self.text,
+            "success": self.success,
+            "due": _iso(self.due),
+            "made_on": self.made_on.isoformat(),
+            "status": self.status,
+            "overdue": self.overdue(on),
+            "note": self.note,
+            "followed_up_on": _iso(self.followed_up_on),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox message and what became of it."""
+
+    id: int
+    review_week: str
+    recipient: str
+    kind: str  # manager | rep
+    content_hash: str
+    eml_path: str
+    status: str  # queued | sending | sent | failed | superseded
+    attempts: int
+    last_error: str | None
+    sent_at: str | None

@@ -15,10 +15,9 @@ from typing import Any
 from leadprep.changes import DealChange, Departure, departures, diff_deal
 from leadprep.commitments import CoachingRecord, coaching_record, reviews_missed, vagueness_hint
 from leadprep.config import Config, Person
-from leadprep.model import Deal, Rep
+from leadprep.model import Commitment, Deal, Rep, name_from_email
 from leadprep.questions import QuestionBank, QuestionPicker
 from leadprep.signals import SEVERITY_RANK, Context, Flag, evaluate, stage_medians, stage_orders
-from leadprep.store import Commitment
 
 SEVERITY_POINTS = {"high": 3, "medium": 2, "low": 1}
 MINUTES = {"listen": 3, "explore": 3, "agree": 2}
@@ -217,7 +216,7 @@ def build_packets(
     for deal in open_deals:
         reps.setdefault(deal.owner.email, deal.owner)
     for email in sorted(team):
-        reps.setdefault(email, Rep(id=email, name=_name_from_email(email), email=email))
+        reps.setdefault(email, Rep(id=email, name=name_from_email(email), email=email))
     if config.teams:
         whole = config.whole_teams()
         managed = {d.owner.email for d in open_deals if d.manager_email in whole}
@@ -284,11 +283,6 @@ def build_packets(
     return packets
 
 
-def _name_from_email(email: str) -> str:
-    local = email.split("@", 1)[0]
-    return " ".join(p.capitalize() for p in re.split(r"[._-]+", local) if p)
-
-
 def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:
     manager = config.manager_of(rep.email)
     if manager is not None:
@@ -296,7 +290,7 @@ def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:
     email = next((d.manager_email for d in deals if d.manager_email), None)
     if email is None:
         return None
-    return config.manager_named(email) or Person(name=_name_from_email(email), email=email)
+    return config.manager_named(email) or Person(name=name_from_email(email), email=email)
 
 
 def _deliver(
@@ -320,7 +314,7 @@ def _deliver(
                 commitment=commitment,
                 deal=deal,
                 outcome=outcome,
-                overdue=commitment.due is not None and commitment.due < as_of,
+                overdue=commitment.overdue(as_of),
                 opening=opening,
                 prompts=prompts,
                 reviews_missed=reviews_missed(commitment, memory.review_dates, as_of),
@@ -389,15 +383,7 @@ def packet_json(packet: Packet) -> dict[str, Any]:
         "agree": {"prompts": packet.agree},
         "deliver": [
             {
-                "id": item.commitment.id,
-                "deal_id": item.commitment.deal_id,
-                "deal_name": item.commitment.deal_name,
-                "text": item.commitment.text,
-                "due": item.commitment.due.isoformat() if item.commitment.due else None,
-                "made_on": item.commitment.made_on.isoformat(),
-                "status": item.commitment.status,
-                "success": item.commitment.success,
-                "overdue": item.overdue,
+                **item.commitment.to_json(packet.as_of),
                 "opening": item.opening,
                 "deal_outcome": item.outcome,
                 "prompts": item.prompts,

@@ -78,14 +78,14 @@ class PrepResult:
 
 def remembered(store: Store, as_of: date) -> Memory:
     """What the store knows from reviews before ``as_of``."""
-    previous = store.previous_review(as_of)
+    previous = store.runs.previous(as_of)
     return Memory(
         previous_review=previous.as_of if previous else None,
-        previous=store.snapshot(previous.run_id) if previous else {},
-        close_dates_seen=store.close_date_observations(as_of),
-        open_commitments=store.commitments(status="open", made_before=as_of),
-        commitment_history=store.commitments(made_before=as_of),
-        review_dates=store.review_dates(as_of - timedelta(days=1), 12),
+        previous=store.runs.snapshot(previous.run_id) if previous else {},
+        close_dates_seen=store.runs.close_date_observations(as_of),
+        open_commitments=store.commitments.all(status="open", made_before=as_of),
+        commitment_history=store.commitments.all(made_before=as_of),
+        review_dates=store.runs.review_dates(as_of - timedelta(days=1), 12),
     )
 
 
@@ -154,8 +154,8 @@ def _prep(
             )
     renderer.write(packets, staging, formats, as_of=as_of, source=fetched.source, progress=progress)
     # Recorded only once every sheet rendered; published right after, so both change together.
-    store.record_run(as_of, fetched.source, fetched.deals)
-    pruned = store.prune(config.state.keep_reviews)
+    store.runs.record(as_of, fetched.source, fetched.deals)
+    pruned = store.runs.prune(config.state.keep_reviews)
     if pruned:
         log.debug("pruned %d deal snapshots beyond state.keep_reviews", pruned)
     files = staging.publish()

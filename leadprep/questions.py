@@ -15,11 +15,11 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from leadprep.errors import ConfigError
 from leadprep.formatting import money, short_date
-from leadprep.model import Deal
+from leadprep.model import Deal, review_week
 from leadprep.signals import FLAG_CODES, Flag
 
 if TYPE_CHECKING:
-    from leadprep.store import Commitment
+    from leadprep.model import Commitment
 
 STEPS = ("listen", "explore", "agree", "deliver")
 
@@ -190,11 +190,6 @@ def pick(options: tuple[str, ...], *keys: object) -> str:
     """A variant chosen deterministically from the keys (deal id, review week, slot)."""
     digest = hashlib.sha256("|".join(map(str, keys)).encode()).digest()
     return options[int.from_bytes(digest[:4], "big") % len(options)]
-
-
-def review_week(as_of: date) -> str:
-    year, week, _ = as_of.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def deal_facts(deal: Deal, today: date) -> dict[str, Any]:

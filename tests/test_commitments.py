@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from leadprep.cli import app
 from leadprep.commitments import coaching_record, vagueness_hint
-from leadprep.store import Commitment, Store
+from leadprep.model import Commitment, NewCommitment
+from leadprep.store import Store
 
 runner = CliRunner()
 NEXT_WEEK = (TODAY + timedelta(days=7)).isoformat()
@@ -49,7 +50,7 @@ def reviewed(tmp_path):
 
 def count(tmp_path):
     with Store.open(tmp_path / "state.db") as store:
-        return len(store.commitments())
+        return len(store.commitments.all())
 
 
 def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
@@ -276,14 +277,10 @@ def test_concurrent_commits_lose_nothing(reviewed, tmp_path):
         try:
             with Store.open(tmp_path / "state.db") as store:
                 for i in range(10):
-                    store.add_commitment(
-                        deal_id="D-1",
-                        deal_name="Acme",
-                        rep_email="alex@example.com",
-                        text=f"call {n}-{i}",
-                        due=None,
-                        made_on=TODAY,
+                    item = NewCommitment(
+                        "D-1", "Acme", "alex@example.com", f"call {n}-{i}", None, TODAY
                     )
+                    store.commitments.add([item])
         except Exception as exc:  # pragma: no cover - reported by the assertion
             errors.append(exc)
 
@@ -294,7 +291,7 @@ def test_concurrent_commits_lose_nothing(reviewed, tmp_path):
         t.join()
     assert errors == []
     with Store.open(tmp_path / "state.db") as store:
-        ids = [c.id for c in store.commitments()]
+        ids = [c.id for c in store.commitments.all()]
     assert len(ids) == 50 and len(set(ids)) == 50
 
 

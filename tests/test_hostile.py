@@ -201,3 +201,25 @@ def test_clean_deal_at_the_connector_boundary(deal):
     with pytest.raises(UnsafeValue):
         clean_deal(deal(owner=Rep("x", "X", "a@b.com, c@d.com")))
     assert clean_line("\u2066x\u2069") == "x"
+
+
+@pytest.mark.parametrize(
+    "name", [". script alert 1 /script ¡", "Dr. Ana Ruiz", "J. Müller", "Ana <ana@evil.example>"]
+)
+def test_a_recipient_name_with_specials_and_accents_parses_back_as_one_address(name):
+    """Found by the fuzz test: a quoted name with a period and a non-ASCII letter was re-folded
+    by the email package into a header its own parser could not read."""
+    from email import message_from_bytes, policy
+
+    from leadprep.config import EmailSettings
+    from leadprep.mail import _new_message
+
+    settings = EmailSettings.model_validate(
+        {"smtp": {"host": "127.0.0.1"}, "from": "Prep <prep@example.com>"}
+    )
+    message = _new_message(settings, (name, "alex@example.com"), "Prep")
+    message.set_content("x")
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    [address] = parsed["To"].addresses
+    assert address.addr_spec == "alex@example.com"
+    assert "@" not in address.display_name and "<" not in address.display_name

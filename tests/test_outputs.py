@@ -83,7 +83,7 @@ def test_unknown_rep_writes_nothing_and_records_no_run(tmp_path):
     assert "typo@example.com" in result.stderr and "nothing was written" in result.stderr
     assert index.read_text() == before
     with Store.open(tmp_path / "state.db") as store:
-        assert store.run_count() == 1
+        assert store.runs.count() == 1
 
 
 def test_unwritable_output_fails_before_anything_is_recorded(tmp_path):
@@ -94,7 +94,7 @@ def test_unwritable_output_fails_before_anything_is_recorded(tmp_path):
     assert "Cannot write to the output folder" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     with Store.open(tmp_path / "state.db") as store:
-        assert store.run_count() == 0
+        assert store.runs.count() == 0
 
 
 def test_full_disk_leaves_last_weeks_sheets_and_records_no_run(tmp_path, monkeypatch):
@@ -118,7 +118,7 @@ def test_full_disk_leaves_last_weeks_sheets_and_records_no_run(tmp_path, monkeyp
     assert "No space left on device" in result.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no staging folder either
     with Store.open(tmp_path / "state.db") as store:
-        assert store.run_count() == 1
+        assert store.runs.count() == 1
 
 
 def mail_config(tmp_path, port, rows):

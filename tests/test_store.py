@@ -1,29 +1,34 @@
 import sqlite3
 import threading
 from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from conftest import TODAY, make_deal
 
 from leadprep.errors import DataError
-from leadprep.store import Store
+from leadprep.model import NewCommitment
+from leadprep.store import SCHEMA_VERSION, Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def test_runs_and_snapshots_round_trip(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
         deal = make_deal()
-        run = store.record_run(TODAY, "file", [deal])
-        assert store.snapshot(run) == {"D-1": deal}
-        assert store.snapshot(run)["D-1"].contacts == deal.contacts
+        run = store.runs.record(TODAY, "file", [deal])
+        assert store.runs.snapshot(run) == {"D-1": deal}
+        assert store.runs.snapshot(run)["D-1"].contacts == deal.contacts
 
 
 def test_previous_review_ignores_same_day_reruns(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
-        assert store.previous_review(TODAY) is None
-        store.record_run(TODAY - timedelta(days=7), "file", [make_deal(amount=1)])
-        late = store.record_run(TODAY - timedelta(days=7), "file", [make_deal(amount=2)])
-        store.record_run(TODAY, "file", [make_deal(amount=3)])
-        review = store.previous_review(TODAY)
+        assert store.runs.previous(TODAY) is None
+        store.runs.record(TODAY - timedelta(days=7), "file", [make_deal(amount=1)])
+        late = store.runs.record(TODAY - timedelta(days=7), "file", [make_deal(amount=2)])
+        store.runs.record(TODAY, "file", [make_deal(amount=3)])
+        review = store.runs.previous(TODAY)
         assert review.run_id == late and review.as_of == TODAY - timedelta(days=7)
 
 
@@ -35,10 +40,10 @@ def test_close_date_observations_one_per_review_day(tmp_path):
             (7, date(2026, 12, 9)),
             (0, date(2027, 1, 1)),
         ]:
-            store.record_run(
+            store.runs.record(
                 TODAY - timedelta(days=days_ago), "file", [make_deal(close_date=close)]
             )
-        seen = store.close_date_observations(TODAY)
+        seen = store.runs.close_date_observations(TODAY)
         assert seen["D-1"] == [
             (TODAY - timedelta(days=14), date(2026, 12, 1)),
             (TODAY - timedelta(days=7), date(2026, 12, 9)),
@@ -49,8 +54,8 @@ def test_a_failed_run_writes_nothing(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
         broken = make_deal(id=None)  # violates NOT NULL on deal_id
         with pytest.raises(sqlite3.IntegrityError):
-            store.record_run(TODAY, "file", [make_deal(), broken])
-        assert store.run_count() == 0
+            store.runs.record(TODAY, "file", [make_deal(), broken])
+        assert store.runs.count() == 0
 
 
 def test_wal_and_concurrent_writers(tmp_path):
@@ -62,7 +67,7 @@ def test_wal_and_concurrent_writers(tmp_path):
         try:
             with Store.open(path) as store:
                 for i in range(10):
-                    store.record_run(TODAY, "file", [make_deal(id=f"D-{n}-{i}")])
+                    store.runs.record(TODAY, "file", [make_deal(id=f"D-{n}-{i}")])
         except Exception as exc:  # pragma: no cover - the assertion below reports it
             errors.append(exc)
 
@@ -73,13 +78,14 @@ def test_wal_and_concurrent_writers(tmp_path):
         t.join()
     assert errors == []
     with Store.open(path) as store:
-        assert store.run_count() == 40
-        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.runs.count() == 40
+        assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_commitments(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
-        first = store.add_commitment(
+        first = add(
+            store,
             deal_id="D-1",
             deal_name="Acme",
             rep_email="Alex@Example.com",
@@ -87,15 +93,8 @@ def test_commitments(tmp_path):
             due=TODAY,
             made_on=TODAY - timedelta(days=7),
         )
-        store.add_commitment(
-            deal_id="D-2",
-            deal_name="Beta",
-            rep_email="alex@example.com",
-            text="Later",
-            due=None,
-            made_on=TODAY,
-        )
-        open_before = store.commitments(status="open", made_before=TODAY)
+        add(store, deal_id="D-2", deal_name="Beta", rep_email="alex@example.com", text="Later")
+        open_before = store.commitments.all(status="open", made_before=TODAY)
         assert [c.id for c in open_before] == [first]
         assert open_before[0].rep_email == "alex@example.com"
 
@@ -127,7 +126,8 @@ def add(store, **overrides):
         made_on=TODAY,
     )
     values.update(overrides)
-    return store.add_commitment(**values)
+    [new_id] = store.commitments.add([NewCommitment(**values)])
+    return new_id
 
 
 V2_DELIVERIES = """
@@ -141,7 +141,8 @@ CREATE TABLE deliveries (
 
 
 def test_a_version_2_file_is_migrated_with_its_deliveries(tmp_path):
-    from leadprep.store import _BASE, SCHEMA_VERSION
+    from leadprep.store import SCHEMA_VERSION
+    from leadprep.store.migrations import _BASE
 
     path = tmp_path / "s.db"
     db = sqlite3.connect(path)
@@ -155,24 +156,24 @@ def test_a_version_2_file_is_migrated_with_its_deliveries(tmp_path):
     db.commit()
     db.close()
     with Store.open(path) as store:
-        kept = store.delivery("2026-W48", "dana@example.com", "manager")
+        kept = store.deliveries.get("2026-W48", "dana@example.com", "manager")
         assert kept is not None and kept.status == "sent"
-        assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        queued = store.queue_delivery("2026-W49", "dana@example.com", "manager", "h2", "y.eml")
-        assert store.claim_delivery(queued.id) is True
-        assert store.claim_delivery(queued.id) is False  # a second run cannot take it
-        store.mark_delivery(queued.id, sent=True)
-        assert store.claim_delivery(queued.id) is False
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        queued = store.deliveries.queue("2026-W49", "dana@example.com", "manager", "h2", "y.eml")
+        assert store.deliveries.claim(queued.id) is True
+        assert store.deliveries.claim(queued.id) is False  # a second run cannot take it
+        store.deliveries.mark(queued.id, sent=True)
+        assert store.deliveries.claim(queued.id) is False
 
 
 def test_a_claim_whose_run_died_is_taken_over(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
-        queued = store.queue_delivery("2026-W49", "dana@example.com", "manager", "h", "x.eml")
-        assert store.claim_delivery(queued.id)
-        store._db.execute("UPDATE deliveries SET claimed_at = '2000-01-01T00:00:00+00:00'")
-        assert store.claim_delivery(queued.id)
+        queued = store.deliveries.queue("2026-W49", "dana@example.com", "manager", "h", "x.eml")
+        assert store.deliveries.claim(queued.id)
+        store.connection.execute("UPDATE deliveries SET claimed_at = '2000-01-01T00:00:00+00:00'")
+        assert store.deliveries.claim(queued.id)
         # requeueing (a concurrent run composing the same message) leaves a claim alone
-        again = store.queue_delivery("2026-W49", "dana@example.com", "manager", "h", "x.eml")
+        again = store.deliveries.queue("2026-W49", "dana@example.com", "manager", "h", "x.eml")
         assert again.status == "sending"
 
 
@@ -181,24 +182,24 @@ def test_read_only_commands_open_read_only_and_say_so_on_a_write(tmp_path):
     with Store.open(path) as store:
         add(store)
     with Store.open(path, readonly=True) as store:
-        assert len(store.commitments()) == 1
+        assert len(store.commitments.all()) == 1
         with pytest.raises(DataError, match="is read-only"):
             add(store, deal_id="D-2", deal_name="B", text="y")
     missing = tmp_path / "none" / "s.db"
     with Store.open(missing, readonly=True) as store:
-        assert store.commitments() == []
+        assert store.commitments.all() == []
     assert not missing.parent.exists()  # reading creates nothing
 
 
 def test_locked_is_told_apart(tmp_path):
     path = tmp_path / "s.db"
     with Store.open(path) as store:
-        store._db.execute("PRAGMA busy_timeout = 50")
+        store.connection.execute("PRAGMA busy_timeout = 50")
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         try:
             with pytest.raises(DataError, match="locked by another program"):
-                store.record_run(TODAY, "file", [make_deal()])
+                store.runs.record(TODAY, "file", [make_deal()])
         finally:
             other.execute("ROLLBACK")
             other.close()
@@ -220,7 +221,7 @@ def test_a_damaged_file_is_reported_as_damaged_with_what_to_do(tmp_path):
     with Store.open(path) as store:
         for i in range(200):
             add(store, deal_id=f"D-{i}", deal_name="Acme" * 20, text="call the CFO" * 10)
-        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     damage(path)
     result = cli("commitments", "--as-of", TODAY.isoformat())
     assert result.exit_code == 2, result.output
@@ -245,16 +246,16 @@ def test_prune_keeps_the_last_reviews_and_every_commitment(tmp_path):
         add(store, made_on=TODAY - timedelta(days=700))
         for week in range(30):
             as_of = TODAY - timedelta(days=7 * (29 - week))
-            store.record_run(as_of, "file", [make_deal(), make_deal(id="D-2")])
-            store.record_run(as_of, "file", [make_deal(), make_deal(id="D-2")])  # same-day rerun
-            store.prune(26)
-        kept = store._db.execute(
+            store.runs.record(as_of, "file", [make_deal(), make_deal(id="D-2")])
+            store.runs.record(as_of, "file", [make_deal(), make_deal(id="D-2")])  # same-day rerun
+            store.runs.prune(26)
+        kept = store.connection.execute(
             "SELECT COUNT(DISTINCT r.as_of), COUNT(*) FROM snapshots s JOIN runs r ON r.id = s.run_id"
         ).fetchone()
         assert kept == (26, 52)
-        assert store.run_count() == 60
-        assert len(store.commitments()) == 1
-        assert store.previous_review(TODAY) is not None
+        assert store.runs.count() == 60
+        assert len(store.commitments.all()) == 1
+        assert store.runs.previous(TODAY) is not None
         before = store.size()
         store.vacuum()
         assert store.size().total <= before.total and store.size().free == 0
@@ -266,19 +267,19 @@ def test_snapshots_are_compressed_and_older_plain_ones_still_read(tmp_path):
     from leadprep.model import deal_to_dict
 
     with Store.open(tmp_path / "s.db") as store:
-        new = store.record_run(TODAY, "file", [make_deal()])
-        (stored,) = store._db.execute(
+        new = store.runs.record(TODAY, "file", [make_deal()])
+        (stored,) = store.connection.execute(
             "SELECT data FROM snapshots WHERE run_id = ?", (new,)
         ).fetchone()
         assert isinstance(stored, bytes)  # zlib, not JSON text
-        old = store.record_run(TODAY - timedelta(days=7), "file", [])
-        store._db.execute(
+        old = store.runs.record(TODAY - timedelta(days=7), "file", [])
+        store.connection.execute(
             "INSERT INTO snapshots (run_id, deal_id, rep_email, stage, is_closed, data)"
             " VALUES (?, 'D-1', 'alex@example.com', 'Proposal', 0, ?)",
             (old, json.dumps(deal_to_dict(make_deal(amount=7)))),
         )
-        assert store.snapshot(old)["D-1"] == make_deal(amount=7)
-        assert store.snapshot(new)["D-1"] == make_deal()
+        assert store.runs.snapshot(old)["D-1"] == make_deal(amount=7)
+        assert store.runs.snapshot(new)["D-1"] == make_deal()
 
 
 def test_state_info_and_vacuum_report_the_size(tmp_path):
@@ -288,7 +289,7 @@ def test_state_info_and_vacuum_report_the_size(tmp_path):
     assert not (tmp_path / "state.db").exists()
     with Store.open(tmp_path / "state.db") as store:
         for week in range(30):
-            store.record_run(
+            store.runs.record(
                 TODAY - timedelta(days=7 * week),
                 "file",
                 [make_deal(id=f"D-{i}") for i in range(50)],
@@ -299,5 +300,33 @@ def test_state_info_and_vacuum_report_the_size(tmp_path):
     assert vacuum.exit_code == 0, vacuum.output
     assert "keeping snapshots of the last 26 reviews" in vacuum.stdout
     with Store.open(tmp_path / "state.db") as store:
-        kept = store._db.execute("SELECT COUNT(DISTINCT run_id) FROM snapshots").fetchone()[0]
+        kept = store.connection.execute("SELECT COUNT(DISTINCT run_id) FROM snapshots").fetchone()[
+            0
+        ]
         assert kept == 26 and store.size().free == 0
+
+
+def test_a_state_file_written_by_release_0_1_0_keeps_every_run_and_commitment(tmp_path):
+    """Upgrading must never lose history: the file a user has today opens, migrates and reads."""
+    path = tmp_path / "state.db"
+    db = sqlite3.connect(path)
+    db.executescript((FIXTURES / "state-0.1.0.sql").read_text())
+    db.close()
+    with Store.open(path) as store:
+        assert store.connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert store.runs.count() == 2
+        last = store.runs.previous(date(2026, 11, 30))
+        assert last is not None and last.as_of == date(2026, 11, 23)
+        deals = store.runs.snapshot(last.run_id)
+        assert sorted(deals) == ["R-1", "R-2", "R-3"]
+        assert deals["R-1"].close_date == date(2026, 12, 22)
+        assert deals["R-2"].amount == Decimal("12500.50")
+        seen = store.runs.close_date_observations(date(2026, 11, 30))["R-1"]
+        assert [close for _, close in seen] == [date(2026, 12, 15), date(2026, 12, 22)]
+        kept, habit = store.commitments.all()
+        assert (kept.status, kept.note, kept.success) == ("kept", "CFO joined", "CFO on the invite")
+        assert kept.followed_up_on == date(2026, 11, 30) and kept.deal_name == "Acme renewal"
+        assert (habit.deal_id, habit.rep_email, habit.status) == (None, "ben@example.com", "open")
+        # and it takes new writes in the current schema
+        add(store, text="after the upgrade", made_on=date(2026, 11, 30))
+        assert len(store.commitments.all()) == 3

@@ -31,9 +31,10 @@ from leadprep.connectors.fields import (
     parse_probability,
 )
 from leadprep.errors import DataError
-from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep
+from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep, name_from_email
 from leadprep.sanitize import UnsafeValue, currency_code, email_address
 from leadprep.stages import StageCatalog
+from leadprep.textfiles import decode_text, sniff_delimiter
 
 REQUIRED_COLUMNS = ("deal_id", "deal_name", "owner_email", "stage")
 OPTIONAL_COLUMNS = (
@@ -63,25 +64,6 @@ Record = tuple[str, dict[str, Any]]  # (where, fields)
 
 def _normalise_header(name: str) -> str:
     return "_".join(name.strip().lower().replace("-", " ").split())
-
-
-def decode_text(path: Path, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"{path} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be read.",
-            hint="Export the file as 'CSV UTF-8', or convert it, e.g. "
-            f"`iconv -f windows-1252 -t utf-8 {path.name} > deals-utf8.csv`.",
-        ) from None
-
-
-def sniff_delimiter(header_line: str) -> str:
-    try:
-        return csv.Sniffer().sniff(header_line, delimiters=",;").delimiter
-    except csv.Error:
-        return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
 MAX_FIELD_CHARS = 100_000  # per value; longer is a row problem (documented in the README)
@@ -340,7 +322,7 @@ def parse_record(
     return Deal(
         id=str(fields["deal_id"]).strip(),
         name=str(fields["deal_name"]).strip(),
-        owner=Rep(id=email, name=rep_names.get(email) or _name_from_email(email), email=email),
+        owner=Rep(id=email, name=rep_names.get(email) or name_from_email(email), email=email),
         stage=stage,
         account=_text(fields.get("account")),
         amount=parse_amount(
@@ -378,11 +360,6 @@ def _close_date_history(previous: list[date], current: date | None) -> tuple[Cha
         for old, new in itertools.pairwise(values)
         if old != new
     )
-
-
-def _name_from_email(email: str) -> str:
-    local = email.split("@", 1)[0]
-    return " ".join(part.capitalize() for part in local.replace("_", ".").split(".") if part)
 
 
 def records_to_deals(

@@ -1,0 +1,173 @@
+"""The local SQLite state: three repositories sharing one connection.
+
+- ``store.runs``: every run with its deal snapshots (week-over-week memory for sources that keep
+  no history of their own);
+- ``store.commitments``: what reps committed to in reviews, and how it went;
+- ``store.deliveries``: the outbox's messages, exactly once per week and recipient.
+
+Each write is one ``BEGIN IMMEDIATE`` transaction; WAL and a busy timeout let concurrent CLI
+calls share the file. The schema is the numbered list in :mod:`leadprep.store.migrations`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from leadprep.errors import DataError
+from leadprep.store.commitments import Commitments
+from leadprep.store.deliveries import CLAIM_TIMEOUT, Deliveries
+from leadprep.store.errors import database_error, reports_database_errors
+from leadprep.store.migrations import MIGRATIONS, OUR_TABLES, REBUILDING, SCHEMA_VERSION
+from leadprep.store.runs import Review, Runs
+
+__all__ = [
+    "CLAIM_TIMEOUT",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Review",
+    "Store",
+    "StoreSize",
+    "database_error",
+]
+
+
+@dataclass(frozen=True)
+class StoreSize:
+    """The state file's size in bytes, the part of it that is free pages, and its runs."""
+
+    total: int
+    free: int
+    runs: int
+
+
+@reports_database_errors
+class Store:
+    """A connection to the state database; use as a context manager or call :meth:`close`.
+
+    Every SQLite failure leaves a public method as a :class:`DataError` that says whether the
+    file is read-only, locked, damaged or not ours."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
+        self.connection = connection
+        self.path = path
+        self.runs = Runs(self)
+        self.commitments = Commitments(self)
+        self.deliveries = Deliveries(self)
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> Store:
+        """Open the state database at ``path``: read-write (created and migrated when needed), or
+        read-only for commands that only read (an absent file then reads as empty)."""
+        if readonly and not path.exists():
+            return cls.memory()
+        try:
+            if readonly:
+                uri = f"{path.resolve().as_uri()}?mode=ro"
+                connection = sqlite3.connect(uri, uri=True, timeout=10, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(path, timeout=10, isolation_level=None)
+        except OSError as exc:
+            raise DataError(
+                f"Cannot create the folder for the state database {path}: {exc.strerror}.",
+                hint="Set state.path in the config (or $LEADPREP_STATE) to a writable file.",
+            ) from None
+        except sqlite3.Error as exc:
+            raise database_error(exc, path) from None
+        store = cls(connection, path)
+        try:
+            store._setup(wal=True, readonly=readonly)
+        except BaseException:
+            connection.close()
+            raise
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A throwaway in-memory store (the demo, tests)."""
+        store = cls(sqlite3.connect(":memory:", isolation_level=None), None)
+        store._setup(wal=False, readonly=False)
+        return store
+
+    def _setup(self, *, wal: bool, readonly: bool) -> None:
+        try:
+            self.connection.execute("PRAGMA busy_timeout = 10000")
+            self.connection.execute("PRAGMA foreign_keys = ON")
+            version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                row[0]
+                for row in self.connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+        except sqlite3.DatabaseError as exc:
+            raise database_error(exc, self.path) from None
+        if version == 0 and tables - OUR_TABLES - REBUILDING:
+            raise DataError(
+                f"{self.path} is an SQLite database, but not a leadprep state database "
+                f"(it holds {', '.join(sorted(tables)[:5])}).",
+                hint="Point state.path (or $LEADPREP_STATE) at another file.",
+            )
+        if version > SCHEMA_VERSION:
+            raise DataError(
+                f"The state database {self.path} was written by a newer leadprep "
+                f"(schema {version}; this one knows {SCHEMA_VERSION}).",
+                hint="Upgrade leadprep, or point state.path at another file.",
+            )
+        if readonly:
+            return  # reads work on every older schema; migrating waits for the next write
+        try:
+            if wal:
+                self.connection.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise database_error(exc, self.path) from None
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            # Read again inside the write lock: another process may have just migrated.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, _name, script in MIGRATIONS:
+                if number <= version:
+                    continue
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        else:
+            self.connection.execute("COMMIT")
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def size(self) -> StoreSize:
+        """How big the file is and how much of it is free pages (reclaimed by :meth:`vacuum`)."""
+        page_size = self.connection.execute("PRAGMA page_size").fetchone()[0]
+        pages = self.connection.execute("PRAGMA page_count").fetchone()[0]
+        free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
+        return StoreSize(pages * page_size, free * page_size, self.runs.count())
+
+    def vacuum(self) -> None:
+        """Rewrite the file without its free pages (needs about its size again on disk)."""
+        self.connection.execute("VACUUM")
+        self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,114 @@
+"""The commitments table: what each rep committed to in a review, and how it went."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from leadprep.model import Commitment, NewCommitment
+from leadprep.store.errors import reports_database_errors
+from leadprep.store.time import now, optional_date
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from leadprep.store import Store
+
+
+@reports_database_errors
+class Commitments:
+    """``store.commitments``: recorded in one transaction each call, read oldest first."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def path(self) -> Path | None:
+        return self._store.path
+
+    def add(self, items: list[NewCommitment]) -> list[int]:
+        """Record several commitments in one transaction (all or none); returns their ids."""
+        ids = []
+        with self._store.transaction() as db:
+            for item in items:
+                cursor = db.execute(
+                    "INSERT INTO commitments (deal_id, deal_name, rep_email, text, success, due,"
+                    " made_on, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.deal_id,
+                        item.deal_name,
+                        item.rep_email.lower(),
+                        item.text,
+                        item.success,
+                        item.due.isoformat() if item.due else None,
+                        item.made_on.isoformat(),
+                        now(),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+        return ids
+
+    def all(
+        self,
+        *,
+        rep_email: str | None = None,
+        status: str | None = None,
+        made_before: date | None = None,
+    ) -> list[Commitment]:
+        """Commitments, oldest first, filtered by rep, status and the review they were made in."""
+        where, args = ["1=1"], []
+        if rep_email:
+            where.append("rep_email = ?")
+            args.append(rep_email.lower())
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if made_before:
+            where.append("made_on < ?")
+            args.append(made_before.isoformat())
+        return self._select(" AND ".join(where), args)
+
+    def get(self, commitment_id: int) -> Commitment | None:
+        found = self._select("id = ?", [commitment_id])
+        return found[0] if found else None
+
+    def follow_up(
+        self, commitment_id: int, *, kept: bool, note: str | None, on: date
+    ) -> Commitment:
+        """Record how a commitment went, at the review where it was discussed."""
+        with self._store.transaction() as db:
+            db.execute(
+                "UPDATE commitments SET status = ?, note = ?, followed_up_on = ? WHERE id = ?",
+                ("kept" if kept else "missed", note, on.isoformat(), commitment_id),
+            )
+        found = self.get(commitment_id)
+        assert found is not None
+        return found
+
+    def _select(self, where: str, args: list[Any]) -> list[Commitment]:
+        # A file opened read-only may predate migration 4 (no success column): read it as null.
+        columns = {
+            row[1] for row in self._store.connection.execute("PRAGMA table_info(commitments)")
+        }
+        success = "success" if "success" in columns else "NULL"
+        sql = (
+            "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
+            f" followed_up_on, {success} FROM commitments WHERE {where} ORDER BY made_on, id"
+        )
+        return [
+            Commitment(
+                id=row[0],
+                deal_id=row[1],
+                deal_name=row[2],
+                rep_email=row[3],
+                text=row[4],
+                due=optional_date(row[5]),
+                made_on=date.fromisoformat(row[6]),
+                status=row[7],
+                note=row[8],
+                followed_up_on=optional_date(row[9]),
+                success=row[10],
+            )
+            for row in self._store.connection.execute(sql, args)
+        ]

@@ -1,0 +1,127 @@
+"""The state database's schema, as numbered, named migrations.
+
+Applied in order inside one transaction; ``PRAGMA user_version`` says how far a file has come.
+Never edit a released migration: add the next one. (So the repeated DDL below is deliberate.)
+"""
+
+from __future__ import annotations
+
+_BASE = """
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY,
+    as_of       TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    deal_count  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_as_of ON runs (as_of);
+CREATE TABLE IF NOT EXISTS snapshots (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    deal_id     TEXT NOT NULL,
+    rep_email   TEXT NOT NULL,
+    close_date  TEXT,
+    amount      TEXT,
+    stage       TEXT NOT NULL,
+    is_closed   INTEGER NOT NULL,
+    data        TEXT NOT NULL,
+    PRIMARY KEY (run_id, deal_id)
+);
+CREATE INDEX IF NOT EXISTS snapshots_deal ON snapshots (deal_id);
+CREATE TABLE IF NOT EXISTS commitments (
+    id              INTEGER PRIMARY KEY,
+    deal_id         TEXT NOT NULL,
+    deal_name       TEXT NOT NULL,
+    rep_email       TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    due             TEXT,
+    made_on         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'kept', 'missed')),
+    note            TEXT,
+    followed_up_on  TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS commitments_rep ON commitments (rep_email, status);
+"""
+
+_DELIVERIES = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    id            INTEGER PRIMARY KEY,
+    review_week   TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    eml_path      TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('queued', 'failed', 'superseded', 'sent')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    sent_at       TEXT,
+    updated_at    TEXT NOT NULL,
+    UNIQUE (review_week, recipient, kind)
+);
+"""
+
+# 'sending' marks a message one run has claimed; claimed_at lets a later run take over a claim
+# whose process died. SQLite cannot alter a CHECK constraint, so the table is rebuilt.
+_DELIVERY_CLAIMS = """
+CREATE TABLE deliveries_v3 (
+    id            INTEGER PRIMARY KEY,
+    review_week   TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    eml_path      TEXT NOT NULL,
+    status        TEXT NOT NULL
+                  CHECK (status IN ('queued', 'sending', 'failed', 'superseded', 'sent')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    sent_at       TEXT,
+    claimed_at    TEXT,
+    updated_at    TEXT NOT NULL,
+    UNIQUE (review_week, recipient, kind)
+);
+INSERT INTO deliveries_v3 (id, review_week, recipient, kind, content_hash, eml_path, status,
+                           attempts, last_error, sent_at, updated_at)
+    SELECT id, review_week, recipient, kind, content_hash, eml_path, status, attempts,
+           last_error, sent_at, updated_at FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v3 RENAME TO deliveries;
+CREATE INDEX deliveries_pending ON deliveries (status);
+"""
+
+# A commitment may be about a habit rather than one deal (no deal id), and carries how both will
+# know it worked. SQLite cannot relax NOT NULL in place, so the table is rebuilt.
+_COMMITMENT_SUCCESS = """
+CREATE TABLE commitments_v4 (
+    id              INTEGER PRIMARY KEY,
+    deal_id         TEXT,
+    deal_name       TEXT,
+    rep_email       TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    success         TEXT,
+    due             TEXT,
+    made_on         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'kept', 'missed')),
+    note            TEXT,
+    followed_up_on  TEXT,
+    created_at      TEXT NOT NULL
+);
+INSERT INTO commitments_v4 (id, deal_id, deal_name, rep_email, text, due, made_on, status, note,
+                            followed_up_on, created_at)
+    SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note, followed_up_on,
+           created_at FROM commitments;
+DROP TABLE commitments;
+ALTER TABLE commitments_v4 RENAME TO commitments;
+CREATE INDEX commitments_rep ON commitments (rep_email, status)
+"""
+
+# Named, numbered, applied in order inside one transaction; PRAGMA user_version says how far a
+# file has come. Never edit a released migration: add the next one.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "runs, snapshots and commitments", _BASE),
+    (2, "deliveries", _DELIVERIES),
+    (3, "delivery claims", _DELIVERY_CLAIMS),
+    (4, "commitments without a deal, with a success sign", _COMMITMENT_SUCCESS),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries"})
+REBUILDING = frozenset({"deliveries_v3", "commitments_v4"})  # only inside a migration

@@ -1,0 +1,150 @@
+"""Runs and their deal snapshots: the memory that lets a review say what changed."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from leadprep.model import Deal, deal_from_dict, deal_to_dict
+from leadprep.store.errors import reports_database_errors
+from leadprep.store.time import now, optional_date
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from leadprep.store import Store
+
+
+@dataclass(frozen=True)
+class Review:
+    """A recorded run: its id and the review date it was made for."""
+
+    run_id: int
+    as_of: date
+
+
+def _pack(data: dict[str, Any]) -> bytes:
+    """A snapshot as zlib-compressed JSON: deal records repeat the same keys and stages, so this
+    keeps a year of weekly 50,000-deal snapshots to a few hundred MB instead of gigabytes."""
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+
+
+def _unpack(data: bytes | str) -> dict[str, Any]:
+    # Files written before compression hold plain JSON text; both stay readable.
+    return json.loads(zlib.decompress(data) if isinstance(data, bytes) else data)
+
+
+@reports_database_errors
+class Runs:
+    """``store.runs``: every prep run, with a snapshot of each deal it saw."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def path(self) -> Path | None:
+        return self._store.path
+
+    def record(self, as_of: date, source: str, deals: Iterable[Deal]) -> int:
+        """Record a run and a snapshot of every deal it saw, in one transaction; returns the run id."""
+        deals = list(deals)
+        with self._store.transaction() as db:
+            run_id = db.execute(
+                "INSERT INTO runs (as_of, started_at, source, deal_count) VALUES (?, ?, ?, ?)",
+                (as_of.isoformat(), now(), source, len(deals)),
+            ).lastrowid
+            db.executemany(
+                "INSERT INTO snapshots (run_id, deal_id, rep_email, close_date, amount, stage,"
+                " is_closed, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        d.id,
+                        d.owner.email,
+                        d.close_date.isoformat() if d.close_date else None,
+                        str(d.amount) if d.amount is not None else None,
+                        d.stage,
+                        int(d.is_closed),
+                        _pack(deal_to_dict(d)),
+                    )
+                    for d in deals
+                ],
+            )
+        assert run_id is not None
+        return run_id
+
+    def previous(self, as_of: date) -> Review | None:
+        """The latest run made for a review date before ``as_of`` (a same-day rerun does not count)."""
+        row = self._store.connection.execute(
+            "SELECT id, as_of FROM runs WHERE as_of < ? ORDER BY as_of DESC, id DESC LIMIT 1",
+            (as_of.isoformat(),),
+        ).fetchone()
+        return Review(row[0], date.fromisoformat(row[1])) if row else None
+
+    def snapshot(self, run_id: int) -> dict[str, Deal]:
+        """Every deal as it was in the given run, by id."""
+        rows = self._store.connection.execute(
+            "SELECT data FROM snapshots WHERE run_id = ?", (run_id,)
+        )
+        deals = (deal_from_dict(_unpack(data)) for (data,) in rows)
+        return {d.id: d for d in deals}
+
+    def close_date_observations(self, before: date) -> dict[str, list[tuple[date, date | None]]]:
+        """Per deal, its close date at each earlier review day (the last run of that day), oldest first."""
+        rows = self._store.connection.execute(
+            """
+            SELECT s.deal_id, r.as_of, s.close_date
+            FROM snapshots s JOIN runs r ON r.id = s.run_id
+            WHERE r.id IN (SELECT MAX(id) FROM runs WHERE as_of < ? GROUP BY as_of)
+            ORDER BY r.as_of
+            """,
+            (before.isoformat(),),
+        )
+        out: dict[str, list[tuple[date, date | None]]] = {}
+        for deal_id, as_of, close_date in rows:
+            out.setdefault(deal_id, []).append(
+                (date.fromisoformat(as_of), optional_date(close_date))
+            )
+        return out
+
+    def latest_snapshot_of(self, deal_id: str, on_or_before: date) -> tuple[date, Deal] | None:
+        """The deal as last recorded at or before a review date, with that date."""
+        row = self._store.connection.execute(
+            """
+            SELECT r.as_of, s.data FROM snapshots s JOIN runs r ON r.id = s.run_id
+            WHERE s.deal_id = ? AND r.as_of <= ? ORDER BY r.as_of DESC, r.id DESC LIMIT 1
+            """,
+            (deal_id, on_or_before.isoformat()),
+        ).fetchone()
+        return (date.fromisoformat(row[0]), deal_from_dict(_unpack(row[1]))) if row else None
+
+    def review_dates(self, on_or_before: date, limit: int) -> list[date]:
+        """The most recent distinct review dates, newest first."""
+        rows = self._store.connection.execute(
+            "SELECT DISTINCT as_of FROM runs WHERE as_of <= ? ORDER BY as_of DESC LIMIT ?",
+            (on_or_before.isoformat(), limit),
+        )
+        return [date.fromisoformat(r[0]) for r in rows]
+
+    def count(self) -> int:
+        return self._store.connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+    def prune(self, keep_reviews: int) -> int:
+        """Drop deal snapshots that no longer serve: all but the last run of each review date,
+        and every run older than the last ``keep_reviews`` review dates. Runs themselves,
+        commitments and deliveries are kept. Returns the number of snapshots removed."""
+        with self._store.transaction() as db:
+            return db.execute(
+                """
+                DELETE FROM snapshots WHERE run_id NOT IN (
+                    SELECT MAX(id) FROM runs WHERE as_of IN (
+                        SELECT DISTINCT as_of FROM runs ORDER BY as_of DESC LIMIT ?
+                    ) GROUP BY as_of
+                )
+                """,
+                (keep_reviews,),
+            ).rowcount
