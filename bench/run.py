@@ -16,7 +16,6 @@ import math
 import multiprocessing as mp
 import platform
 import resource
-import sys
 import tempfile
 import time
 from datetime import date
@@ -24,7 +23,6 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
 TODAY = date(2026, 11, 30)
 MAX_CONTACTS = 4  # 0..4 per deal, 2 on average
@@ -34,7 +32,7 @@ MAX_CONTACTS = 4  # 0..4 per deal, 2 on average
 
 
 def _serve_hubspot(reps: int, per_rep: int, latency: float, conn) -> None:
-    from fakes.hubspot_server import FakeHubSpot, build_portal
+    from tests.fakes.hubspot_server import FakeHubSpot, build_portal
 
     portal = build_portal(
         [per_rep] * reps, seed=reps * 1000 + per_rep, max_contacts=MAX_CONTACTS, today=TODAY
@@ -48,7 +46,7 @@ def _serve_hubspot(reps: int, per_rep: int, latency: float, conn) -> None:
 
 
 def _serve_salesforce(reps: int, per_rep: int, latency: float, tmp: str, conn) -> None:
-    from fakes.salesforce_server import FakeSalesforce, build_org
+    from tests.fakes.salesforce_server import FakeSalesforce, build_org
 
     org = build_org(
         [per_rep] * reps, seed=reps * 1000 + per_rep, max_roles=MAX_CONTACTS, today=TODAY
@@ -106,9 +104,8 @@ def _pull_and_render(kind: str, settings: dict, out: str, conn) -> None:
 
 
 def _naive(url: str, conn) -> None:
-    from fakes.hubspot_server import TOKEN
-
     from bench.naive import naive_hubspot_pull
+    from tests.fakes.hubspot_server import TOKEN
 
     start = time.perf_counter()
     count = naive_hubspot_pull(url, TOKEN)
@@ -253,7 +250,7 @@ def main() -> None:
         print(f"HubSpot {label} …", flush=True)
         server, conn = _in_process(_serve_hubspot, reps, per_rep, args.latency)
         info = conn.recv()
-        from fakes.hubspot_server import TOKEN
+        from tests.fakes.hubspot_server import TOKEN
 
         with tempfile.TemporaryDirectory() as out:
             hs_settings = {"access_token": TOKEN, "base_url": info["url"]}
@@ -297,7 +294,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             server, conn = _in_process(_serve_salesforce, reps, per_rep, args.latency, tmp)
             info = conn.recv()
-            from fakes.salesforce_server import TOKEN as SF_TOKEN
+            from tests.fakes.salesforce_server import TOKEN as SF_TOKEN
 
             sf_settings = {
                 "auth": "session",

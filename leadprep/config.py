@@ -7,7 +7,6 @@ import ipaddress
 import os
 import re
 import string
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -16,7 +15,6 @@ import yaml
 from platformdirs import user_data_path
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     SecretStr,
@@ -26,6 +24,8 @@ from pydantic import (
 
 from leadprep.errors import ConfigError
 from leadprep.redact import register_secret
+from leadprep.settings import Section
+from leadprep.signals import SignalSettings
 
 CONFIG_ENV = "LEADPREP_CONFIG"
 STATE_ENV = "LEADPREP_STATE"
@@ -44,8 +44,7 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Section = Section  # every section below refuses unknown keys
 
 
 # --- CRM -----------------------------------------------------------------------------------------
@@ -224,119 +223,6 @@ class Person(_Section):
 class Team(_Section):
     manager: Person
     reps: list[Email] = []
-
-
-# --- signals -------------------------------------------------------------------------------------
-
-
-class SingleThreadedSettings(_Section):
-    enabled: bool = True
-    min_contacts: int = Field(2, ge=1)
-    healthy_contacts: int = Field(3, ge=1)
-    min_amount: Decimal = Field(Decimal(20000), ge=0)
-
-
-class NoDecisionMakerSettings(_Section):
-    enabled: bool = True
-    from_probability: float = Field(0.4, ge=0, le=1)
-    from_stage: str | None = None
-    roles: list[str] = [
-        "economic buyer",
-        "decision maker",
-        "economic decision maker",
-        "executive sponsor",
-        "executive",
-        "budget holder",
-        "signer",
-    ]
-    title_patterns: list[str] = [
-        r"\bc[efoirt]o\b",
-        r"\bchief\b",
-        r"\bpresident\b",
-        r"\bvp\b",
-        r"\bsvp\b",
-        r"\bevp\b",
-        r"vice[ -]president",
-        r"\bhead of\b",
-        r"\bfounder\b",
-        r"\bowner\b",
-        r"\bmanaging director\b",
-    ]
-
-    @model_validator(mode="after")
-    def _patterns_compile(self) -> NoDecisionMakerSettings:
-        for pattern in self.title_patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"title pattern {pattern!r} is not a valid regex: {exc}") from exc
-        return self
-
-
-class CloseDateSlippedSettings(_Section):
-    enabled: bool = True
-    escalate_at: int = Field(2, ge=1)
-    unreliable_at: int = Field(3, ge=1)
-    fiscal_year_start_month: int = Field(1, ge=1, le=12)
-
-
-class CloseDatePassedSettings(_Section):
-    enabled: bool = True
-    high_after_days: int = Field(7, ge=0)
-
-
-class NoCloseDateSettings(_Section):
-    enabled: bool = True
-
-
-class StaleSettings(_Section):
-    enabled: bool = True
-    days: int = Field(14, ge=1)
-    by_stage: dict[str, int] = {}
-
-
-class StuckInStageSettings(_Section):
-    enabled: bool = True
-    days: int = Field(30, ge=1)
-    by_stage: dict[str, int] = {}
-    median_multiple: float = Field(1.5, gt=0)
-    min_sample: int = Field(5, ge=2)
-
-
-class NoNextStepSettings(_Section):
-    enabled: bool = True
-    max_age_days: int = Field(14, ge=1)
-
-
-class AmountDecreasedSettings(_Section):
-    enabled: bool = True
-    lookback_days: int = Field(30, ge=1)
-    high_drop_percent: float = Field(25, gt=0, le=100)
-
-
-class CommitWithoutEvidenceSettings(_Section):
-    enabled: bool = True
-    categories: list[str] = ["commit", "best case", "best_case"]
-
-
-class ClosingSoonEarlyStageSettings(_Section):
-    enabled: bool = True
-    within_days: int = Field(30, ge=1)
-    max_probability: float = Field(0.4, ge=0, le=1)
-
-
-class SignalSettings(_Section):
-    single_threaded: SingleThreadedSettings = SingleThreadedSettings()
-    no_decision_maker: NoDecisionMakerSettings = NoDecisionMakerSettings()
-    close_date_slipped: CloseDateSlippedSettings = CloseDateSlippedSettings()
-    close_date_passed: CloseDatePassedSettings = CloseDatePassedSettings()
-    no_close_date: NoCloseDateSettings = NoCloseDateSettings()
-    stale: StaleSettings = StaleSettings()
-    stuck_in_stage: StuckInStageSettings = StuckInStageSettings()
-    no_next_step: NoNextStepSettings = NoNextStepSettings()
-    amount_decreased: AmountDecreasedSettings = AmountDecreasedSettings()
-    commit_without_evidence: CommitWithoutEvidenceSettings = CommitWithoutEvidenceSettings()
-    closing_soon_early_stage: ClosingSoonEarlyStageSettings = ClosingSoonEarlyStageSettings()
 
 
 # --- review, output, state, email, schedule ------------------------------------------------------

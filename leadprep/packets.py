@@ -17,7 +17,15 @@ from leadprep.commitments import CoachingRecord, coaching_record, reviews_missed
 from leadprep.config import Config, Person
 from leadprep.model import Commitment, Deal, Rep, name_from_email
 from leadprep.questions import QuestionBank, QuestionPicker
-from leadprep.signals import SEVERITY_RANK, Context, Flag, evaluate, stage_medians, stage_orders
+from leadprep.signals import (
+    SEVERITY_RANK,
+    Context,
+    Flag,
+    StuckInStageSettings,
+    evaluate,
+    stage_medians,
+    stage_orders,
+)
 
 SEVERITY_POINTS = {"high": 3, "medium": 2, "low": 1}
 MINUTES = {"listen": 3, "explore": 3, "agree": 2}
@@ -227,7 +235,7 @@ def build_packets(
     base = Context(
         today=as_of,
         settings=config.signals,
-        stage_medians=stage_medians(deals, config.signals.stuck_in_stage.min_sample),
+        stage_medians=stage_medians(deals, config.signals.of(StuckInStageSettings).min_sample),
         stage_orders=stage_orders(deals),
     )
     picker = QuestionPicker(bank, as_of)

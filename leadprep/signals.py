@@ -15,43 +15,85 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from leadprep.config import SignalSettings
+from pydantic import Field, create_model, model_validator
+
 from leadprep.formatting import days_between, money, percent, plural, short_date
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Deal
+from leadprep.settings import Section
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 SEVERITY_RANK = {HIGH: 3, MEDIUM: 2, LOW: 1}
 _RAISE = {LOW: MEDIUM, MEDIUM: HIGH, HIGH: HIGH}
+F = TypeVar("F", bound=Callable[..., "Flag | None"])
 
-FLAG_CODES = (
-    "single_threaded",
-    "no_decision_maker",
-    "close_date_slipped",
-    "close_date_passed",
-    "no_close_date",
-    "stale",
-    "stuck_in_stage",
-    "no_next_step",
-    "amount_decreased",
-    "commit_without_evidence",
-    "closing_soon_early_stage",
-)
+# --- the registry --------------------------------------------------------------------------------
 
-FLAG_TITLES = {
-    "single_threaded": "Single-threaded",
-    "no_decision_maker": "No decision maker",
-    "close_date_slipped": "Close date slipped",
-    "close_date_passed": "Close date passed",
-    "no_close_date": "No close date",
-    "stale": "Stale",
-    "stuck_in_stage": "Stuck in stage",
-    "no_next_step": "No next step",
-    "amount_decreased": "Amount decreased",
-    "commit_without_evidence": "Commit without evidence",
-    "closing_soon_early_stage": "Closing soon, early stage",
-}
+
+class SignalSection(Section):
+    """Settings every signal has: it can be switched off."""
+
+    enabled: bool = True
+
+
+S = TypeVar("S", bound=SignalSection)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A registered risk signal: its flag code, the title on the sheet, its settings model, and
+    the check (``reads_other_flags``: it runs last and sees the flags the others raised)."""
+
+    code: str
+    title: str
+    settings: type[SignalSection]
+    check: Callable[..., Flag | None]
+    reads_other_flags: bool = False
+
+    def __call__(self, deal: Deal, ctx: Context, others: Iterable[Flag] = ()) -> Flag | None:
+        cfg = ctx.settings.section(self.code)
+        if self.reads_other_flags:
+            return self.check(deal, ctx, cfg, list(others))
+        return self.check(deal, ctx, cfg)
+
+
+REGISTRY: dict[str, Signal] = {}
+
+
+def signal(
+    code: str,
+    title: str,
+    *,
+    settings: type[SignalSection] = SignalSection,
+    reads_other_flags: bool = False,
+) -> Callable[[F], F]:
+    """Register a check as the signal for ``code``: the one place a signal is declared. Its
+    settings become ``signals.<code>`` in the config; tests check that the question bank and
+    docs/signals.md cover it."""
+
+    def register(check: F) -> F:
+        if code in REGISTRY:
+            raise ValueError(f"signal {code!r} is registered twice")
+        REGISTRY[code] = Signal(code, title, settings, check, reads_other_flags)
+        return check
+
+    return register
+
+
+class SignalSettingsBase(Section):
+    def section(self, code: str) -> SignalSection:
+        """The settings of the signal ``code``."""
+        value = getattr(self, code)
+        assert isinstance(value, SignalSection)
+        return value
+
+    def of(self, settings: type[S]) -> S:
+        """The settings of the signal whose model is ``settings``, typed as such."""
+        [code] = [c for c, s in REGISTRY.items() if s.settings is settings]
+        value = getattr(self, code)
+        assert isinstance(value, settings)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +115,7 @@ class Context:
     """Everything a signal may look at besides the deal itself. Built once per run, then per deal."""
 
     today: date
-    settings: SignalSettings = field(default_factory=SignalSettings)
+    settings: SignalSettingsBase = field(default_factory=lambda: SignalSettings())
     previous: Deal | None = None  # the deal at the previous review
     close_dates_seen: tuple[date, ...] = ()  # close dates at earlier reviews, oldest first
     stage_medians: dict[str, float] = field(default_factory=dict)  # stage (lower) -> median days
@@ -145,9 +187,15 @@ def _by_stage(limits: dict[str, int], stage: str) -> int | None:
 # --- the signals ---------------------------------------------------------------------------------
 
 
-def single_threaded(deal: Deal, ctx: Context) -> Flag | None:
+class SingleThreadedSettings(SignalSection):
+    min_contacts: int = Field(2, ge=1)
+    healthy_contacts: int = Field(3, ge=1)
+    min_amount: Decimal = Field(Decimal(20000), ge=0)
+
+
+@signal("single_threaded", "Single-threaded", settings=SingleThreadedSettings)
+def single_threaded(deal: Deal, ctx: Context, cfg: SingleThreadedSettings) -> Flag | None:
     """Fewer buyer contacts than ``min_contacts`` (high), or just short of ``healthy_contacts`` (low)."""
-    cfg = ctx.settings.single_threaded
     if deal.amount is not None and deal.amount < cfg.min_amount:
         return None
     count = len(deal.contacts)
@@ -166,8 +214,7 @@ def single_threaded(deal: Deal, ctx: Context) -> Flag | None:
     return None
 
 
-def _is_power(contact_role: str | None, title: str | None, ctx: Context) -> bool:
-    cfg = ctx.settings.no_decision_maker
+def _is_power(contact_role: str | None, title: str | None, cfg: NoDecisionMakerSettings) -> bool:
     role = (contact_role or "").lower()
     if role and any(r.lower() in role for r in cfg.roles):
         return True
@@ -175,8 +222,7 @@ def _is_power(contact_role: str | None, title: str | None, ctx: Context) -> bool
     return any(re.search(p, text, re.IGNORECASE) for p in cfg.title_patterns)
 
 
-def _late_stage(deal: Deal, ctx: Context) -> bool:
-    cfg = ctx.settings.no_decision_maker
+def _late_stage(deal: Deal, ctx: Context, cfg: NoDecisionMakerSettings) -> bool:
     if cfg.from_stage:
         threshold = ctx.stage_orders.get(_stage_key(cfg.from_stage))
         if threshold is not None and deal.stage_order is not None:
@@ -184,11 +230,48 @@ def _late_stage(deal: Deal, ctx: Context) -> bool:
     return deal.probability is not None and deal.probability >= cfg.from_probability
 
 
-def no_decision_maker(deal: Deal, ctx: Context) -> Flag | None:
+class NoDecisionMakerSettings(SignalSection):
+    from_probability: float = Field(0.4, ge=0, le=1)
+    from_stage: str | None = None
+    roles: list[str] = [
+        "economic buyer",
+        "decision maker",
+        "economic decision maker",
+        "executive sponsor",
+        "executive",
+        "budget holder",
+        "signer",
+    ]
+    title_patterns: list[str] = [
+        r"\bc[efoirt]o\b",
+        r"\bchief\b",
+        r"\bpresident\b",
+        r"\bvp\b",
+        r"\bsvp\b",
+        r"\bevp\b",
+        r"vice[ -]president",
+        r"\bhead of\b",
+        r"\bfounder\b",
+        r"\bowner\b",
+        r"\bmanaging director\b",
+    ]
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> NoDecisionMakerSettings:
+        for pattern in self.title_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"title pattern {pattern!r} is not a valid regex: {exc}") from exc
+        return self
+
+
+@signal("no_decision_maker", "No decision maker", settings=NoDecisionMakerSettings)
+def no_decision_maker(deal: Deal, ctx: Context, cfg: NoDecisionMakerSettings) -> Flag | None:
     """From a late stage on, no contact whose role or title marks power to buy."""
-    if not _late_stage(deal, ctx):
+    if not _late_stage(deal, ctx, cfg):
         return None
-    if any(_is_power(c.role, c.title, ctx) for c in deal.contacts):
+    if any(_is_power(c.role, c.title, cfg) for c in deal.contacts):
         return None
     where = f"in {deal.stage}" + (
         f" ({percent(deal.probability)})" if deal.probability is not None else ""
@@ -208,9 +291,15 @@ def no_decision_maker(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("no_decision_maker", severity, evidence, {"contacts": len(deal.contacts)})
 
 
-def close_date_slipped(deal: Deal, ctx: Context) -> Flag | None:
+class CloseDateSlippedSettings(SignalSection):
+    escalate_at: int = Field(2, ge=1)
+    unreliable_at: int = Field(3, ge=1)
+    fiscal_year_start_month: int = Field(1, ge=1, le=12)
+
+
+@signal("close_date_slipped", "Close date slipped", settings=CloseDateSlippedSettings)
+def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) -> Flag | None:
     """Pushes of the close date (a pull-in is not a push), from CRM history and earlier reviews."""
-    cfg = ctx.settings.close_date_slipped
     timeline = close_date_timeline(deal, ctx.close_dates_seen)
     pushes = [(a, b) for a, b in itertools.pairwise(timeline) if b > a]
     if not pushes:
@@ -239,12 +328,17 @@ def close_date_slipped(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("close_date_slipped", severity, evidence, facts)
 
 
-def close_date_passed(deal: Deal, ctx: Context) -> Flag | None:
+class CloseDatePassedSettings(SignalSection):
+    high_after_days: int = Field(7, ge=0)
+
+
+@signal("close_date_passed", "Close date passed", settings=CloseDatePassedSettings)
+def close_date_passed(deal: Deal, ctx: Context, cfg: CloseDatePassedSettings) -> Flag | None:
     """An open deal whose close date is already behind us."""
     if deal.close_date is None or deal.close_date >= ctx.today:
         return None
     days = (ctx.today - deal.close_date).days
-    severity = HIGH if days > ctx.settings.close_date_passed.high_after_days else MEDIUM
+    severity = HIGH if days > cfg.high_after_days else MEDIUM
     evidence = (
         f"close date {short_date(deal.close_date, ctx.today)} passed {plural(days, 'day')} ago; "
         f"still open in {deal.stage}"
@@ -252,16 +346,26 @@ def close_date_passed(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("close_date_passed", severity, evidence, {"days": days})
 
 
-def no_close_date(deal: Deal, ctx: Context) -> Flag | None:
+class NoCloseDateSettings(SignalSection):
+    """Nothing to tune: on or off."""
+
+
+@signal("no_close_date", "No close date", settings=NoCloseDateSettings)
+def no_close_date(deal: Deal, ctx: Context, cfg: NoCloseDateSettings) -> Flag | None:
     """An open deal with no close date at all: a hygiene gap."""
     if deal.close_date is not None:
         return None
     return Flag("no_close_date", MEDIUM, f"no close date in the CRM (stage {deal.stage})")
 
 
-def stale(deal: Deal, ctx: Context) -> Flag | None:
+class StaleSettings(SignalSection):
+    days: int = Field(14, ge=1)
+    by_stage: dict[str, int] = {}
+
+
+@signal("stale", "Stale", settings=StaleSettings)
+def stale(deal: Deal, ctx: Context, cfg: StaleSettings) -> Flag | None:
     """No logged activity for ``days`` (per-stage overrides); unknown activity is not flagged."""
-    cfg = ctx.settings.stale
     if deal.last_activity_at is None:
         return None
     limit = _by_stage(cfg.by_stage, deal.stage) or cfg.days
@@ -276,9 +380,16 @@ def stale(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("stale", severity, evidence, {"days": days, "limit": limit})
 
 
-def stuck_in_stage(deal: Deal, ctx: Context) -> Flag | None:
+class StuckInStageSettings(SignalSection):
+    days: int = Field(30, ge=1)
+    by_stage: dict[str, int] = {}
+    median_multiple: float = Field(1.5, gt=0)
+    min_sample: int = Field(5, ge=2)
+
+
+@signal("stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings)
+def stuck_in_stage(deal: Deal, ctx: Context, cfg: StuckInStageSettings) -> Flag | None:
     """Longer in the current stage than its limit: configured, else a multiple of the median, else 30 days."""
-    cfg = ctx.settings.stuck_in_stage
     if deal.stage_entered_at is None:
         return None
     days = days_between(deal.stage_entered_at, ctx.today)
@@ -301,9 +412,13 @@ def stuck_in_stage(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("stuck_in_stage", severity, evidence, {"days": days, "limit": limit})
 
 
-def no_next_step(deal: Deal, ctx: Context) -> Flag | None:
+class NoNextStepSettings(SignalSection):
+    max_age_days: int = Field(14, ge=1)
+
+
+@signal("no_next_step", "No next step", settings=NoNextStepSettings)
+def no_next_step(deal: Deal, ctx: Context, cfg: NoNextStepSettings) -> Flag | None:
     """No next step recorded, or one left unchanged for ``max_age_days`` (when the CRM tells)."""
-    cfg = ctx.settings.no_next_step
     if not deal.next_step:
         return Flag("no_next_step", MEDIUM, "no next step recorded")
     if deal.next_step_updated_at is None:
@@ -315,9 +430,14 @@ def no_next_step(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("no_next_step", LOW, evidence, {"days": days})
 
 
-def amount_decreased(deal: Deal, ctx: Context) -> Flag | None:
+class AmountDecreasedSettings(SignalSection):
+    lookback_days: int = Field(30, ge=1)
+    high_drop_percent: float = Field(25, gt=0, le=100)
+
+
+@signal("amount_decreased", "Amount decreased", settings=AmountDecreasedSettings)
+def amount_decreased(deal: Deal, ctx: Context, cfg: AmountDecreasedSettings) -> Flag | None:
     """The amount went down since the last review, or within ``lookback_days`` of CRM history."""
-    cfg = ctx.settings.amount_decreased
     current = deal.amount
     if current is None:
         return None
@@ -348,9 +468,45 @@ def amount_decreased(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("amount_decreased", severity, evidence, {"percent": round(drop)})
 
 
-def closing_soon_early_stage(deal: Deal, ctx: Context) -> Flag | None:
+class CommitWithoutEvidenceSettings(SignalSection):
+    categories: list[str] = ["commit", "best case", "best_case"]
+
+
+@signal(
+    "commit_without_evidence",
+    "Commit without evidence",
+    settings=CommitWithoutEvidenceSettings,
+    reads_other_flags=True,
+)
+def commit_without_evidence(
+    deal: Deal, ctx: Context, cfg: CommitWithoutEvidenceSettings, others: list[Flag]
+) -> Flag | None:
+    """Forecast says Commit / Best Case while a high-severity risk stands."""
+    categories = {c.lower().replace("_", " ") for c in cfg.categories}
+    category = (deal.forecast_category or "").lower().replace("_", " ").strip()
+    if category not in categories:
+        return None
+    high = [f for f in others if f.severity == HIGH]
+    if not high:
+        return None
+    severity = HIGH if category == "commit" else MEDIUM
+    risks = ", ".join(f.title.lower() for f in high)
+    evidence = f"forecast {deal.forecast_category} while high-severity flags stand: {risks}"
+    return Flag("commit_without_evidence", severity, evidence, {"category": deal.forecast_category})
+
+
+class ClosingSoonEarlyStageSettings(SignalSection):
+    within_days: int = Field(30, ge=1)
+    max_probability: float = Field(0.4, ge=0, le=1)
+
+
+@signal(
+    "closing_soon_early_stage", "Closing soon, early stage", settings=ClosingSoonEarlyStageSettings
+)
+def closing_soon_early_stage(
+    deal: Deal, ctx: Context, cfg: ClosingSoonEarlyStageSettings
+) -> Flag | None:
     """Closes within ``within_days`` but the stage's probability is below ``max_probability``."""
-    cfg = ctx.settings.closing_soon_early_stage
     if deal.close_date is None or deal.probability is None or deal.close_date < ctx.today:
         return None
     days = (deal.close_date - ctx.today).days
@@ -364,51 +520,33 @@ def closing_soon_early_stage(deal: Deal, ctx: Context) -> Flag | None:
     return Flag("closing_soon_early_stage", severity, evidence, {"days": days})
 
 
-def commit_without_evidence(deal: Deal, ctx: Context, others: list[Flag]) -> Flag | None:
-    """Forecast says Commit / Best Case while a high-severity risk stands."""
-    categories = {
-        c.lower().replace("_", " ") for c in ctx.settings.commit_without_evidence.categories
-    }
-    category = (deal.forecast_category or "").lower().replace("_", " ").strip()
-    if category not in categories:
-        return None
-    high = [f for f in others if f.severity == HIGH]
-    if not high:
-        return None
-    severity = HIGH if category == "commit" else MEDIUM
-    risks = ", ".join(f.title.lower() for f in high)
-    evidence = f"forecast {deal.forecast_category} while high-severity flags stand: {risks}"
-    return Flag("commit_without_evidence", severity, evidence, {"category": deal.forecast_category})
+# --- the registry's views ------------------------------------------------------------------------
 
+FLAG_CODES: tuple[str, ...] = tuple(REGISTRY)  # in order of definition: ties sort this way
+FLAG_TITLES: dict[str, str] = {code: s.title for code, s in REGISTRY.items()}
+SIGNALS: dict[str, Signal] = dict(REGISTRY)
 
-SIGNALS: tuple[tuple[str, Callable[[Deal, Context], Flag | None]], ...] = (
-    ("single_threaded", single_threaded),
-    ("no_decision_maker", no_decision_maker),
-    ("close_date_slipped", close_date_slipped),
-    ("close_date_passed", close_date_passed),
-    ("no_close_date", no_close_date),
-    ("stale", stale),
-    ("stuck_in_stage", stuck_in_stage),
-    ("no_next_step", no_next_step),
-    ("amount_decreased", amount_decreased),
-    ("closing_soon_early_stage", closing_soon_early_stage),
-)
+if TYPE_CHECKING:
+    SignalSettings = SignalSettingsBase
+else:
+    SignalSettings = create_model(
+        "SignalSettings",
+        __base__=SignalSettingsBase,
+        **{code: (s.settings, Field(default_factory=s.settings)) for code, s in REGISTRY.items()},
+    )
+    SignalSettings.__doc__ = "The ``signals:`` section: one entry per registered signal."
 
 
 def evaluate(deal: Deal, ctx: Context) -> list[Flag]:
     """Every enabled flag that fires on an open deal, most severe first."""
     if deal.is_closed:
         return []
-    settings = ctx.settings
-    flags = [
-        flag
-        for code, signal in SIGNALS
-        if getattr(settings, code).enabled and (flag := signal(deal, ctx)) is not None
-    ]
-    if settings.commit_without_evidence.enabled:
-        extra = commit_without_evidence(deal, ctx, flags)
-        if extra is not None:
-            flags.append(extra)
+    enabled = [s for s in REGISTRY.values() if ctx.settings.section(s.code).enabled]
+    flags = [f for s in enabled if not s.reads_other_flags and (f := s(deal, ctx)) is not None]
+    for late in (s for s in enabled if s.reads_other_flags):
+        flag = late(deal, ctx, flags)
+        if flag is not None:
+            flags.append(flag)
     return sorted(flags, key=lambda f: (-SEVERITY_RANK[f.severity], FLAG_CODES.index(f.code)))
 
 

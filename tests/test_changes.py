@@ -1,10 +1,9 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from conftest import TODAY, make_deal
-
 from leadprep.changes import departures, diff_deal
 from leadprep.model import Contact, Rep
+from tests.helpers import TODAY, make_deal
 
 
 def fields(changes):

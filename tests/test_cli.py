@@ -6,18 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import time_machine
-from conftest import TODAY, csv_row, write_config, write_csv
-from typer.testing import CliRunner
 
-from leadprep.cli import app
 from leadprep.signals import FLAG_CODES
+from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
 
-runner = CliRunner()
 DEMO_REPS = {"alex-morgan", "priya-shah", "jordan-lee", "sam-rivera"}
-
-
-def run(*args: str):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def load_packets(folder: Path) -> dict:
@@ -25,7 +18,7 @@ def load_packets(folder: Path) -> dict:
 
 
 def test_demo_writes_index_and_a_packet_per_rep(tmp_path):
-    result = run("prep", "--demo", "--out", tmp_path / "out", "--as-of", TODAY.isoformat())
+    result = cli("prep", "--demo", "--out", tmp_path / "out", "--as-of", TODAY.isoformat())
     assert result.exit_code == 0, result.output
     names = {p.name for p in (tmp_path / "out").iterdir()}
     assert "index.html" in names
@@ -34,14 +27,14 @@ def test_demo_writes_index_and_a_packet_per_rep(tmp_path):
 
 
 def test_no_config_runs_the_demo_and_says_so(tmp_path):
-    result = run("prep", "--as-of", TODAY.isoformat())
+    result = cli("prep", "--as-of", TODAY.isoformat())
     assert result.exit_code == 0, result.output
     assert "running on the bundled demo pipeline" in result.stdout
     assert (tmp_path / "prep-sheets" / "index.html").is_file()
 
 
 def test_demo_shows_every_flag_a_healthy_deal_changes_and_deliver(tmp_path):
-    result = run(
+    result = cli(
         "prep", "--demo", "--out", tmp_path, "--format", "json,html", "--as-of", TODAY.isoformat()
     )
     assert result.exit_code == 0, result.output
@@ -60,7 +53,7 @@ def test_demo_looks_current_whenever_it_runs(tmp_path):
         as_of = TODAY + timedelta(days=offset)
         out = tmp_path / str(offset)
         assert (
-            run("prep", "--demo", "-o", out, "-f", "json", "--as-of", as_of.isoformat()).exit_code
+            cli("prep", "--demo", "-o", out, "-f", "json", "--as-of", as_of.isoformat()).exit_code
             == 0
         )
         deals = [d for p in load_packets(out)["packets"] for d in p["deals"]]
@@ -70,7 +63,7 @@ def test_demo_looks_current_whenever_it_runs(tmp_path):
 
 def test_default_today_is_the_real_date(tmp_path):
     with time_machine.travel(TODAY + timedelta(days=3, hours=12), tick=False):
-        assert run("prep", "--demo", "-o", tmp_path, "-f", "json").exit_code == 0
+        assert cli("prep", "--demo", "-o", tmp_path, "-f", "json").exit_code == 0
     assert load_packets(tmp_path)["as_of"] == (TODAY + timedelta(days=3)).isoformat()
 
 
@@ -86,7 +79,7 @@ def test_csv_to_packets_json_contract(tmp_path):
     config = csv_config(
         tmp_path, [csv_row(contacts="Ana Ruiz <ana@acme.com> [Champion]", amount="48000")]
     )
-    result = run(
+    result = cli(
         "prep",
         "--config",
         config,
@@ -139,7 +132,7 @@ def test_csv_to_packets_json_contract(tmp_path):
 
 def test_bad_rows_are_reported_and_exit_1_with_the_rest_written(tmp_path):
     config = csv_config(tmp_path, [csv_row(), csv_row(deal_id="D-2", close_date="next week")])
-    result = run(
+    result = cli(
         "prep", "-c", config, "-o", tmp_path / "o", "-f", "json", "--as-of", TODAY.isoformat()
     )
     assert result.exit_code == 1
@@ -151,7 +144,7 @@ def test_config_errors_exit_2_without_traceback(tmp_path):
     config = write_config(
         tmp_path / "c.yaml", "crm: {kind: file, file: {path: 3}}\nreview: {focus_deals: 0}\n"
     )
-    result = run("prep", "-c", config)
+    result = cli("prep", "-c", config)
     assert result.exit_code == 2
     assert "review.focus_deals: Input should be greater than or equal to 1" in result.stderr
     assert "Traceback" not in result.output + result.stderr
@@ -159,40 +152,40 @@ def test_config_errors_exit_2_without_traceback(tmp_path):
 
 def test_missing_import_file_exits_2(tmp_path):
     config = write_config(tmp_path / "c.yaml", "crm: {kind: file, file: {path: nope.csv}}\n")
-    result = run("prep", "-c", config, "-o", tmp_path / "o")
+    result = cli("prep", "-c", config, "-o", tmp_path / "o")
     assert result.exit_code == 2 and "nope.csv does not exist" in result.stderr
 
 
 def test_usage_errors_exit_2(tmp_path):
-    assert run("prep", "--demo", "--as-of", "30/11/2026").exit_code == 2
-    result = run("prep", "--demo", "--format", "html,docx")
+    assert cli("prep", "--demo", "--as-of", "30/11/2026").exit_code == 2
+    result = cli("prep", "--demo", "--format", "html,docx")
     assert result.exit_code == 2 and "docx" in result.stderr
-    result = run("prep", "--demo", "--rep", "nobody@example.com", "-o", tmp_path)
+    result = cli("prep", "--demo", "--rep", "nobody@example.com", "-o", tmp_path)
     assert result.exit_code == 2 and "No rep matches" in result.stderr
-    assert run("prep", "--config", tmp_path / "missing.yaml").exit_code == 2
+    assert cli("prep", "--config", tmp_path / "missing.yaml").exit_code == 2
 
 
 def test_rep_filter(tmp_path):
-    result = run("prep", "--demo", "--rep", "Priya.Shah@example.com", "-o", tmp_path, "-f", "json")
+    result = cli("prep", "--demo", "--rep", "Priya.Shah@example.com", "-o", tmp_path, "-f", "json")
     assert result.exit_code == 0
     assert [p["rep"]["name"] for p in load_packets(tmp_path)["packets"]] == ["Priya Shah"]
 
 
 def test_init_writes_a_valid_config_once(tmp_path):
-    assert run("init").exit_code == 0
+    assert cli("init").exit_code == 0
     text = (tmp_path / "leadprep.yaml").read_text()
     assert "kind: file" in text
-    assert run("init").exit_code == 2
-    assert run("init", "--force").exit_code == 0
+    assert cli("init").exit_code == 2
+    assert cli("init", "--force").exit_code == 0
 
 
 def test_doctor(tmp_path):
-    result = run("doctor")
+    result = cli("doctor")
     assert result.exit_code == 0, result.output
     assert re.search(r"ok\s+config: no config file", result.stdout)
     assert "ok   crm: demo pipeline" in result.stdout
     config = csv_config(tmp_path, [csv_row(), csv_row(deal_id="D-2", amount="??")])
-    result = run("doctor", "-c", config)
+    result = cli("doctor", "-c", config)
     assert result.exit_code == 2 and "FAIL crm" in result.stdout and "line 3" in result.stdout
 
 
@@ -210,7 +203,7 @@ def test_secrets_never_reach_output_or_logs(tmp_path, monkeypatch):
         'crm: {kind: file, file: {path: deals.csv}, hubspot: {access_token: "${LP_TEST_TOKEN}"}}',
     )
     config.write_text(text)
-    result = run(
+    result = cli(
         "prep",
         "-c",
         config,
@@ -240,7 +233,7 @@ def test_week_over_week_changes_and_slips_from_two_exports(tmp_path):
         csv_row(deal_id="SAME", deal_name="Same"),
     ]
     config = csv_config(tmp_path, week1)
-    first = run(
+    first = cli(
         "prep", "-c", config, "-o", tmp_path / "w1", "-f", "json", "--as-of", TODAY.isoformat()
     )
     assert first.exit_code == 0, first.output
@@ -259,12 +252,12 @@ def test_week_over_week_changes_and_slips_from_two_exports(tmp_path):
     write_csv(tmp_path / "deals.csv", week2)
     # two runs the same day: the second compares with last week, not with the first
     assert (
-        run(
+        cli(
             "prep", "-c", config, "-o", tmp_path / "w2a", "-f", "json", "--as-of", next_week
         ).exit_code
         == 0
     )
-    second = run("prep", "-c", config, "-o", tmp_path / "w2", "-f", "json", "--as-of", next_week)
+    second = cli("prep", "-c", config, "-o", tmp_path / "w2", "-f", "json", "--as-of", next_week)
     assert second.exit_code == 0, second.output
     (packet,) = load_packets(tmp_path / "w2")["packets"]
     deals = {d["id"]: d for d in packet["deals"]}

@@ -5,20 +5,13 @@ import threading
 from datetime import date, timedelta
 
 import pytest
-from conftest import TODAY, csv_row, write_config, write_csv
-from typer.testing import CliRunner
 
-from leadprep.cli import app
 from leadprep.commitments import coaching_record, vagueness_hint
 from leadprep.model import Commitment, NewCommitment
 from leadprep.store import Store
+from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
 
-runner = CliRunner()
 NEXT_WEEK = (TODAY + timedelta(days=7)).isoformat()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture
@@ -42,7 +35,7 @@ def reviewed(tmp_path):
         "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n",
     )
     assert (
-        run("prep", "-c", config, "-o", tmp_path / "w1", "--as-of", TODAY.isoformat()).exit_code
+        cli("prep", "-c", config, "-o", tmp_path / "w1", "--as-of", TODAY.isoformat()).exit_code
         == 0
     )
     return config
@@ -54,7 +47,7 @@ def count(tmp_path):
 
 
 def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
-    one = run(
+    one = cli(
         "commit",
         "D-1",
         "Ask Ana to introduce the CFO on Thursday",
@@ -65,7 +58,7 @@ def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
         "--as-of",
         TODAY.isoformat(),
     )
-    two = run(
+    two = cli(
         "commit",
         "D-2",
         "Book the security review with Bo's IT lead by Friday",
@@ -77,7 +70,7 @@ def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
     assert one.exit_code == 0 and two.exit_code == 0, one.output + two.output
     assert "#1 recorded for alex@example.com on Acme rollout, due 2026-12-03" in one.stdout
     assert "hint" not in one.stderr
-    followed = run(
+    followed = cli(
         "followup",
         "1",
         "--kept",
@@ -90,7 +83,7 @@ def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
     )
     assert followed.exit_code == 0 and "#1 marked kept" in followed.stdout
 
-    week2 = run(
+    week2 = cli(
         "prep", "-c", reviewed, "-o", tmp_path / "w2", "-f", "json,html,md", "--as-of", NEXT_WEEK
     )
     assert week2.exit_code == 0, week2.output
@@ -108,8 +101,8 @@ def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
 
 
 def test_commitments_made_this_review_are_not_in_its_own_deliver(reviewed, tmp_path):
-    run("commit", "D-1", "Call Ana on Friday", "-c", reviewed, "--as-of", TODAY.isoformat())
-    rerun = run(
+    cli("commit", "D-1", "Call Ana on Friday", "-c", reviewed, "--as-of", TODAY.isoformat())
+    rerun = cli(
         "prep", "-c", reviewed, "-o", tmp_path / "again", "-f", "json", "--as-of", TODAY.isoformat()
     )
     packets = json.loads((tmp_path / "again" / "packets.json").read_text())["packets"]
@@ -130,14 +123,14 @@ def test_commitments_made_this_review_are_not_in_its_own_deliver(reviewed, tmp_p
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(reviewed, tmp_path, args, message):
-    result = run(*args, "-c", reviewed, "--as-of", TODAY.isoformat())
+    result = cli(*args, "-c", reviewed, "--as-of", TODAY.isoformat())
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert count(tmp_path) == 0
 
 
 def test_past_due_date_is_accepted_with_a_warning(reviewed, tmp_path):
-    result = run(
+    result = cli(
         "commit",
         "D-1",
         "Send Ana the MSA on Monday",
@@ -156,7 +149,7 @@ def test_past_due_date_is_accepted_with_a_warning(reviewed, tmp_path):
 
 
 def test_vague_commitment_is_recorded_with_a_hint(reviewed, tmp_path):
-    result = run(
+    result = cli(
         "commit", "D-1", "I'll try to multithread", "-c", reviewed, "--as-of", TODAY.isoformat()
     )
     assert result.exit_code == 0 and count(tmp_path) == 1
@@ -190,7 +183,7 @@ def test_bulk_entry_from_the_typed_up_sheet(reviewed, tmp_path):
         "deal_id;text;due;rep\nD-1;Call Ana on Friday;2026-12-04;\nD-3;Send Sam's buyer the MSA by Tuesday;;\n",
         encoding="utf-8",
     )
-    result = run("commit", "--from-file", sheet, "-c", reviewed, "--as-of", TODAY.isoformat())
+    result = cli("commit", "--from-file", sheet, "-c", reviewed, "--as-of", TODAY.isoformat())
     assert result.exit_code == 0, result.output
     assert (
         "#1 recorded for alex@example.com" in result.stdout
@@ -201,7 +194,7 @@ def test_bulk_entry_from_the_typed_up_sheet(reviewed, tmp_path):
         "deal_id,text,due\nD-1,Call Ana on Friday,2026-12-04\nD-404,Something,\nD-2,,\n",
         encoding="utf-8",
     )
-    result = run("commit", "--from-file", bad, "-c", reviewed, "--as-of", TODAY.isoformat())
+    result = cli("commit", "--from-file", bad, "-c", reviewed, "--as-of", TODAY.isoformat())
     assert result.exit_code == 2
     assert (
         "line 3: Unknown deal id 'D-404'" in result.stderr
@@ -211,7 +204,7 @@ def test_bulk_entry_from_the_typed_up_sheet(reviewed, tmp_path):
 
 
 def test_listing_as_table_and_json(reviewed, tmp_path):
-    run(
+    cli(
         "commit",
         "D-1",
         "Call Ana on Friday",
@@ -222,7 +215,7 @@ def test_listing_as_table_and_json(reviewed, tmp_path):
         "--as-of",
         TODAY.isoformat(),
     )
-    run(
+    cli(
         "commit",
         "D-3",
         "Send Sam's buyer the MSA by Tuesday",
@@ -231,19 +224,19 @@ def test_listing_as_table_and_json(reviewed, tmp_path):
         "--as-of",
         TODAY.isoformat(),
     )
-    run("followup", "2", "--missed", "-c", reviewed, "--as-of", NEXT_WEEK)
-    table = run("commitments", "-c", reviewed, "--as-of", NEXT_WEEK)
+    cli("followup", "2", "--missed", "-c", reviewed, "--as-of", NEXT_WEEK)
+    table = cli("commitments", "-c", reviewed, "--as-of", NEXT_WEEK)
     assert table.exit_code == 0 and "Ana" in table.stdout and "overdue" in table.stdout
     assert "MSA" not in table.stdout  # followed up: only with --all
     data = json.loads(
-        run("commitments", "--all", "--format", "json", "-c", reviewed, "--as-of", NEXT_WEEK).stdout
+        cli("commitments", "--all", "--format", "json", "-c", reviewed, "--as-of", NEXT_WEEK).stdout
     )
     assert [(c["id"], c["status"], c["overdue"]) for c in data] == [
         (1, "open", True),
         (2, "missed", False),
     ]
     only_sam = json.loads(
-        run(
+        cli(
             "commitments",
             "--all",
             "--rep",
@@ -260,9 +253,9 @@ def test_listing_as_table_and_json(reviewed, tmp_path):
 
 
 def test_second_followup_warns_and_updates(reviewed, tmp_path):
-    run("commit", "D-1", "Call Ana on Friday", "-c", reviewed, "--as-of", TODAY.isoformat())
-    run("followup", "1", "--kept", "-c", reviewed, "--as-of", NEXT_WEEK)
-    again = run("followup", "1", "--missed", "-c", reviewed, "--as-of", NEXT_WEEK)
+    cli("commit", "D-1", "Call Ana on Friday", "-c", reviewed, "--as-of", TODAY.isoformat())
+    cli("followup", "1", "--kept", "-c", reviewed, "--as-of", NEXT_WEEK)
+    again = cli("followup", "1", "--missed", "-c", reviewed, "--as-of", NEXT_WEEK)
     assert (
         again.exit_code == 0
         and "already marked kept" in again.stderr
@@ -326,7 +319,7 @@ def test_coaching_record_windows_and_streak():
 
 def test_a_commitment_about_no_single_deal_with_its_success_sign(reviewed):
     config = reviewed
-    made = run(
+    made = cli(
         "commit",
         "-c",
         config,
@@ -341,12 +334,12 @@ def test_a_commitment_about_no_single_deal_with_its_success_sign(reviewed):
     assert made.exit_code == 0, made.output + made.stderr
     assert "(no single deal)" in made.stdout
     listed = json.loads(
-        run("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
+        cli("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
     )
     (item,) = [c for c in listed if c["deal_id"] is None]
     assert item["rep_email"] == "alex@example.com"
     assert item["success"] == "Two buyers state their goal in their own words"
-    with_deal = run(
+    with_deal = cli(
         "commit",
         "-c",
         config,
@@ -359,6 +352,6 @@ def test_a_commitment_about_no_single_deal_with_its_success_sign(reviewed):
     )
     assert with_deal.exit_code == 0, with_deal.output + with_deal.stderr
     listed = json.loads(
-        run("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
+        cli("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
     )
     assert {c["success"] for c in listed} >= {"CFO on the calendar"}

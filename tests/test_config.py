@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
-from conftest import write_config
 
 from leadprep.config import find_config_path, load_config
 from leadprep.errors import ConfigError
+from tests.helpers import write_config
 
 
 def test_example_config_is_valid(monkeypatch):

@@ -4,12 +4,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import TODAY, csv_row, write_csv
 
 from leadprep.config import FileSettings, StageSetting
 from leadprep.connectors.file import FileConnector
 from leadprep.errors import DataError
 from leadprep.model import CLOSE_DATE
+from tests.helpers import TODAY, csv_row, write_csv
 
 
 def fetch(path: Path, **settings):

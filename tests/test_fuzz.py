@@ -10,9 +10,10 @@ import shutil
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from conftest import TODAY, cli
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
+from tests.helpers import TODAY, cli
 
 # Text a hostile or unlucky CRM user could type: markup, URLs of every scheme, quotes, control
 # and bidi characters, shell syntax, separators, very long runs.

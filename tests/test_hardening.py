@@ -8,13 +8,13 @@ import logging
 from decimal import Decimal
 
 import pytest
-from conftest import TODAY, cli, csv_row, file_config, teams_yaml, write_config, write_csv
-from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
 from leadprep.config import ConfigError, HubSpotSettings, SMTPSettings, parse_config
 from leadprep.connectors.hubspot import HubSpotConnector
 from leadprep.errors import EXIT_INTERNAL
 from leadprep.redact import register_secret
+from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
+from tests.helpers import TODAY, cli, csv_row, file_config, teams_yaml, write_config, write_csv
 
 # --- secrets ---------------------------------------------------------------------------------
 

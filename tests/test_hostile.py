@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from conftest import TODAY, cli, csv_row, file_config, teams_yaml
 
 from leadprep.model import Contact, Rep
 from leadprep.sanitize import (
@@ -17,6 +16,7 @@ from leadprep.sanitize import (
     safe_url,
     terminal_text,
 )
+from tests.helpers import TODAY, cli, csv_row, file_config, teams_yaml
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 

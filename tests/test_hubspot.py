@@ -4,13 +4,13 @@ import math
 from datetime import date
 
 import pytest
-from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
 from leadprep.config import HubSpotSettings
 from leadprep.connectors import hubspot
 from leadprep.connectors.hubspot import HubSpotConnector
 from leadprep.errors import CRMAuthError, CRMUnavailableError
 from leadprep.model import CLOSE_DATE
+from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
 TODAY = date(2026, 11, 30)
 TEAM = {"rep0@example.com", "rep1@example.com", "rep2@example.com"}

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 import vcr
-from fakes.hubspot_server import TOKEN
 
 from leadprep.config import HubSpotSettings
 from leadprep.connectors.hubspot import HubSpotConnector
 from leadprep.model import CLOSE_DATE
+from tests.fakes.hubspot_server import TOKEN
 
 CASSETTE = Path(__file__).parent / "cassettes" / "hubspot_pull.yaml"
 replay = vcr.VCR(

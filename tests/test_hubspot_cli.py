@@ -4,8 +4,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import cli, csv_packets, prep_json, teams_yaml, write_config
-from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
+
+from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
+from tests.helpers import cli, csv_packets, prep_json, teams_yaml, write_config
 
 AS_OF = "2026-11-30"
 TEAM = ["rep0@example.com", "rep1@example.com"]

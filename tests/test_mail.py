@@ -1,41 +1,12 @@
 """Email of prep sheets against a real SMTP server on loopback (aiosmtpd)."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email import message_from_bytes, policy
 
-import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from conftest import TODAY, cli, csv_row, write_config, write_csv
-from fakes.smtp_server import SMTPServer
 
-from leadprep.schedule import Scheduler, next_fire_times
-
-EVIL = "<b>Evil</b> & Co — rollout"
-
-
-def setup(tmp_path, port, *, to_reps=False, auth=""):
-    write_csv(
-        tmp_path / "deals.csv",
-        [
-            csv_row(deal_id="D-1", deal_name=EVIL, contacts="Ana Ruiz [Champion]", amount="90000"),
-            csv_row(deal_id="D-2", deal_name="Globex pilot"),
-            csv_row(
-                deal_id="D-3",
-                deal_name="Initech renewal",
-                owner_email="sam@example.com",
-                owner_name="Sam Rivera",
-                contacts="",
-            ),
-        ],
-    )
-    return write_config(
-        tmp_path / "leadprep.yaml",
-        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
-        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: [alex@example.com, sam@example.com]}]\n"
-        f"email:\n  smtp: {{host: 127.0.0.1, port: {port}, security: none, timeout: 5{auth}}}\n"
-        '  from: "Pipeline prep <prep@example.com>"\n'
-        f"  to_reps: {'true' if to_reps else 'false'}\n",
-    )
+from tests.fakes.smtp_server import SMTPServer
+from tests.helpers import EVIL, TODAY, cli, csv_row, mail_config, write_config, write_csv
 
 
 def send(config, *args):
@@ -43,7 +14,7 @@ def send(config, *args):
 
 
 def test_manager_gets_html_text_and_attachments_with_crm_text_escaped(tmp_path, smtp):
-    config = setup(tmp_path, smtp.port)
+    config = mail_config(tmp_path, smtp.port)
     result = send(config)
     assert result.exit_code == 0, result.output + result.stderr
     (message,) = smtp.inbox.to("dana@example.com")
@@ -65,7 +36,7 @@ def test_manager_gets_html_text_and_attachments_with_crm_text_escaped(tmp_path, 
 
 
 def test_second_send_the_same_week_sends_nothing_and_force_resends(tmp_path, smtp):
-    config = setup(tmp_path, smtp.port)
+    config = mail_config(tmp_path, smtp.port)
     assert send(config).exit_code == 0
     again = send(config)
     assert again.exit_code == 0 and "skipped dana@example.com" in again.stdout
@@ -77,7 +48,7 @@ def test_second_send_the_same_week_sends_nothing_and_force_resends(tmp_path, smt
 
 
 def test_server_down_keeps_the_outbox_and_delivers_once_when_back(tmp_path, smtp):
-    config = setup(tmp_path, smtp.port, to_reps=True)
+    config = mail_config(tmp_path, smtp.port, to_reps=True)
     smtp.stop()
     down = send(config)
     assert down.exit_code == 1
@@ -98,7 +69,7 @@ def test_server_down_keeps_the_outbox_and_delivers_once_when_back(tmp_path, smtp
 
 
 def test_dry_run_writes_the_outbox_and_sends_nothing(tmp_path, smtp):
-    config = setup(tmp_path, smtp.port)
+    config = mail_config(tmp_path, smtp.port)
     dry = send(config, "--dry-run")
     assert dry.exit_code == 0 and "Dry run: 1 message(s)" in dry.stdout
     assert smtp.inbox.messages == []
@@ -111,7 +82,7 @@ def test_dry_run_writes_the_outbox_and_sends_nothing(tmp_path, smtp):
 
 
 def test_rejected_recipient_fails_alone(tmp_path, smtp):
-    config = setup(tmp_path, smtp.port, to_reps=True)
+    config = mail_config(tmp_path, smtp.port, to_reps=True)
     smtp.inbox.reject.add("sam@example.com")
     result = send(config)
     assert result.exit_code == 1
@@ -127,7 +98,7 @@ def test_rejected_recipient_fails_alone(tmp_path, smtp):
 
 
 def test_rep_pre_read_has_no_manager_notes(tmp_path, smtp):
-    config = setup(tmp_path, smtp.port, to_reps=True)
+    config = mail_config(tmp_path, smtp.port, to_reps=True)
     assert send(config).exit_code == 0
     (message,) = smtp.inbox.to("alex@example.com")
     text = message.get_body(("plain",)).get_content()
@@ -149,7 +120,7 @@ def test_smtp_auth_from_the_environment(tmp_path, monkeypatch):
     server = SMTPServer(authenticator=authenticator, auth_require_tls=False, auth_required=True)
     server.start()
     try:
-        config = setup(
+        config = mail_config(
             tmp_path, server.port, auth=', username: prep, password: "${LP_SMTP_PASSWORD}"'
         )
         missing = send(config)
@@ -202,85 +173,6 @@ def test_invalid_addresses_are_config_errors(tmp_path):
         "is not a cron expression",
     ):
         assert expected in result.stderr
-
-
-# --- schedule ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("after", "expected_utc"),
-    [
-        # New York, Monday 07:00: EST before 2026-03-08, EDT after; EDT until 2026-11-01, EST after
-        (
-            datetime(2026, 3, 1, tzinfo=UTC),
-            ["2026-03-02T12:00", "2026-03-09T11:00", "2026-03-16T11:00"],
-        ),
-        (
-            datetime(2026, 10, 20, tzinfo=UTC),
-            ["2026-10-26T11:00", "2026-11-02T12:00", "2026-11-09T12:00"],
-        ),
-    ],
-)
-def test_next_fire_times_keep_local_time_across_dst(after, expected_utc):
-    times = next_fire_times("0 7 * * MON", "America/New_York", after, 3)
-    assert [t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M") for t in times] == expected_utc
-    assert all(t.hour == 7 and t.weekday() == 0 for t in times)
-
-
-class FakeClock:
-    def __init__(self, start):
-        self.time = start
-        self.waits = []
-
-    def now(self):
-        return self.time
-
-    def wait(self, seconds):
-        self.waits.append(seconds)
-        self.time += timedelta(seconds=seconds)
-        return False
-
-
-def test_one_scheduled_run_end_to_end(tmp_path, smtp, monkeypatch):
-    config = setup(tmp_path, smtp.port)
-    monkeypatch.chdir(tmp_path)
-    from leadprep.cli import _send_once
-    from leadprep.config import load_config
-
-    cfg = load_config(config)
-    clock = FakeClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))  # a Friday
-    codes = []
-    scheduler = Scheduler(
-        "0 7 * * MON",
-        "America/New_York",
-        lambda fire: codes.append(_send_once(cfg, fire.date(), None)),
-        now=clock.now,
-        wait=clock.wait,
-    )
-    scheduler.run(max_runs=1)
-    assert clock.waits == [
-        (
-            datetime(2026, 11, 30, 12, 0, tzinfo=UTC) - datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
-        ).total_seconds()
-    ]
-    assert codes == [0] and len(smtp.inbox.to("dana@example.com")) == 1
-
-
-def test_a_failed_run_does_not_stop_the_schedule_and_stop_is_clean():
-    clock = FakeClock(datetime(2026, 11, 27, 15, 0, tzinfo=UTC))
-    calls = []
-
-    def job(fire):
-        calls.append(fire)
-        if len(calls) == 1:
-            raise RuntimeError("SMTP exploded")
-        if len(calls) == 3:
-            scheduler.stop()  # as the SIGTERM handler does
-
-    scheduler = Scheduler("0 7 * * MON", "UTC", job, now=clock.now, wait=clock.wait)
-    scheduler.run()
-    assert len(calls) == 3 and scheduler.failures == 1 and scheduler.stopped
-    assert [c.date().isoformat() for c in calls] == ["2026-11-30", "2026-12-07", "2026-12-14"]
 
 
 def test_parallel_sends_deliver_each_message_exactly_once(tmp_path, smtp):

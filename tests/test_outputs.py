@@ -6,12 +6,11 @@ from __future__ import annotations
 import errno
 import json
 
-from conftest import TODAY, cli, csv_row, file_config
-
 from leadprep import render
 from leadprep.model import Rep
 from leadprep.packets import rep_slugs
 from leadprep.store import Store
+from tests.helpers import TODAY, cli, csv_row, file_config
 
 TWO_TEAMS = (
     "teams:\n"

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pypdf
 import pytest
-from conftest import TODAY, cli, csv_row, write_config, write_csv
 
 from leadprep.config import Config
 from leadprep.render import Renderer
 from leadprep.timeline import close_date_chart
+from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
 
 DEMO_REPS = ["alex-morgan", "jordan-lee", "priya-shah", "sam-rivera"]
 

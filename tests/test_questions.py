@@ -2,7 +2,6 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from conftest import TODAY, make_deal
 
 from leadprep.demo import current_deals
 from leadprep.errors import ConfigError
@@ -15,6 +14,7 @@ from leadprep.questions import (
 )
 from leadprep.render import packaged_templates
 from leadprep.signals import FLAG_CODES, Context, evaluate
+from tests.helpers import TODAY, make_deal
 
 BANK_PATH = packaged_templates() / "questions.yaml"
 

@@ -4,13 +4,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import TODAY, make_deal
 
 from leadprep.config import Config
 from leadprep.errors import ConfigError, OutputError
 from leadprep.model import Contact
 from leadprep.packets import Memory, build_packets
 from leadprep.render import Renderer, md_escape
+from tests.helpers import TODAY, make_deal
 
 EVIL = "<script>alert(1)</script>"
 

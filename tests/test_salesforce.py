@@ -6,13 +6,13 @@ from datetime import date
 
 import pytest
 import requests
-from fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
 
 from leadprep.config import SalesforceSettings
 from leadprep.connectors.salesforce import RetryingSession, SalesforceConnector, parse_history
 from leadprep.errors import CRMAuthError, CRMUnavailableError
 from leadprep.model import CLOSE_DATE
-from leadprep.signals import Context, close_date_slipped
+from leadprep.signals import SIGNALS, Context
+from tests.fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
 
 TODAY = date(2026, 11, 30)
 
@@ -113,10 +113,10 @@ def test_pushes_come_from_history_and_push_count_is_ignored():
     assert [c.field for c in changes].count("amount") == 1 and [c.field for c in changes].count(
         "stage"
     ) == 1
-    from conftest import make_deal
+    from tests.helpers import make_deal
 
     deal = make_deal(close_date=date(2026, 12, 17), history=tuple(changes))
-    flag = close_date_slipped(deal, Context(today=date(2026, 11, 12)))
+    flag = SIGNALS["close_date_slipped"](deal, Context(today=date(2026, 11, 12)))
     assert flag.facts["pushes"] == 2  # two pushes; the pull-in in between is not one
     assert flag.facts["days"] == 30 + 27
 

@@ -1,8 +1,9 @@
 """``leadprep prep`` with crm.kind: salesforce (session auth), end to end against the fake."""
 
 import pytest
-from conftest import cli, csv_packets, prep_json, teams_yaml, write_config
-from fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
+
+from tests.fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
+from tests.helpers import cli, csv_packets, prep_json, teams_yaml, write_config
 
 AS_OF = "2026-11-30"
 TEAM = ["rep0@example.com", "rep1@example.com"]

@@ -5,7 +5,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import TODAY, at, make_deal
 
 from leadprep.config import SignalSettings
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact
@@ -17,6 +16,7 @@ from leadprep.signals import (
     evaluate,
     stage_medians,
 )
+from tests.helpers import TODAY, at, make_deal
 
 SIGNAL = dict(SIGNALS)
 CTX = Context(today=TODAY)

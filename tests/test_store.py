@@ -5,11 +5,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import TODAY, make_deal
 
 from leadprep.errors import DataError
-from leadprep.model import NewCommitment
 from leadprep.store import SCHEMA_VERSION, Store
+from tests.helpers import TODAY, add_commitment, make_deal
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -84,7 +83,7 @@ def test_wal_and_concurrent_writers(tmp_path):
 
 def test_commitments(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
-        first = add(
+        first = add_commitment(
             store,
             deal_id="D-1",
             deal_name="Acme",
@@ -93,7 +92,9 @@ def test_commitments(tmp_path):
             due=TODAY,
             made_on=TODAY - timedelta(days=7),
         )
-        add(store, deal_id="D-2", deal_name="Beta", rep_email="alex@example.com", text="Later")
+        add_commitment(
+            store, deal_id="D-2", deal_name="Beta", rep_email="alex@example.com", text="Later"
+        )
         open_before = store.commitments.all(status="open", made_before=TODAY)
         assert [c.id for c in open_before] == [first]
         assert open_before[0].rep_email == "alex@example.com"
@@ -113,21 +114,6 @@ def test_newer_schema_is_refused(tmp_path):
     db.close()
     with pytest.raises(DataError, match="newer leadprep"):
         Store.open(path)
-
-
-def add(store, **overrides):
-    """Record a commitment with sensible defaults; returns its id."""
-    values = dict(
-        deal_id="D-1",
-        deal_name="Acme",
-        rep_email="a@example.com",
-        text="x",
-        due=None,
-        made_on=TODAY,
-    )
-    values.update(overrides)
-    [new_id] = store.commitments.add([NewCommitment(**values)])
-    return new_id
 
 
 V2_DELIVERIES = """
@@ -180,11 +166,11 @@ def test_a_claim_whose_run_died_is_taken_over(tmp_path):
 def test_read_only_commands_open_read_only_and_say_so_on_a_write(tmp_path):
     path = tmp_path / "s.db"
     with Store.open(path) as store:
-        add(store)
+        add_commitment(store)
     with Store.open(path, readonly=True) as store:
         assert len(store.commitments.all()) == 1
         with pytest.raises(DataError, match="is read-only"):
-            add(store, deal_id="D-2", deal_name="B", text="y")
+            add_commitment(store, deal_id="D-2", deal_name="B", text="y")
     missing = tmp_path / "none" / "s.db"
     with Store.open(missing, readonly=True) as store:
         assert store.commitments.all() == []
@@ -215,12 +201,12 @@ def damage(path):
 
 
 def test_a_damaged_file_is_reported_as_damaged_with_what_to_do(tmp_path):
-    from conftest import cli
+    from tests.helpers import cli
 
     path = tmp_path / "state.db"
     with Store.open(path) as store:
         for i in range(200):
-            add(store, deal_id=f"D-{i}", deal_name="Acme" * 20, text="call the CFO" * 10)
+            add_commitment(store, deal_id=f"D-{i}", deal_name="Acme" * 20, text="call the CFO" * 10)
         store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     damage(path)
     result = cli("commitments", "--as-of", TODAY.isoformat())
@@ -243,7 +229,7 @@ def test_another_programs_sqlite_file_is_not_ours(tmp_path):
 
 def test_prune_keeps_the_last_reviews_and_every_commitment(tmp_path):
     with Store.open(tmp_path / "s.db") as store:
-        add(store, made_on=TODAY - timedelta(days=700))
+        add_commitment(store, made_on=TODAY - timedelta(days=700))
         for week in range(30):
             as_of = TODAY - timedelta(days=7 * (29 - week))
             store.runs.record(as_of, "file", [make_deal(), make_deal(id="D-2")])
@@ -283,7 +269,7 @@ def test_snapshots_are_compressed_and_older_plain_ones_still_read(tmp_path):
 
 
 def test_state_info_and_vacuum_report_the_size(tmp_path):
-    from conftest import cli
+    from tests.helpers import cli
 
     assert "not created yet" in cli("state", "info").stdout
     assert not (tmp_path / "state.db").exists()
@@ -328,5 +314,5 @@ def test_a_state_file_written_by_release_0_1_0_keeps_every_run_and_commitment(tm
         assert kept.followed_up_on == date(2026, 11, 30) and kept.deal_name == "Acme renewal"
         assert (habit.deal_id, habit.rep_email, habit.status) == (None, "ben@example.com", "open")
         # and it takes new writes in the current schema
-        add(store, text="after the upgrade", made_on=date(2026, 11, 30))
+        add_commitment(store, text="after the upgrade", made_on=date(2026, 11, 30))
         assert len(store.commitments.all()) == 3

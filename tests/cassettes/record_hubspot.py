@@ -1,6 +1,6 @@
 """Re-record tests/cassettes/hubspot_pull.yaml from the fake HubSpot (run from the repo root):
 
-    .venv/bin/python tests/cassettes/record_hubspot.py
+    .venv/bin/python -m tests.cassettes.record_hubspot
 
 The cassette's host is rewritten to api.hubapi.com and the Authorization header is filtered, so the
 replay test runs the connector exactly as it would run against HubSpot, with no secret stored.
@@ -8,20 +8,17 @@ replay test runs the connector exactly as it would run against HubSpot, with no 
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
 
 import vcr
 
+from leadprep.config import HubSpotSettings
+from leadprep.connectors.hubspot import HubSpotConnector
+from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal  # noqa: E402
-
-from leadprep.config import HubSpotSettings  # noqa: E402
-from leadprep.connectors.hubspot import HubSpotConnector  # noqa: E402
 
 CASSETTE = HERE / "hubspot_pull.yaml"
 PORTAL = dict(open_per_owner=[3, 2], closed=1, seed=30, max_contacts=4)

@@ -1,6 +1,6 @@
 """Re-record tests/cassettes/salesforce_pull.yaml from the fake Salesforce (run from the repo root):
 
-    .venv/bin/python tests/cassettes/record_salesforce.py
+    .venv/bin/python -m tests.cassettes.record_salesforce
 
 A password login plus one pull. Hosts are rewritten to login.salesforce.com and
 acme.my.salesforce.com; the SOAP login's username and password, the session id it returns and
@@ -10,7 +10,6 @@ every Authorization header are scrubbed before anything is written.
 from __future__ import annotations
 
 import re
-import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -18,13 +17,11 @@ from pathlib import Path
 import requests
 import vcr
 
+from leadprep.config import SalesforceSettings
+from leadprep.connectors.salesforce import RetryingSession, SalesforceConnector
+from tests.fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from fakes.salesforce_server import TOKEN, FakeSalesforce, build_org  # noqa: E402
-
-from leadprep.config import SalesforceSettings  # noqa: E402
-from leadprep.connectors.salesforce import RetryingSession, SalesforceConnector  # noqa: E402
 
 CASSETTE = HERE / "salesforce_pull.yaml"
 INSTANCE = "acme.my.salesforce.com"

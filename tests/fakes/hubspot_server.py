@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from fakes.loopback import LoopbackServer, Response
+from tests.fakes.loopback import LoopbackServer, Response
 
 TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 HISTORY_LIMIT_MESSAGE = (

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 import trustme
 
-from fakes.loopback import LoopbackServer, Response
+from tests.fakes.loopback import LoopbackServer, Response
 
 TOKEN = "00DFAKE0000000!AQ0AQFAKESESSIONTOKEN1234567890"
 VERSION = "59.0"
