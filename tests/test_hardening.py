@@ -124,7 +124,7 @@ def test_smtp_password_in_clear_to_another_host_is_warned_about(tmp_path, monkey
     assert "FAIL email" in doctor.stdout and "unencrypted" in doctor.stdout
     # and send says so before it logs in (no connection is made here: the sender is a stub)
     from leadprep.config import load_config
-    from leadprep.mail import deliver
+    from leadprep.mail import send_email
     from leadprep.store import Store
 
     class NoSender:
@@ -132,8 +132,8 @@ def test_smtp_password_in_clear_to_another_host_is_warned_about(tmp_path, monkey
             pass
 
     with Store.memory() as store:
-        report = deliver(
-            load_config(config), store, [], out_dir=tmp_path, as_of=TODAY, sender=NoSender()
+        report = send_email(
+            load_config(config), store, [], out_dir=tmp_path, as_of=TODAY, transport=NoSender
         )
     assert any("unencrypted" in note for note in report.notes)
 

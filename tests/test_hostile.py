@@ -212,12 +212,12 @@ def test_a_recipient_name_with_specials_and_accents_parses_back_as_one_address(n
     from email import message_from_bytes, policy
 
     from leadprep.config import EmailSettings
-    from leadprep.mail import _new_message
+    from leadprep.mail.compose import new_message
 
     settings = EmailSettings.model_validate(
         {"smtp": {"host": "127.0.0.1"}, "from": "Prep <prep@example.com>"}
     )
-    message = _new_message(settings, (name, "alex@example.com"), "Prep")
+    message = new_message(settings, (name, "alex@example.com"), "Prep")
     message.set_content("x")
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     [address] = parsed["To"].addresses

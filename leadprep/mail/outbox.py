@@ -1,0 +1,157 @@
+"""The outbox: nothing lost, nothing doubled, whatever carries the message.
+
+Every message is written to ``<out>/outbox/<week>/`` and recorded in the deliveries table before
+any sending; it goes out once per review week, recipient and kind (``force`` resends); one that
+fails stays queued and goes out on the next run. Overlapping runs claim each message before
+sending it. A transport (SMTP today) only carries one stored message to one recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+from leadprep.model import Delivery, review_week
+from leadprep.render import atomic_write
+from leadprep.store import Store
+
+
+class Message(Protocol):
+    """Something to deliver: who it is for, and the bytes the outbox keeps."""
+
+    kind: str
+    recipient: str
+    suffix: str
+
+    @property
+    def payload(self) -> bytes: ...
+
+    @property
+    def content_hash(self) -> str: ...
+
+
+class Transport(Protocol):
+    """Carries stored messages: ``send`` returns (error or None, whether the connection itself
+    failed, so the rest wait for the next run)."""
+
+    def send(self, delivery: Delivery, payload: bytes) -> tuple[str | None, bool]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Outcome:
+    """What became of one message in this run."""
+
+    recipient: str
+    kind: str
+    status: str  # sent | failed | skipped | queued
+    detail: str = ""
+
+
+@dataclass
+class SendReport:
+    """Every message's outcome, and notes for the person running the send."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def outbox_path(out_dir: Path, week: str, item: Message) -> Path:
+    """``<out>/outbox/<week>/<kind>-<recipient>.<suffix>``, with the recipient made file-safe."""
+    safe = "".join(ch if ch.isalnum() or ch in "@.-_" else "_" for ch in item.recipient)
+    return out_dir / "outbox" / week / f"{item.kind}-{safe}{item.suffix}"
+
+
+def deliver(
+    store: Store,
+    outgoing: Sequence[Message],
+    transport: Callable[[], Transport],
+    *,
+    out_dir: Path,
+    as_of: date,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Callable[[Outcome], None] | None = None,
+) -> SendReport:
+    """Write every message to the outbox, then send what has not gone out yet (this week's and
+    earlier failures) through the transport ``transport()`` opens (only when there is something
+    to send)."""
+    week = review_week(as_of)
+    report = SendReport()
+    for item in outgoing:
+        path = outbox_path(out_dir, week, item)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existing = store.deliveries.get(week, item.recipient, item.kind)
+        if existing is not None and existing.status == "sent" and not force:
+            report.outcomes.append(
+                Outcome(
+                    item.recipient,
+                    item.kind,
+                    "skipped",
+                    f"already sent this week ({existing.sent_at})",
+                )
+            )
+            continue
+        atomic_write(path, item.payload)
+        queued = store.deliveries.queue(
+            week, item.recipient, item.kind, item.content_hash, str(path)
+        )
+        if force and queued.status == "sent":
+            store.deliveries.force_resend(queued.id)
+    pending = store.deliveries.pending()
+    if dry_run:
+        report.outcomes += [Outcome(d.recipient, d.kind, "queued", d.eml_path) for d in pending]
+        return report
+    if not pending:
+        return report
+    sender = transport()
+    broken: str | None = None  # set when the server is down or refused us: keep the rest queued
+    try:
+        for delivery in pending:
+            # Claimed one at a time in its own write transaction: runs that overlap (cron plus a
+            # manual run) each send a message only if they took it first.
+            if not store.deliveries.claim(delivery.id):
+                report.outcomes.append(
+                    Outcome(
+                        delivery.recipient,
+                        delivery.kind,
+                        "skipped",
+                        "sent (or being sent) by another leadprep run",
+                    )
+                )
+                continue
+            error = broken
+            if error is None:
+                error, connection_lost = _send_one(delivery, sender)
+                if connection_lost:
+                    broken = error
+            store.deliveries.mark(delivery.id, sent=error is None, error=error)
+            outcome = Outcome(
+                delivery.recipient,
+                delivery.kind,
+                "sent" if error is None else "failed",
+                delivery.review_week if error is None else error,
+            )
+            report.outcomes.append(outcome)
+            if progress:
+                progress(outcome)
+    finally:
+        sender.close()
+    return report
+
+
+def _send_one(delivery: Delivery, transport: Transport) -> tuple[str | None, bool]:
+    path = Path(delivery.eml_path)
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        return f"outbox file {path} cannot be read ({exc.strerror})", False
+    return transport.send(delivery, payload)
