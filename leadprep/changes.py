@@ -40,7 +40,7 @@ class Departure:
     """A deal that was open at the last review and is not open in this rep's pipeline now."""
 
     deal: Deal  # as it was last review
-    outcome: str  # won | lost | closed | reassigned | gone
+    outcome: str  # won | lost | reassigned | gone
     text: str
 
 
@@ -131,9 +131,7 @@ def departures(
             outcome, text = "reassigned", f"reassigned to {now.owner.name}"
         elif now.is_won:
             outcome, text = "won", f"closed won ({money(now.amount, now.currency)})"
-        elif now.stage.lower().startswith("closed lost") or not now.is_won:
+        else:  # closed and not won: CRMs know no third way to close
             outcome, text = "lost", f"closed lost ({now.stage})"
-        else:
-            outcome, text = "closed", f"closed ({now.stage})"
         out.append(Departure(before, outcome, text))
     return sorted(out, key=lambda d: d.deal.name.lower())

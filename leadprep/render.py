@@ -17,7 +17,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PrefixLoader,
+    StrictUndefined,
+    TemplateError,
+)
 
 from leadprep import __version__
 from leadprep.config import Config
@@ -61,8 +68,17 @@ def md_url(value: Any) -> str:
 
 
 def make_environment(search_path: list[Path]) -> Environment:
+    """The Jinja environment: templates from ``search_path`` in order (a user folder first), and
+    the packaged ones also as ``default:<name>``, so a user template can extend the one it
+    replaces (``{% extends "default:packet.html.j2" %}``) and change a single block."""
+    packaged = FileSystemLoader(str(packaged_templates()))
     env = Environment(
-        loader=ChoiceLoader([FileSystemLoader(str(p)) for p in search_path]),
+        loader=ChoiceLoader(
+            [
+                *(FileSystemLoader(str(p)) for p in search_path),
+                PrefixLoader({"default": packaged}, delimiter=":"),
+            ]
+        ),
         autoescape=_autoescape,
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -66,6 +66,26 @@ def test_user_templates_override_packaged_ones(tmp_path):
     assert "Facts from the CRM" in (tmp_path / "out" / "alex-morgan.html").read_text()  # packaged
 
 
+def test_a_user_template_extends_the_packaged_one_and_changes_one_block(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "packet.html.j2").write_text(
+        '{% extends "default:packet.html.j2" %}\n'
+        "{% block footer %}<footer>Acme sales · {{ p.rep.name }} · {{ p.deals | length }} deal(s)"
+        "</footer>{% endblock %}\n"
+        "{% block styles %}{{ super() }} .packet h1 { color: navy; }{% endblock %}\n"
+    )
+    config = Config.model_validate({"output": {"templates": str(mine)}})
+    renderer, packets = packets_for([make_deal(name=EVIL, contacts=())], config)
+    renderer.write_to(packets, tmp_path / "out", ["html"], as_of=TODAY, source="file")
+    html = (tmp_path / "out" / "alex-morgan.html").read_text()
+    assert "<footer>Acme sales · Alex Morgan · 1 deal(s)</footer>" in html
+    assert "Prepared by leadprep" not in html  # the block was replaced ...
+    assert "Deliver" in html and "Facts from the CRM" in html  # ... and only that block
+    assert ".packet h1 { color: navy; }" in html and "@page" in html  # super() kept the CSS
+    assert EVIL not in html  # still autoescaped
+
+
 def test_undefined_variables_in_templates_are_errors(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
