@@ -66,13 +66,13 @@ def diff_deal(before: Deal, now: Deal, today: date) -> list[DealChange]:
             text = f"close date set to {short_date(new, today)}"
         changes.append(DealChange("close_date", old, new, text))
     if before.amount != now.amount:
-        old, new = before.amount, now.amount
-        if old is not None and new is not None:
-            direction = "up" if new > old else "down"
-            text = f"amount {direction}: {money(old, now.currency)} → {money(new, now.currency)}"
+        was, is_now = before.amount, now.amount
+        if was is not None and is_now is not None:
+            direction = "up" if is_now > was else "down"
+            text = f"amount {direction}: {money(was, now.currency)} → {money(is_now, now.currency)}"
         else:
-            text = f"amount {money(old, now.currency)} → {money(new, now.currency)}"
-        changes.append(DealChange("amount", old, new, text))
+            text = f"amount {money(was, now.currency)} → {money(is_now, now.currency)}"
+        changes.append(DealChange("amount", was, is_now, text))
     if before.stage != now.stage:
         direction = "changed"
         if before.stage_order is not None and now.stage_order is not None:

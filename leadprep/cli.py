@@ -30,6 +30,10 @@ from leadprep.redact import RedactingFormatter, redact
 from leadprep.sanitize import terminal_text
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from leadprep.mail import Outcome
+    from leadprep.prep import PrepResult
     from leadprep.store import Store
 
 app = typer.Typer(
@@ -220,7 +224,7 @@ def _progress() -> Iterator[Progress]:
         yield bar
 
 
-def _print_summary(result) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(result: PrepResult) -> None:
     table = Table(
         title=f"Review {result.as_of.isoformat()} · source: {result.source}", title_justify="left"
     )
@@ -281,7 +285,7 @@ def _send_once(
         "queued": "queued ",
     }
 
-    def show(outcome) -> None:  # type: ignore[no-untyped-def]
+    def show(outcome: Outcome) -> None:
         out.print(
             f"{marks.get(outcome.status, outcome.status)} {escape(outcome.recipient)} ({outcome.kind}) {escape(outcome.detail)}"
         )
@@ -327,7 +331,7 @@ def schedule(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> Non
             )
         sched = cfg.schedule
 
-        def job(fire) -> None:  # type: ignore[no-untyped-def]
+        def job(fire: datetime) -> None:
             code = _send_once(cfg, fire.date(), None)
             if code:
                 log.warning("the run for %s finished with exit code %d", fire.date(), code)

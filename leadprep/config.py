@@ -44,9 +44,6 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 
 
-_Section = Section  # every section below refuses unknown keys
-
-
 # --- CRM -----------------------------------------------------------------------------------------
 
 
@@ -84,14 +81,14 @@ def api_base_url(value: str, key: str) -> str:
     )
 
 
-class RetrySettings(_Section):
+class RetrySettings(Section):
     max_attempts: int = Field(6, ge=1, le=20)
     base_delay: float = Field(1.0, ge=0)  # first backoff after a 5xx or timeout, doubled each time
     window_wait: float = Field(10.0, ge=0)  # wait after a 429 that names no Retry-After
     timeout: float = Field(30.0, gt=0)  # seconds per request
 
 
-class HubSpotSettings(_Section):
+class HubSpotSettings(Section):
     access_token: SecretStr | None = None
     base_url: str = "https://api.hubapi.com"
     pipelines: list[str] = Field(
@@ -123,7 +120,7 @@ _SF_REQUIRED = {
 }
 
 
-class SalesforceSettings(_Section):
+class SalesforceSettings(Section):
     auth: Literal["password", "session", "jwt", "client_credentials"] = "password"
     username: str | None = None
     password: SecretStr | None = None
@@ -171,14 +168,14 @@ class SalesforceSettings(_Section):
         return self
 
 
-class StageSetting(_Section):
+class StageSetting(Section):
     name: str
     probability: float | None = Field(default=None, ge=0, le=1)
     closed: bool = False
     won: bool = False
 
 
-class FileSettings(_Section):
+class FileSettings(Section):
     path: Path
     decimal_mark: Literal["auto", ".", ","] = Field(
         "auto",
@@ -191,7 +188,7 @@ class FileSettings(_Section):
     )
 
 
-class CRMSettings(_Section):
+class CRMSettings(Section):
     kind: Literal["hubspot", "salesforce", "file", "demo"] = "demo"
     hubspot: HubSpotSettings | None = None
     salesforce: SalesforceSettings | None = None
@@ -215,12 +212,12 @@ class CRMSettings(_Section):
 # --- teams ---------------------------------------------------------------------------------------
 
 
-class Person(_Section):
+class Person(Section):
     name: str
     email: Email
 
 
-class Team(_Section):
+class Team(Section):
     manager: Person
     reps: list[Email] = []
 
@@ -230,19 +227,19 @@ class Team(_Section):
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
-class ReviewSettings(_Section):
+class ReviewSettings(Section):
     focus_deals: int = Field(3, ge=1, le=10)
     weekday: Weekday = "monday"
 
 
-class OutputSettings(_Section):
+class OutputSettings(Section):
     dir: Path | None = None
     formats: list[Literal["html", "md", "json", "pdf"]] = ["html", "md"]
     paper: Literal["letter", "a4"] = "letter"
     templates: Path | None = None
 
 
-class StateSettings(_Section):
+class StateSettings(Section):
     path: Path | None = None
     keep_reviews: int = Field(
         26,
@@ -253,7 +250,7 @@ class StateSettings(_Section):
     )
 
 
-class SMTPSettings(_Section):
+class SMTPSettings(Section):
     host: str
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
@@ -318,7 +315,7 @@ def format_subject(subject: str, **values: str | int) -> str:
     return check_subject(subject).format_map({k: values[k] for k in SUBJECT_FIELDS})
 
 
-class EmailSettings(_Section):
+class EmailSettings(Section):
     smtp: SMTPSettings
     from_: str = Field(alias="from")
     to_reps: bool = False
@@ -338,7 +335,7 @@ class EmailSettings(_Section):
         return self
 
 
-class ScheduleSettings(_Section):
+class ScheduleSettings(Section):
     cron: str = "0 7 * * MON"
     timezone: str = "UTC"
 
@@ -361,7 +358,7 @@ class ScheduleSettings(_Section):
         return self
 
 
-class Config(_Section):
+class Config(Section):
     crm: CRMSettings = CRMSettings()
     teams: list[Team] = []
     signals: SignalSettings = SignalSettings()
@@ -551,7 +548,7 @@ def _relative_to(config: Config, base: Path) -> Config:
         return p if p.is_absolute() else base / p
 
     if config.crm.file is not None:
-        config.crm.file.path = fix(config.crm.file.path)  # type: ignore[assignment]
+        config.crm.file.path = fix(config.crm.file.path) or config.crm.file.path
     if config.crm.salesforce is not None:
         config.crm.salesforce.private_key_file = fix(config.crm.salesforce.private_key_file)
         config.crm.salesforce.ca_bundle = fix(config.crm.salesforce.ca_bundle)

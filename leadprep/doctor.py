@@ -130,7 +130,7 @@ def _output(config: Config) -> Check:
 def _pdf(config: Config) -> Check:
     wanted = "pdf" in config.output.formats
     try:
-        import weasyprint  # type: ignore[import-untyped]  # noqa: F401
+        import weasyprint  # noqa: F401
     except (ImportError, OSError) as exc:
         return Check(
             "pdf",

@@ -92,8 +92,13 @@ class Deal:
     def history_of(self, field_name: str) -> list[Change]:
         """CRM history of one field, oldest first; undated entries keep their given order first."""
         changes = [c for c in self.history if c.field == field_name]
-        dated = sorted((c for c in changes if c.at is not None), key=lambda c: c.at)
+        dated = sorted((c for c in changes if c.at is not None), key=_when)
         return [c for c in changes if c.at is None] + dated
+
+
+def _when(change: Change) -> datetime:
+    assert change.at is not None  # only dated changes are sorted
+    return change.at
 
 
 def _iso(value: date | datetime | None) -> str | None:

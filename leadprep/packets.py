@@ -312,7 +312,7 @@ def _deliver(
     for commitment in memory.open_commitments:
         if commitment.rep_email != rep_email:
             continue
-        deal = current.get(commitment.deal_id)
+        deal = current.get(commitment.deal_id) if commitment.deal_id else None
         outcome = None
         if deal is not None and deal.is_closed:
             outcome = "won" if deal.is_won else "lost"

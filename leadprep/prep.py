@@ -133,7 +133,7 @@ def _prep(
     memory = remembered(store, as_of)
     known = frozenset(
         {d.id for d in memory.previous.values() if d.is_open}
-        | {c.deal_id for c in memory.open_commitments}
+        | {c.deal_id for c in memory.open_commitments if c.deal_id is not None}
     )
     fetched = cleaned(connector.fetch(team, as_of, known))
     log.debug(

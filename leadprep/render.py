@@ -50,7 +50,7 @@ def packaged_templates() -> Path:
 
 
 def _autoescape(name: str | None) -> bool:
-    return bool(name) and (name.endswith(".html.j2") or name.endswith(".html"))
+    return name is not None and name.endswith((".html.j2", ".html"))
 
 
 def md_escape(value: Any) -> str:
@@ -331,7 +331,7 @@ def _packets_json_bytes(packets: list[Packet], as_of: date, source: str) -> Iter
 def _pdf_layout() -> Callable[[str, Path], Any]:
     """A function that lays out one HTML sheet as a WeasyPrint document (pages, then PDF)."""
     try:
-        from weasyprint import HTML  # type: ignore[import-untyped]
+        from weasyprint import HTML
     except (ImportError, OSError) as exc:
         raise OutputError(
             f"PDF output needs WeasyPrint, which is not usable here ({exc}).",
@@ -340,11 +340,11 @@ def _pdf_layout() -> Callable[[str, Path], Any]:
 
     # Sheets are self-contained: a template asking for a remote file must not reach the network.
     try:
-        from weasyprint.urls import URLFetcher  # type: ignore[import-untyped]
+        from weasyprint.urls import URLFetcher
 
         local_only: Any = URLFetcher(allowed_protocols={"data", "file"})
     except ImportError:  # WeasyPrint before URLFetcher
-        from weasyprint.urls import default_url_fetcher  # type: ignore[import-untyped]
+        from weasyprint.urls import default_url_fetcher
 
         def local_only(url: str, *args: Any, **kwargs: Any) -> Any:
             if not url.startswith(("data:", "file:")):

@@ -64,7 +64,7 @@ def email_address(value: str | None) -> str | None:
         return None
     text = value.strip()
     if len(text) > MAX_ADDRESS or not _ADDRESS.match(text):
-        raise UnsafeValue(f"{clean_line(text)[:80]!r} is not one email address")
+        raise UnsafeValue(f"{(clean_line(text) or '')[:80]!r} is not one email address")
     return text.lower()
 
 

@@ -554,10 +554,10 @@ def stage_medians(deals: Iterable[Deal], min_sample: int) -> dict[str, float]:
     """Median days deals spent in each stage, from dated stage history; stages with too few stays omitted."""
     stays: dict[str, list[int]] = {}
     for deal in deals:
-        entries = [c for c in deal.history_of(STAGE) if c.at is not None]
-        for this, nxt in itertools.pairwise(entries):
-            if isinstance(this.new, str):
-                stays.setdefault(_stage_key(this.new), []).append((nxt.at - this.at).days)
+        entries = [(c.at, c.new) for c in deal.history_of(STAGE) if c.at is not None]
+        for (entered, stage), (left, _) in itertools.pairwise(entries):
+            if isinstance(stage, str):
+                stays.setdefault(_stage_key(stage), []).append((left - entered).days)
     return {stage: statistics.median(d) for stage, d in stays.items() if len(d) >= min_sample}
 
 

@@ -147,3 +147,22 @@ def test_doctor_checks_token_scopes_and_pipelines(tmp_path, portal, monkeypatch)
         and "FAIL hubspot scopes" in scopes.stdout
         and "crm.objects.deals.read" in scopes.stdout
     )
+
+
+def test_a_commitment_about_no_single_deal_does_not_break_the_next_pull(tmp_path, monkeypatch):
+    """A habit commitment has no deal id; the deals "known from the last review" that a CRM
+    connector re-reads must not include that missing id (found by the type checker)."""
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    with FakeHubSpot(build_portal([3], seed=5)) as fake:
+        config = hubspot_config(tmp_path, fake.url)
+        assert (
+            cli("prep", "-c", config, "-o", tmp_path / "w1", "--as-of", "2026-11-23").exit_code == 0
+        )
+        commit = cli(
+            "commit", "-c", config, "--rep", TEAM[0], "Ask every buyer about their goal",
+            "--as-of", "2026-11-23",
+        )  # fmt: skip
+        assert commit.exit_code == 0, commit.output
+        result = cli("prep", "-c", config, "-o", tmp_path / "w2", "-f", "json", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "Ask every buyer about their goal" in (tmp_path / "w2" / "packets.json").read_text()

@@ -239,7 +239,7 @@ def read_records(path: Path) -> tuple[list[Record], str]:
 
 def _contacts(value: Any) -> tuple[Contact, ...]:
     if isinstance(value, list):
-        out = []
+        out: list[Contact] = []
         for item in value:
             if isinstance(item, str):
                 out.extend(parse_contacts(item))
@@ -290,9 +290,10 @@ def amount_reading(records: list[Record], setting: str, convention: str) -> Amou
     else the delimiter's convention, with ambiguous values (``1.234``) refused."""
     if setting in (".", ","):
         return AmountReading(setting, True)
-    shown = {decimal_mark_of(fields.get("amount")) for _, fields in records} - {None}
-    if len(shown) == 1:
-        return AmountReading(shown.pop(), True)  # type: ignore[arg-type]
+    shown = {decimal_mark_of(fields.get("amount")) for _, fields in records}
+    marks = {mark for mark in shown if mark is not None}
+    if len(marks) == 1:
+        return AmountReading(marks.pop(), True)
     return AmountReading(convention, False)
 
 

@@ -332,8 +332,9 @@ def _body(raw: bytes | str | None) -> dict[str, Any]:
     """The JSON object of an answer; a non-JSON body (a proxy's HTML error page) as its text."""
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "replace")
+    raw = raw or b"{}"
     try:
-        data = json.loads(raw or b"{}")
+        data = json.loads(raw)
     except ValueError:
         return {"message": raw[:300].decode("utf-8", "replace")}
     return data if isinstance(data, dict) else {"results": data}
@@ -392,7 +393,8 @@ class HubSpotClient:
                     raise
                 if not exc.status:
                     return Retry(f"connection failed: {getattr(exc, 'reason', exc)}")
-                return self.classify(exc.status, exc.body or b"", exc.headers or {}, what)
+                headers = getattr(exc, "headers", None) or {}
+                return self.classify(exc.status, exc.body or b"", headers, what)
             return self.classify(response.status, response.data, response.headers, what)
 
         def gave_up(problem: str, attempts: int) -> LeadprepError:
@@ -740,7 +742,7 @@ class HubSpotConnector:
         wanted = self.settings.pipelines
         if not wanted:
             return []
-        known = {s.pipeline for s in stages.values()}
+        known = {s.pipeline for s in stages.values() if s.pipeline}
         resolved = [p for p in wanted if p in known]
         if len(resolved) != len(wanted):
             from leadprep.errors import ConfigError
@@ -764,7 +766,9 @@ class HubSpotConnector:
         self, owner_ids: list[str] | None, pipelines: list[str]
     ) -> Iterator[dict[str, Any]]:
         page_size = self.settings.search_page_size
-        base = [{"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}]
+        base: list[dict[str, Any]] = [
+            {"propertyName": "hs_is_closed", "operator": "NEQ", "value": "true"}
+        ]
         if owner_ids is not None:
             base.append({"propertyName": "hubspot_owner_id", "operator": "IN", "values": owner_ids})
         if pipelines:

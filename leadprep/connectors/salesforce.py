@@ -247,9 +247,9 @@ class RetryingSession(requests.Session):
         self.usage = Usage("Salesforce")
         self.ca_bundle = str(settings.ca_bundle) if settings.ca_bundle is not None else None
 
-    # requests types ``request`` with many named parameters; simple-salesforce passes them as
-    # keywords, and this override hands every one on unchanged.
-    def request(  # type: ignore[override]
+    # simple-salesforce passes requests' many named parameters as keywords; this override
+    # hands every one on unchanged.
+    def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("timeout", self.policy.timeout)

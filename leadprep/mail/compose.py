@@ -43,7 +43,8 @@ class Outgoing:
             if part.is_multipart():
                 continue
             digest.update((part.get_filename() or part.get_content_type()).encode())
-            digest.update(part.get_payload(decode=True) or b"")
+            payload = part.get_payload(decode=True)
+            digest.update(payload if isinstance(payload, bytes) else b"")
         digest.update(str(self.message["Subject"]).encode())
         return digest.hexdigest()
 

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 def pdf_available() -> bool:
     """Whether WeasyPrint can be used here (then managers get PDFs attached, else HTML)."""
     try:
-        import weasyprint  # type: ignore[import-untyped]  # noqa: F401
+        import weasyprint  # noqa: F401
     except (ImportError, OSError):
         return False
     return True
