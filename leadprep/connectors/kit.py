@@ -3,8 +3,9 @@
 A connector built on this kit is its parsers plus a ``classify`` function that reads one answer
 as :class:`Ok`, :class:`Retry` or :class:`Fail`; :func:`with_retries` does the waiting, the
 counting and the final "did not answer" error. A third CRM (Pipedrive's v1 REST: one token, one
-deals endpoint with ``start``/``more_items_in_collection`` paging) is about 250 lines on it: the
-``parse_*`` functions, a ``classify`` for its 429/5xx, the cursor walk, ``fetch`` and ``diagnose``.
+deals endpoint with ``start``/``more_items_in_collection`` paging) should be about 250 lines on
+it (an estimate; not written yet): the ``parse_*`` functions, a ``classify`` for its 429/5xx,
+the cursor walk, ``fetch`` and ``diagnose``.
 """
 
 from __future__ import annotations
