@@ -232,21 +232,14 @@ class NewCommitment:
     success: str | None = None  # how the rep and the manager will know it worked
 
 
-@dataclass(frozen=True, slots=True)
-class Commitment:
-    """A recorded commitment, and how it went."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Commitment(NewCommitment):
+    """A recorded commitment (its id is stable for its lifetime), and how it went."""
 
     id: int
-    deal_id: str | None
-    deal_name: str | None
-    rep_email: str
-    text: str
-    due: date | None
-    made_on: date
     status: str  # open | kept | missed
     note: str | None = None
     followed_up_on: date | None = None
-    success: str | None = None
 
     @property
     def about(self) -> str:

@@ -289,7 +289,17 @@ def test_concurrent_commits_lose_nothing(reviewed, tmp_path):
 
 
 def c(id_, made, status, followed=None):
-    return Commitment(id_, "D", "Deal", "a@x.co", "t", None, made, status, None, followed)
+    return Commitment(
+        id=id_,
+        deal_id="D",
+        deal_name="Deal",
+        rep_email="a@x.co",
+        text="t",
+        due=None,
+        made_on=made,
+        status=status,
+        followed_up_on=followed,
+    )
 
 
 def test_coaching_record_windows_and_streak():

@@ -7,24 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from leadprep.model import Commitment, NewCommitment
 from leadprep.store.errors import reports_database_errors
+from leadprep.store.repository import Repository
 from leadprep.store.time import now, optional_date
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from leadprep.store import Store
+    pass
 
 
 @reports_database_errors
-class Commitments:
+class Commitments(Repository):
     """``store.commitments``: recorded in one transaction each call, read oldest first."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def path(self) -> Path | None:
-        return self._store.path
 
     def add(self, items: list[NewCommitment]) -> list[int]:
         """Record several commitments in one transaction (all or none); returns their ids."""

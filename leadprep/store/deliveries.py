@@ -7,26 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from leadprep.model import Delivery
 from leadprep.store.errors import reports_database_errors
+from leadprep.store.repository import Repository
 from leadprep.store.time import now
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from leadprep.store import Store
+    pass
 
 CLAIM_TIMEOUT = timedelta(minutes=15)  # a claim older than this belongs to a run that died
 
 
 @reports_database_errors
-class Deliveries:
+class Deliveries(Repository):
     """``store.deliveries``: what was queued, claimed, sent or failed, so a send is exactly-once."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def path(self) -> Path | None:
-        return self._store.path
 
     def get(self, review_week: str, recipient: str, kind: str) -> Delivery | None:
         found = self._select(

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from leadprep.model import Deal, deal_from_dict, deal_to_dict
 from leadprep.store.errors import reports_database_errors
+from leadprep.store.repository import Repository
 from leadprep.store.time import now, optional_date
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from leadprep.store import Store
+    pass
 
 
 @dataclass(frozen=True)
@@ -39,15 +38,8 @@ def _unpack(data: bytes | str) -> dict[str, Any]:
 
 
 @reports_database_errors
-class Runs:
+class Runs(Repository):
     """``store.runs``: every prep run, with a snapshot of each deal it saw."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    @property
-    def path(self) -> Path | None:
-        return self._store.path
 
     def record(self, as_of: date, source: str, deals: Iterable[Deal]) -> int:
         """Record a run and a snapshot of every deal it saw, in one transaction; returns the run id."""
