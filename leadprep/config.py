@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -186,6 +187,32 @@ class FileSettings(Section):
         default_factory=list,
         description="Pipeline order of stage names, earliest first, with optional probabilities.",
     )
+    preset: Literal["auto", "leadprep", "hubspot", "salesforce", "pipedrive"] = Field(
+        "auto",
+        description="Whose export the file is; auto: recognised from the header row.",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="leadprep field -> the file's column header, for any other export.",
+    )
+    date_format: Literal["auto", "mdy", "dmy"] = Field(
+        "auto",
+        description="How dates like 03/04/2026 are written: mdy (US), dmy; auto: the file's "
+        "own values decide (a first number over 12 settles it).",
+    )
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        from leadprep.connectors.presets import FIELDS
+
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown leadprep field(s) {', '.join(unknown)}; the fields are: "
+                + ", ".join(FIELDS)
+            )
+        return value
 
 
 class CRMSettings(Section):
@@ -217,9 +244,32 @@ class Person(Section):
     email: Email
 
 
+_NAMED_ADDRESS = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>]+)>\s*$")
+
+
 class Team(Section):
     manager: Person
     reps: list[Email] = []
+    # Set from ``reps`` entries written "Alex Morgan <alex@example.com>" or {name, email}: how
+    # an export that names owners (not their emails) is matched to the team.
+    rep_names: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_reps(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("reps"), list):
+            return data
+        emails, names = [], {}
+        for entry in data["reps"]:
+            name, email = None, entry
+            if isinstance(entry, dict) and set(entry) <= {"name", "email"}:
+                name, email = entry.get("name"), entry.get("email")
+            elif isinstance(entry, str) and (match := _NAMED_ADDRESS.match(entry)):
+                name, email = match.group("name"), match.group("email")
+            emails.append(email)
+            if isinstance(name, str) and name.strip() and isinstance(email, str):
+                names[email.strip().lower()] = name.strip()
+        return {**data, "reps": emails, "rep_names": names}
 
 
 # --- review, output, state, email, schedule ------------------------------------------------------
@@ -399,6 +449,10 @@ class Config(Section):
     def team_reps(self) -> set[str]:
         """Emails of every rep named in ``teams`` (empty: everyone)."""
         return {rep for team in self.teams for rep in team.reps}
+
+    def rep_names(self) -> dict[str, str]:
+        """Rep email -> the name the teams give (``"Alex Morgan <alex@example.com>"``)."""
+        return {email: name for team in self.teams for email, name in team.rep_names.items()}
 
     def whole_teams(self) -> set[str]:
         """Managers whose team lists no reps: their direct reports (per the CRM) are the team."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from leadprep.config import Config, find_config_path, load_config
-from leadprep.connectors import Check, connector_for
+from leadprep.connectors import Check, Connector, connector_for
 from leadprep.errors import LeadprepError
 
 __all__ = ["Check", "run_checks"]
@@ -57,8 +58,24 @@ def _crm(config: Config) -> Iterator[Check]:
     try:
         connector = connector_for(config)
         yield from connector.diagnose()
+        if config.crm.kind == "file" and config.teams:
+            yield from _team_coverage(config, connector)
     except LeadprepError as exc:
         yield Check("crm", False, str(exc))
+
+
+def _team_coverage(config: Config, connector: Connector) -> Iterator[Check]:
+    """For an export: the owners no team lists, and the team's reps with no open deal in it."""
+    team = config.team_reps()
+    fetched = connector.fetch(team or None, date.today())
+    for note in fetched.notes:
+        if "no team lists" in note:
+            yield Check("teams", True, note)
+    with_deals = {d.owner.email for d in fetched.deals if d.is_open}
+    names = config.rep_names()
+    idle = sorted(names.get(e, e) for e in team - with_deals)
+    if idle:
+        yield Check("teams", True, f"no open deals in the data for: {', '.join(idle)}")
 
 
 def _state(config: Config) -> Check:

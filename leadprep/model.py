@@ -17,6 +17,10 @@ EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2999, 12, 31)
 MAX_AMOUNT = Decimal(10) ** 15  # a quadrillion in any currency: beyond it, a unit or typing error
 
+# An owner an export names without an email gets an address in this reserved domain (RFC 2606:
+# never deliverable), so every deal still has an owner key; nothing is ever mailed there.
+NO_MAILBOX_DOMAIN = "owner.invalid"
+
 CLOSE_DATE = "close_date"
 AMOUNT = "amount"
 STAGE = "stage"
@@ -208,6 +212,11 @@ def review_week(as_of: date) -> str:
     """The ISO week of a review (``2026-W49``): question variants and deliveries are per week."""
     year, week, _ = as_of.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def has_mailbox(email: str | None) -> bool:
+    """Whether mail to ``email`` can reach someone (not blank, not a name-only owner)."""
+    return bool(email) and not str(email).endswith("@" + NO_MAILBOX_DOMAIN)
 
 
 def name_from_email(email: str) -> str:

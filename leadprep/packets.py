@@ -8,7 +8,7 @@ import re
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from leadprep.config import Config, Person
 from leadprep.model import Commitment, Deal, Rep, name_from_email
 from leadprep.questions import QuestionBank, QuestionPicker
 from leadprep.signals import (
+    REGISTRY,
     SEVERITY_RANK,
     Context,
     Flag,
@@ -85,6 +86,13 @@ class Packet:
     coaching: CoachingRecord
     agree: list[str] = field(default_factory=list)  # the one commitment question, then its check
     minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
+    checks_off: list[str] = field(default_factory=list)  # checks the data cannot support, and why
+
+    @property
+    def amounts_known(self) -> bool:
+        """False when the rep has open deals and not one of them has an amount: the pipeline's
+        value is then unknown, not zero."""
+        return not self.deals or any(v.deal.amount is not None for v in self.deals)
 
     @property
     def focus(self) -> list[DealView]:
@@ -148,13 +156,32 @@ def risk_score(flags: list[Flag], deal: Deal, median_amount: Decimal | None, tod
     return round(points * size * urgency, 1)
 
 
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def _rank_key(view: DealView) -> tuple[Any, ...]:
+    """Most in need of coaching first; on a tie (thin data scores alike), bigger, older and
+    closer-dated deals first, and the name only when all of that is equal too."""
+    deal = view.deal
     return (
         -view.risk_score,
         -(SEVERITY_RANK.get(view.top_severity or "", 0)),
-        -(view.deal.amount or 0),
-        view.deal.name.lower(),
+        -(deal.amount or 0),
+        deal.created_at or _LATEST,
+        deal.close_date or date.max,
+        deal.name.lower(),
     )
+
+
+def checks_off(unsupported: dict[str, str]) -> list[str]:
+    """One line per reason the data gives for switching checks off, naming the checks:
+    "No decision maker: this export has no contact roles or job titles"."""
+    by_reason: dict[str, list[str]] = {}
+    for signal in REGISTRY.values():
+        reasons = [unsupported[need] for need in signal.needs if need in unsupported]
+        if reasons:
+            by_reason.setdefault(reasons[0], []).append(signal.title)
+    return [f"{', '.join(titles)}: {reason}" for reason, titles in by_reason.items()]
 
 
 # Files the tool writes itself: a rep named "Index" or "Packets" must never get one of these.
@@ -214,8 +241,10 @@ def build_packets(
     bank: QuestionBank,
     as_of: date,
     only_reps: set[str] | None = None,
+    unsupported: dict[str, str] | None = None,
 ) -> list[Packet]:
-    """One packet per rep: every rep with open deals, plus team reps with none."""
+    """One packet per rep: every rep with open deals, plus team reps with none. Checks whose
+    input the source does not carry (``unsupported``) are off, and each packet says so."""
     deals = list(deals)
     current = {d.id: d for d in deals}
     open_deals = [d for d in deals if d.is_open]
@@ -223,8 +252,9 @@ def build_packets(
     reps: dict[str, Rep] = {}
     for deal in open_deals:
         reps.setdefault(deal.owner.email, deal.owner)
+    names = config.rep_names()
     for email in sorted(team):
-        reps.setdefault(email, Rep(id=email, name=name_from_email(email), email=email))
+        reps.setdefault(email, Rep(email, names.get(email) or name_from_email(email), email))
     if config.teams:
         whole = config.whole_teams()
         managed = {d.owner.email for d in open_deals if d.manager_email in whole}
@@ -237,7 +267,9 @@ def build_packets(
         settings=config.signals,
         stage_medians=stage_medians(deals, config.signals.of(StuckInStageSettings).min_sample),
         stage_orders=stage_orders(deals),
+        unsupported=frozenset(unsupported or {}),
     )
+    off = checks_off(unsupported or {})
     picker = QuestionPicker(bank, as_of)
     slugs = rep_slugs(list(reps.values()))
     packets = []
@@ -286,6 +318,7 @@ def build_packets(
                     memory.review_dates,
                     as_of,
                 ),
+                checks_off=off,
             )
         )
     return packets
@@ -387,6 +420,8 @@ def packet_json(packet: Packet) -> dict[str, Any]:
             "not_followed_up": packet.coaching.not_followed_up,
             "summary": packet.coaching.summary,
         },
+        "checks_off": packet.checks_off,
+        "pipeline_value_known": packet.amounts_known,
         "listen": packet.listen,
         "agree": {"prompts": packet.agree},
         "deliver": [

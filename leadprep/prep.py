@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -98,7 +98,7 @@ def cleaned(fetched: FetchResult) -> FetchResult:
             deals.append(clean_deal(deal))
         except UnsafeValue as exc:
             problems.append(RowProblem(f"{fetched.source} record", str(exc), clean_line(deal.id)))
-    return FetchResult(fetched.source, deals, problems, fetched.notes)
+    return replace(fetched, deals=deals, problems=problems)
 
 
 def run_prep(
@@ -143,7 +143,13 @@ def _prep(
         len(fetched.problems),
     )
     packets = build_packets(
-        fetched.deals, memory, config, renderer.question_bank(), as_of, only_reps
+        fetched.deals,
+        memory,
+        config,
+        renderer.question_bank(),
+        as_of,
+        only_reps,
+        unsupported=fetched.unsupported,
     )
     if only_reps:
         unmatched = sorted(only_reps - {p.rep.email for p in packets})

@@ -88,6 +88,9 @@ def make_environment(search_path: list[Path]) -> Environment:
     env.filters.update(
         money=lambda amount, currency="USD": money(amount, currency),
         money_totals=money_totals,
+        pipeline_value=lambda packet: (
+            money_totals(packet.open_totals) if packet.amounts_known else "unknown"
+        ),
         short_date=short_date,
         ago=ago,
         percent=percent,

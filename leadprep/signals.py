@@ -50,6 +50,7 @@ class Signal:
     settings: type[SignalSection]
     check: Callable[..., Flag | None]
     reads_other_flags: bool = False
+    needs: tuple[str, ...] = ()  # inputs a source may not carry at all (see FetchResult)
 
     def __call__(self, deal: Deal, ctx: Context, others: Iterable[Flag] = ()) -> Flag | None:
         cfg = ctx.settings.section(self.code)
@@ -67,15 +68,17 @@ def signal(
     *,
     settings: type[SignalSection] = SignalSection,
     reads_other_flags: bool = False,
+    needs: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Register a check as the signal for ``code``: the one place a signal is declared. Its
     settings become ``signals.<code>`` in the config; tests check that the question bank and
-    docs/signals.md cover it."""
+    docs/signals.md cover it. ``needs`` names the inputs without which it says nothing true:
+    when a source does not carry one at all, the check is off (never raised from missing data)."""
 
     def register(check: F) -> F:
         if code in REGISTRY:
             raise ValueError(f"signal {code!r} is registered twice")
-        REGISTRY[code] = Signal(code, title, settings, check, reads_other_flags)
+        REGISTRY[code] = Signal(code, title, settings, check, reads_other_flags, needs)
         return check
 
     return register
@@ -120,6 +123,7 @@ class Context:
     close_dates_seen: tuple[date, ...] = ()  # close dates at earlier reviews, oldest first
     stage_medians: dict[str, float] = field(default_factory=dict)  # stage (lower) -> median days
     stage_orders: dict[str, int] = field(default_factory=dict)  # stage (lower) -> pipeline order
+    unsupported: frozenset[str] = frozenset()  # inputs the source does not carry: checks off
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -193,7 +197,7 @@ class SingleThreadedSettings(SignalSection):
     min_amount: Decimal = Field(Decimal(20000), ge=0)
 
 
-@signal("single_threaded", "Single-threaded", settings=SingleThreadedSettings)
+@signal("single_threaded", "Single-threaded", settings=SingleThreadedSettings, needs=("contacts",))
 def single_threaded(deal: Deal, ctx: Context, cfg: SingleThreadedSettings) -> Flag | None:
     """Fewer buyer contacts than ``min_contacts`` (high), or just short of ``healthy_contacts`` (low)."""
     if deal.amount is not None and deal.amount < cfg.min_amount:
@@ -266,7 +270,12 @@ class NoDecisionMakerSettings(SignalSection):
         return self
 
 
-@signal("no_decision_maker", "No decision maker", settings=NoDecisionMakerSettings)
+@signal(
+    "no_decision_maker",
+    "No decision maker",
+    settings=NoDecisionMakerSettings,
+    needs=("contacts", "contact_roles"),
+)
 def no_decision_maker(deal: Deal, ctx: Context, cfg: NoDecisionMakerSettings) -> Flag | None:
     """From a late stage on, no contact whose role or title marks power to buy."""
     if not _late_stage(deal, ctx, cfg):
@@ -297,7 +306,12 @@ class CloseDateSlippedSettings(SignalSection):
     fiscal_year_start_month: int = Field(1, ge=1, le=12)
 
 
-@signal("close_date_slipped", "Close date slipped", settings=CloseDateSlippedSettings)
+@signal(
+    "close_date_slipped",
+    "Close date slipped",
+    settings=CloseDateSlippedSettings,
+    needs=("close_date",),
+)
 def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) -> Flag | None:
     """Pushes of the close date (a pull-in is not a push), from CRM history and earlier reviews."""
     timeline = close_date_timeline(deal, ctx.close_dates_seen)
@@ -332,7 +346,12 @@ class CloseDatePassedSettings(SignalSection):
     high_after_days: int = Field(7, ge=0)
 
 
-@signal("close_date_passed", "Close date passed", settings=CloseDatePassedSettings)
+@signal(
+    "close_date_passed",
+    "Close date passed",
+    settings=CloseDatePassedSettings,
+    needs=("close_date",),
+)
 def close_date_passed(deal: Deal, ctx: Context, cfg: CloseDatePassedSettings) -> Flag | None:
     """An open deal whose close date is already behind us."""
     if deal.close_date is None or deal.close_date >= ctx.today:
@@ -350,7 +369,7 @@ class NoCloseDateSettings(SignalSection):
     """Nothing to tune: on or off."""
 
 
-@signal("no_close_date", "No close date", settings=NoCloseDateSettings)
+@signal("no_close_date", "No close date", settings=NoCloseDateSettings, needs=("close_date",))
 def no_close_date(deal: Deal, ctx: Context, cfg: NoCloseDateSettings) -> Flag | None:
     """An open deal with no close date at all: a hygiene gap."""
     if deal.close_date is not None:
@@ -363,7 +382,7 @@ class StaleSettings(SignalSection):
     by_stage: dict[str, int] = {}
 
 
-@signal("stale", "Stale", settings=StaleSettings)
+@signal("stale", "Stale", settings=StaleSettings, needs=("last_activity",))
 def stale(deal: Deal, ctx: Context, cfg: StaleSettings) -> Flag | None:
     """No logged activity for ``days`` (per-stage overrides); unknown activity is not flagged."""
     if deal.last_activity_at is None:
@@ -387,7 +406,7 @@ class StuckInStageSettings(SignalSection):
     min_sample: int = Field(5, ge=2)
 
 
-@signal("stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings)
+@signal("stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings, needs=("stage_entered",))
 def stuck_in_stage(deal: Deal, ctx: Context, cfg: StuckInStageSettings) -> Flag | None:
     """Longer in the current stage than its limit: configured, else a multiple of the median, else 30 days."""
     if deal.stage_entered_at is None:
@@ -416,11 +435,20 @@ class NoNextStepSettings(SignalSection):
     max_age_days: int = Field(14, ge=1)
 
 
-@signal("no_next_step", "No next step", settings=NoNextStepSettings)
+@signal("no_next_step", "No next step", settings=NoNextStepSettings, needs=("next_step",))
 def no_next_step(deal: Deal, ctx: Context, cfg: NoNextStepSettings) -> Flag | None:
-    """No next step recorded, or one left unchanged for ``max_age_days`` (when the CRM tells)."""
+    """No next step recorded (a next activity scheduled for today or later counts as one), or
+    one left unchanged for ``max_age_days`` (when the CRM tells)."""
     if not deal.next_step:
-        return Flag("no_next_step", MEDIUM, "no next step recorded")
+        planned = deal.next_activity_at
+        if planned is not None and planned.date() >= ctx.today:
+            return None
+        evidence = "no next step recorded"
+        if planned is not None:
+            evidence += (
+                f"; the last scheduled activity was due {short_date(planned.date(), ctx.today)}"
+            )
+        return Flag("no_next_step", MEDIUM, evidence)
     if deal.next_step_updated_at is None:
         return None
     days = days_between(deal.next_step_updated_at, ctx.today)
@@ -435,7 +463,7 @@ class AmountDecreasedSettings(SignalSection):
     high_drop_percent: float = Field(25, gt=0, le=100)
 
 
-@signal("amount_decreased", "Amount decreased", settings=AmountDecreasedSettings)
+@signal("amount_decreased", "Amount decreased", settings=AmountDecreasedSettings, needs=("amount",))
 def amount_decreased(deal: Deal, ctx: Context, cfg: AmountDecreasedSettings) -> Flag | None:
     """The amount went down since the last review, or within ``lookback_days`` of CRM history."""
     current = deal.amount
@@ -476,6 +504,7 @@ class CommitWithoutEvidenceSettings(SignalSection):
     "commit_without_evidence",
     "Commit without evidence",
     settings=CommitWithoutEvidenceSettings,
+    needs=("forecast",),
     reads_other_flags=True,
 )
 def commit_without_evidence(
@@ -501,7 +530,10 @@ class ClosingSoonEarlyStageSettings(SignalSection):
 
 
 @signal(
-    "closing_soon_early_stage", "Closing soon, early stage", settings=ClosingSoonEarlyStageSettings
+    "closing_soon_early_stage",
+    "Closing soon, early stage",
+    settings=ClosingSoonEarlyStageSettings,
+    needs=("close_date",),
 )
 def closing_soon_early_stage(
     deal: Deal, ctx: Context, cfg: ClosingSoonEarlyStageSettings
@@ -541,7 +573,11 @@ def evaluate(deal: Deal, ctx: Context) -> list[Flag]:
     """Every enabled flag that fires on an open deal, most severe first."""
     if deal.is_closed:
         return []
-    enabled = [s for s in REGISTRY.values() if ctx.settings.section(s.code).enabled]
+    enabled = [
+        s
+        for s in REGISTRY.values()
+        if ctx.settings.section(s.code).enabled and not ctx.unsupported.intersection(s.needs)
+    ]
     flags = [f for s in enabled if not s.reads_other_flags and (f := s(deal, ctx)) is not None]
     for late in (s for s in enabled if s.reads_other_flags):
         flag = late(deal, ctx, flags)

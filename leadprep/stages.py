@@ -45,8 +45,16 @@ _DEFAULT_STAGES: tuple[tuple[str, float, bool, bool], ...] = (
     ("Negotiation", 0.8, False, False),
     ("Negotiation/Review", 0.9, False, False),
     ("Contract Sent", 0.9, False, False),
+    # Pipedrive's default pipeline
+    ("Qualified", 0.1, False, False),
+    ("Contact Made", 0.2, False, False),
+    ("Demo Scheduled", 0.4, False, False),
+    ("Proposal Made", 0.6, False, False),
+    ("Negotiations Started", 0.8, False, False),
     ("Closed Won", 1.0, True, True),
     ("Closed Lost", 0.0, True, False),
+    ("Won", 1.0, True, True),
+    ("Lost", 0.0, True, False),
 )
 
 

@@ -49,17 +49,17 @@ def test_bad_rows_are_reported_by_line_and_the_rest_imported(tmp_path):
     rows = [
         csv_row(deal_id="D-1"),
         csv_row(deal_id="D-2", amount="lots"),
-        csv_row(deal_id="D-3", close_date="31/12/2026"),
+        csv_row(deal_id="D-3", close_date="2026-12-32"),
         csv_row(deal_id="D-4"),
         csv_row(deal_id="D-1", deal_name="Duplicate"),
-        csv_row(deal_id="D-5", owner_email=""),
+        csv_row(deal_id="D-5", owner_email="", owner_name=""),
         csv_row(deal_id="D-6", last_activity_at="yesterday"),
     ]
     result = fetch(write_csv(tmp_path / "deals.csv", rows))
     assert [d.id for d in result.deals] == ["D-1", "D-4"]
     problems = {p.where: str(p) for p in result.problems}
     assert "amount 'lots' is not a number" in problems["line 3"]
-    assert "close_date '31/12/2026'" in problems["line 4"]
+    assert "close_date '2026-12-32'" in problems["line 4"]
     assert "duplicate deal_id (first seen on line 2)" in problems["line 6"]
     assert "owner_email is empty" in problems["line 7"]
     assert "last_activity_at 'yesterday'" in problems["line 8"]

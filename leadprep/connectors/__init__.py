@@ -38,6 +38,8 @@ class FetchResult:
     deals: list[Deal]
     problems: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # inputs the source does not carry at all (a signal's ``needs``) -> why; their checks are off
+    unsupported: dict[str, str] = field(default_factory=dict)
 
 
 class Check(NamedTuple):
@@ -76,7 +78,9 @@ def connector_for(config: Config) -> Connector:
         from leadprep.connectors.file import FileConnector
 
         assert config.crm.file is not None
-        return FileConnector(config.crm.file, managers=config.whole_teams())
+        return FileConnector(
+            config.crm.file, managers=config.whole_teams(), owners=config.rep_names()
+        )
     if kind == "demo":
         from leadprep.connectors.demo import DemoConnector
 

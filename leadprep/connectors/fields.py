@@ -30,11 +30,71 @@ def blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def parse_date(field: str, value: str | None) -> date | None:
-    """ISO 8601 date (a datetime is cut to its date); blank is None."""
+# 12/15/2026, 15/12/2026, 15.12.2026, optionally with a time (10:30, 10:30:00, 10:30 AM)
+_NUMERIC_DATE = re.compile(
+    r"^(?P<a>\d{1,2})(?P<sep>[/.])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4})"
+    r"(?:[ T]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?\s*(?P<ampm>[AaPp][Mm])?)?$"
+)
+DateOrder = str  # "mdy" (12/15/2026) or "dmy" (15/12/2026, 15.12.2026)
+
+
+def numeric_date_hint(value: object) -> str | None:
+    """What a written date says about the file's order: ``mdy`` or ``dmy`` beyond doubt
+    (a first number over 12, a second over 12, or dots), ``?`` when it could be either, None
+    when it is not a numeric date at all."""
+    if not isinstance(value, str):
+        return None
+    match = _NUMERIC_DATE.match(value.strip())
+    if match is None:
+        return None
+    first, second = int(match["a"]), int(match["b"])
+    if match["sep"] == ".":
+        return "dmy"
+    if first > 12 >= second:
+        return "dmy"
+    if second > 12 >= first:
+        return "mdy"
+    return "?"
+
+
+def _numeric(field: str, text: str, order: DateOrder | None) -> datetime | None:
+    """A numeric date (and time) in ``order``; None when ``text`` is not one."""
+    match = _NUMERIC_DATE.match(text)
+    if match is None:
+        return None
+    if match["sep"] == ".":
+        order = "dmy"
+    if order not in ("mdy", "dmy"):
+        raise FieldError(
+            f"{field} {text!r} could be month/day or day/month; set crm.file.date_format to "
+            "mdy or dmy"
+        )
+    first, second = int(match["a"]), int(match["b"])
+    month, day = (first, second) if order == "mdy" else (second, first)
+    hour, minute, second_ = (
+        int(match["hour"] or 0),
+        int(match["minute"] or 0),
+        int(match["second"] or 0),
+    )
+    if match["ampm"]:
+        if not 1 <= hour <= 12:
+            raise FieldError(f"{field} {text!r} is not a valid time")
+        hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
+    try:
+        return datetime(int(match["year"]), month, day, hour, minute, second_)
+    except ValueError:
+        raise FieldError(f"{field} {text!r} is not a valid date ({order})") from None
+
+
+def parse_date(field: str, value: str | None, order: DateOrder | None = None) -> date | None:
+    """ISO 8601 date (a datetime is cut to its date), or a numeric date written in ``order``;
+    blank is None."""
     if blank(value):
         return None
     text = str(value).strip()
+    numeric = _numeric(field, text, order)
+    if numeric is not None:
+        return _in_range(field, numeric.date())
     try:
         if len(text) == 10:
             parsed = date.fromisoformat(text)
@@ -53,11 +113,18 @@ def _in_range(field: str, value: date) -> date:
     return value
 
 
-def parse_datetime(field: str, value: str | None) -> datetime | None:
-    """ISO 8601 date or datetime as an aware UTC datetime; a bare date is midnight UTC."""
+def parse_datetime(
+    field: str, value: str | None, order: DateOrder | None = None
+) -> datetime | None:
+    """ISO 8601 date or datetime (or a numeric one written in ``order``) as an aware UTC
+    datetime; a bare date is midnight UTC."""
     if blank(value):
         return None
     text = str(value).strip()
+    numeric = _numeric(field, text, order)
+    if numeric is not None:
+        _in_range(field, numeric.date())
+        return numeric.replace(tzinfo=UTC)
     try:
         if len(text) == 10:
             parsed = datetime.combine(date.fromisoformat(text), datetime.min.time())
@@ -203,14 +270,16 @@ def parse_contacts(value: str | None) -> tuple[Contact, ...]:
     return tuple(contacts)
 
 
-def parse_date_list(field: str, value: str | list | None) -> list[date]:
+def parse_date_list(
+    field: str, value: str | list | None, order: DateOrder | None = None
+) -> list[date]:
     """``2026-10-31; 2026-11-30`` (or a JSON list) → dates, oldest first as given."""
     if blank(value):
         return []
     items = value if isinstance(value, list) else re.split(r"[;|]", str(value))
     out = []
     for item in items:
-        parsed = parse_date(field, item)
+        parsed = parse_date(field, item, order)
         if parsed is not None:
             out.append(parsed)
     return out

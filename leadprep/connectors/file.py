@@ -1,7 +1,10 @@
-"""Deals from a CSV or JSON export in the import format of the README ("Import format").
+"""Deals from a CSV or JSON file: a CRM's own export (HubSpot, Salesforce, Pipedrive), any file
+with ``crm.file.columns``, or the import format of the README ("Import format").
 
-A record that cannot be used is reported with its line (CSV) or position (JSON) and the reason;
-every other record is still imported.
+A record that cannot be used is reported with its line (CSV) or position (JSON) and every reason;
+every other record is still imported. Nothing is dropped without a word: the columns no field
+reads, the stages the catalogue does not know, the owners no team lists, and the checks the file
+cannot support are all named in notes.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import logging
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from leadprep.connectors.fields import (
     FieldError,
     blank,
     decimal_mark_of,
+    numeric_date_hint,
     parse_amount,
     parse_bool,
     parse_contacts,
@@ -30,46 +37,46 @@ from leadprep.connectors.fields import (
     parse_datetime,
     parse_probability,
 )
+from leadprep.connectors.presets import (
+    CONTACT_ROW_FIELDS,
+    Mapping,
+    Preset,
+    map_columns,
+    normalise_header,
+)
 from leadprep.errors import DataError
-from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep, name_from_email
+from leadprep.model import (
+    CLOSE_DATE,
+    NO_MAILBOX_DOMAIN,
+    Change,
+    Contact,
+    Deal,
+    Rep,
+    name_from_email,
+)
 from leadprep.sanitize import UnsafeValue, currency_code, email_address
 from leadprep.stages import StageCatalog
 from leadprep.textfiles import decode_text, sniff_delimiter
 
-REQUIRED_COLUMNS = ("deal_id", "deal_name", "owner_email", "stage")
-OPTIONAL_COLUMNS = (
-    "close_date",
-    "account",
-    "owner_name",
-    "manager_email",
-    "amount",
-    "currency",
-    "probability",
-    "forecast_category",
-    "created_at",
-    "stage_entered_at",
-    "last_activity_at",
-    "next_activity_at",
-    "next_step",
-    "next_step_updated_at",
-    "is_closed",
-    "is_won",
-    "url",
-    "contacts",
-    "previous_close_dates",
-)
+log = logging.getLogger(__name__)
 
 Record = tuple[str, dict[str, Any]]  # (where, fields)
-
-
-def _normalise_header(name: str) -> str:
-    return "_".join(name.strip().lower().replace("-", " ").split())
 
 
 MAX_FIELD_CHARS = 100_000  # per value; longer is a row problem (documented in the README)
 
 
-def read_csv(path: Path, text: str) -> tuple[list[Record], str]:
+@dataclass(frozen=True)
+class Table:
+    """A file's records (keys: normalised headers), its header row, and its delimiter."""
+
+    records: list[Record]
+    header: list[str]  # normalised
+    original: list[str]  # as written
+    delimiter: str = ","
+
+
+def read_csv(path: Path, text: str) -> Table:
     """Rows of a CSV export as (\"line N\", {column: value}), and the delimiter it uses;
     file-level problems raise DataError.
 
@@ -81,8 +88,8 @@ def read_csv(path: Path, text: str) -> tuple[list[Record], str]:
     lines = io.StringIO(text, newline="").readlines()
     delimiter = sniff_delimiter(lines[0])
     csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
-    header = [_normalise_header(h) for h in next(csv.reader(lines[:1], delimiter=delimiter))]
-    _check_columns(path, header)
+    original = next(csv.reader(lines[:1], delimiter=delimiter))
+    header = [normalise_header(h) for h in original]
     records: list[Record] = []
     position = 1  # index in ``lines`` where the next record starts
     while position < len(lines):
@@ -111,7 +118,7 @@ def read_csv(path: Path, text: str) -> tuple[list[Record], str]:
         position = restart
     if not records:
         raise DataError(f"{path} has a header row but no deal rows.")
-    return records, delimiter
+    return Table(records, header, original, delimiter)
 
 
 def _swallows_rows(row: list[str], delimiter: str, columns: int) -> bool:
@@ -152,7 +159,7 @@ def _too_many(row: list[str], header: list[str]) -> str:
     )
 
 
-def read_json(path: Path, text: str) -> list[Record]:
+def read_json(path: Path, text: str) -> Table:
     """Deals from a JSON list (or ``{"deals": [...]}``) as (\"record N\", fields)."""
     if not text.strip():
         raise DataError(f"{path} is empty.")
@@ -171,12 +178,15 @@ def read_json(path: Path, text: str) -> list[Record]:
         if not isinstance(item, dict):
             records.append((f"record {index}", {"__error__": "is not an object"}))
             continue
-        fields = {_normalise_header(str(k)): v for k, v in item.items()}
+        fields = {normalise_header(str(k)): v for k, v in item.items()}
         problem = _json_value_problem(fields)
         records.append((f"record {index}", {"__error__": problem} if problem else fields))
-    columns = set().union(*(r[1].keys() for r in records))
-    _check_columns(path, [c for c in columns if c != "__error__"], any_record=True)
-    return records
+    originals: dict[str, str] = {}
+    for item in data:
+        if isinstance(item, dict):
+            for key in item:
+                originals.setdefault(normalise_header(str(key)), str(key))
+    return Table(records, list(originals), list(originals.values()))
 
 
 _LIST_COLUMNS = {"contacts", "previous_close_dates"}
@@ -206,22 +216,8 @@ def _json_value_problem(fields: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_columns(path: Path, header: Iterable[str], *, any_record: bool = False) -> None:
-    present = set(header)
-    missing = [c for c in REQUIRED_COLUMNS if c not in present]
-    if missing:
-        what = "No record has" if any_record else "The header row lacks"
-        raise DataError(
-            f"{path}: {what} the required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)}.",
-            hint=f"Required: {', '.join(REQUIRED_COLUMNS)}. Found: {', '.join(sorted(present)) or 'none'}.",
-        )
-
-
-def read_records(path: Path) -> tuple[list[Record], str]:
-    """The records of an import file, by its extension (or content) CSV or JSON, and the decimal
-    mark its format suggests: ``,`` for a semicolon-separated CSV (what spreadsheets write where
-    the comma is the decimal mark), else ``.``."""
+def read_records(path: Path) -> Table:
+    """The records of an import file, by its extension (or content) CSV or JSON."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -232,17 +228,129 @@ def read_records(path: Path) -> tuple[list[Record], str]:
         raise DataError(f"Cannot read {path}: {exc.strerror}.") from None
     text = decode_text(path, data)
     if path.suffix.lower() == ".json" or text.lstrip()[:1] in ("[", "{"):
-        return read_json(path, text), "."
-    records, delimiter = read_csv(path, text)
-    return records, "," if delimiter == ";" else "."
+        return read_json(path, text)
+    return read_csv(path, text)
 
 
-def _contacts(value: Any) -> tuple[Contact, ...]:
+# --- from the file's columns to leadprep's fields -------------------------------------------------
+
+_FOOTER = re.compile(
+    r"^\s*(grand totals?\b|totals?\b|confidential information|copyright|generated by\b)", re.I
+)
+_NAME_EMAIL = re.compile(r"^(?P<name>.*?)\s*\((?P<email>[^()]*@[^()]*)\)\s*$")
+_CODE_IN_AMOUNT = re.compile(r"\b([A-Z]{3})\b")
+
+
+def mapped_records(table: Table, mapping: Mapping) -> tuple[list[Record], int]:
+    """Each record with leadprep's field names; a report's footer lines left out (and counted);
+    one-row-per-contact reports folded into one record per deal with a ``contacts`` list."""
+    columns = mapping.columns
+    out: list[Record] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    footer = 0
+    in_footer = False
+    contact_rows = any(f in columns for f in CONTACT_ROW_FIELDS)
+    for where, raw in table.records:
+        if "__error__" in raw:
+            out.append((where, raw))
+            continue
+        fields = {name: raw.get(header) for name, header in columns.items()}
+        if mapping.preset.footer and blank(fields.get("deal_id")):
+            first = next((str(v) for v in raw.values() if not blank(v)), "")
+            if (
+                in_footer
+                or _FOOTER.match(first)
+                or len([v for v in raw.values() if not blank(v)]) <= 1
+            ):
+                in_footer = True
+                footer += 1
+                continue
+        if contact_rows:
+            contact = _row_contact(fields)
+            deal_id = _text(fields.get("deal_id"))
+            if deal_id and deal_id in by_id:
+                if contact is not None:
+                    by_id[deal_id]["contacts"].append(contact)
+                continue
+            fields["contacts"] = [contact] if contact is not None else []
+            if deal_id:
+                by_id[deal_id] = fields
+        out.append((where, fields))
+    return out, footer
+
+
+def _row_contact(fields: dict[str, Any]) -> dict[str, Any] | None:
+    name = _text(fields.get("contact_name")) or " ".join(
+        p
+        for p in (_text(fields.get("contact_first_name")), _text(fields.get("contact_last_name")))
+        if p
+    )
+    if not name:
+        return None
+    return {
+        "name": name,
+        "email": _text(fields.get("contact_email")),
+        "role": _text(fields.get("contact_role")),
+        "title": _text(fields.get("contact_title")),
+    }
+
+
+_DATE_FIELDS = (
+    "close_date",
+    "created_at",
+    "stage_entered_at",
+    "last_activity_at",
+    "next_activity_at",
+    "next_step_updated_at",
+    "previous_close_dates",
+)
+
+
+def date_order(path: Path, records: list[Record], setting: str) -> str | None:
+    """How this file writes numeric dates: ``crm.file.date_format`` when set, else what its own
+    values settle (a number over 12 in first or second place); a file whose numeric dates
+    never settle it, or settle it both ways, is an error naming the column and the setting."""
+    if setting in ("mdy", "dmy"):
+        return setting
+    seen: dict[str, tuple[str, str, str]] = {}  # hint -> (where, column, value)
+    for where, fields in records:
+        for column in _DATE_FIELDS:
+            value = fields.get(column)
+            values = (
+                re.split(r"[;|]", value)
+                if isinstance(value, str) and column == "previous_close_dates"
+                else [value]
+            )
+            for item in values:
+                hint = numeric_date_hint(item.strip() if isinstance(item, str) else item)
+                if hint is not None:
+                    seen.setdefault(hint, (where, column, str(item).strip()))
+    if "mdy" in seen and "dmy" in seen:
+        (w1, c1, v1), (w2, c2, v2) = seen["mdy"], seen["dmy"]
+        raise DataError(
+            f"{path} writes dates both month-first ({c1} {v1!r}, {w1}) and day-first "
+            f"({c2} {v2!r}, {w2}).",
+            hint="Export the file again with one date format, or set crm.file.date_format.",
+        )
+    for order in ("mdy", "dmy"):
+        if order in seen:
+            return order
+    if "?" in seen:
+        where, column, value = seen["?"]
+        raise DataError(
+            f"{path}: no date in the file tells whether {column} {value!r} ({where}) is "
+            "month/day or day/month.",
+            hint="Set crm.file.date_format: mdy (12/15/2026, US) or dmy (15/12/2026).",
+        )
+    return None
+
+
+def _contacts(value: Any, style: str) -> tuple[Contact, ...]:
     if isinstance(value, list):
         out: list[Contact] = []
         for item in value:
             if isinstance(item, str):
-                out.extend(parse_contacts(item))
+                out.extend(_contacts(item, style))
             elif isinstance(item, dict) and not blank(item.get("name")):
                 out.append(
                     Contact(
@@ -255,7 +363,21 @@ def _contacts(value: Any) -> tuple[Contact, ...]:
             else:
                 raise FieldError(f"contact {item!r} has no name")
         return tuple(out)
-    return parse_contacts(value)
+    if style == "leadprep" or blank(value):
+        return parse_contacts(value)
+    contacts = []
+    for part in re.split(r"[;\n]", str(value)):
+        part = part.strip()
+        if not part:
+            continue
+        match = _NAME_EMAIL.match(part) if style == "name_email" else None
+        if match and match["name"].strip():
+            contacts.append(Contact(match["name"].strip(), email=match["email"].strip().lower()))
+        elif "@" in part and " " not in part:
+            contacts.append(Contact(part, email=part.lower()))
+        else:
+            contacts.append(Contact(part))
+    return tuple(contacts)
 
 
 def _text(value: Any) -> str | None:
@@ -297,59 +419,128 @@ def amount_reading(records: list[Record], setting: str, convention: str) -> Amou
     return AmountReading(convention, False)
 
 
-def parse_record(
-    fields: dict[str, Any],
-    catalog: StageCatalog,
-    rep_names: dict[str, str],
-    amounts: AmountReading = AmountReading(),
-) -> Deal:
-    """One import record as a Deal; raises FieldError naming the first bad field."""
+def owner_key(name: str) -> str:
+    """A person's name compared ignoring case, accents and spacing."""
+    plain = unicodedata.normalize("NFKD", name)
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
+    return " ".join(plain.casefold().split())
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything that decides how one file's values read."""
+
+    catalog: StageCatalog
+    preset: Preset
+    amounts: AmountReading = AmountReading()
+    dates: str | None = None  # mdy | dmy | None (ISO only)
+    owners: dict[str, str] = field(default_factory=dict)  # owner_key(name) -> email
+    rep_names: dict[str, str] = field(default_factory=dict)  # email -> name in the file
+
+
+class _Errors:
+    """Collects every bad field of a record, so a row is reported once with all its problems."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def __call__(self, parse: Any, *args: Any) -> Any:
+        try:
+            return parse(*args)
+        except FieldError as exc:
+            self.messages.append(str(exc))
+            return None
+
+
+def _owner(fields: dict[str, Any], reading: Reading, errors: _Errors) -> Rep | None:
+    email = errors(_address, "owner_email", fields.get("owner_email"))
+    name = _text(fields.get("owner_name"))
+    if not email and name:
+        email = reading.owners.get(owner_key(name))
+        if email is None:
+            slug = "-".join(re.findall(r"[a-z0-9]+", owner_key(name))) or "owner"
+            email = f"{slug[:60]}@{NO_MAILBOX_DOMAIN}"
+    if not email:
+        if not errors.messages:
+            errors.messages.append("owner_email is empty" if not name else "owner is unknown")
+        return None
+    shown = name or reading.rep_names.get(email) or name_from_email(email)
+    return Rep(id=email, name=shown, email=email)
+
+
+def parse_record(fields: dict[str, Any], reading: Reading) -> Deal:
+    """One record as a Deal; raises FieldError naming every bad field."""
     if "__error__" in fields:
         raise FieldError(fields["__error__"])
-    for column in REQUIRED_COLUMNS:
+    errors = _Errors()
+    for column in ("deal_id", "deal_name", "stage"):
         if blank(fields.get(column)):
-            raise FieldError(f"{column} is empty")
-    email = _address("owner_email", fields["owner_email"]) or ""
-    manager_email = _address("manager_email", fields.get("manager_email"))
-    stage = str(fields["stage"]).strip()
-    info = catalog.get(stage)
-    close_date = parse_date("close_date", fields.get("close_date"))
-    previous = parse_date_list("previous_close_dates", fields.get("previous_close_dates"))
-    probability = parse_probability("probability", fields.get("probability"))
-    is_closed = parse_bool("is_closed", fields.get("is_closed"))
-    is_won = parse_bool("is_won", fields.get("is_won"))
-    if info is not None and info.closed and blank(fields.get("is_closed")):
+            errors.messages.append(f"{column} is empty")
+    owner = _owner(fields, reading, errors)
+    manager_email = errors(_address, "manager_email", fields.get("manager_email"))
+    stage = str(fields.get("stage") or "").strip()
+    info = reading.catalog.get(stage)
+    order = reading.dates
+    close_date = errors(parse_date, "close_date", fields.get("close_date"), order)
+    previous = errors(
+        parse_date_list, "previous_close_dates", fields.get("previous_close_dates"), order
+    )
+    probability = errors(parse_probability, "probability", fields.get("probability"))
+    is_closed = errors(parse_bool, "is_closed", fields.get("is_closed")) or False
+    is_won = errors(parse_bool, "is_won", fields.get("is_won")) or False
+    status = (_text(fields.get("status")) or "").lower()
+    if status:
+        is_closed, is_won = status != "open", status == "won"
+    elif info is not None and info.closed and blank(fields.get("is_closed")):
         is_closed, is_won = True, info.won
+    amount_text = fields.get("amount")
+    currency = fields.get("currency")
+    if blank(currency) and isinstance(amount_text, str):
+        found = _CODE_IN_AMOUNT.search(amount_text)  # "USD 12,500.00" in a Salesforce report
+        currency = found.group(1) if found else None
+    amount = errors(
+        parse_amount, "amount", amount_text, reading.amounts.decimal_mark, reading.amounts.confident
+    )
+    dates = {
+        name: errors(parse_datetime, name, fields.get(name), order)
+        for name in (
+            "created_at",
+            "stage_entered_at",
+            "last_activity_at",
+            "next_activity_at",
+            "next_step_updated_at",
+        )
+    }
+    contacts = errors(_contacts, fields.get("contacts"), reading.preset.contacts)
+    currency_code_ = errors(_currency, currency)
+    if errors.messages or owner is None:
+        raise FieldError("; ".join(errors.messages))
     return Deal(
         id=str(fields["deal_id"]).strip(),
         name=str(fields["deal_name"]).strip(),
-        owner=Rep(id=email, name=rep_names.get(email) or name_from_email(email), email=email),
+        owner=owner,
         stage=stage,
         account=_text(fields.get("account")),
-        amount=parse_amount(
-            "amount", fields.get("amount"), amounts.decimal_mark, amounts.confident
-        ),
-        currency=_currency(fields.get("currency")),
+        amount=amount,
+        currency=currency_code_,
         close_date=close_date,
         probability=probability
         if probability is not None
         else (info.probability if info else None),
         stage_order=info.order if info else None,
         forecast_category=_text(fields.get("forecast_category")),
-        created_at=parse_datetime("created_at", fields.get("created_at")),
-        stage_entered_at=parse_datetime("stage_entered_at", fields.get("stage_entered_at")),
-        last_activity_at=parse_datetime("last_activity_at", fields.get("last_activity_at")),
-        next_activity_at=parse_datetime("next_activity_at", fields.get("next_activity_at")),
+        created_at=dates["created_at"],
+        stage_entered_at=dates["stage_entered_at"],
+        last_activity_at=dates["last_activity_at"],
+        next_activity_at=dates["next_activity_at"],
         next_step=_text(fields.get("next_step")),
-        next_step_updated_at=parse_datetime(
-            "next_step_updated_at", fields.get("next_step_updated_at")
-        ),
+        next_step_updated_at=dates["next_step_updated_at"],
         is_closed=is_closed,
         is_won=is_won and is_closed,
         url=_text(fields.get("url")),
         manager_email=manager_email,
-        contacts=_contacts(fields.get("contacts")),
-        history=_close_date_history(previous, close_date),
+        contacts=contacts or (),
+        history=_close_date_history(previous or [], close_date),
     )
 
 
@@ -364,21 +555,29 @@ def _close_date_history(previous: list[date], current: date | None) -> tuple[Cha
 
 
 def records_to_deals(
-    records: list[Record], catalog: StageCatalog, amounts: AmountReading = AmountReading()
+    records: list[Record], reading: Reading
 ) -> tuple[list[Deal], list[RowProblem]]:
     """Parse every record; bad ones and duplicate ids become problems, the rest deals."""
-    rep_names: dict[str, str] = {}
+    names: dict[str, str] = {}
     for _, fields in records:
         email, name = _text(fields.get("owner_email")), _text(fields.get("owner_name"))
         if email and name:
-            rep_names.setdefault(email.lower(), name)
+            names.setdefault(email.lower(), name)
+    # A row naming its owner without an email is matched on the teams' names, then on the
+    # names the file itself pairs with emails on other rows.
+    by_name = {owner_key(n): e for e, n in names.items()}
+    reading = replace(
+        reading,
+        rep_names={**names, **reading.rep_names},
+        owners={**by_name, **reading.owners},
+    )
     deals: list[Deal] = []
     problems: list[RowProblem] = []
     first_seen: dict[str, str] = {}
     for where, fields in records:
         deal_id = _text(fields.get("deal_id"))
         try:
-            deal = parse_record(fields, catalog, rep_names, amounts)
+            deal = parse_record(fields, reading)
         except FieldError as exc:
             problems.append(RowProblem(where, str(exc), deal_id))
             continue
@@ -394,17 +593,67 @@ def records_to_deals(
     return deals, problems
 
 
+# --- what the file can support ---------------------------------------------------------------------
+
+
+def unsupported(mapping: Mapping, deals: list[Deal]) -> dict[str, str]:
+    """The inputs this file does not carry at all, with why, keyed as signals name their needs
+    (``leadprep.signals``). A blank in a column that exists still counts: only a column that is
+    absent, or empty on every open deal, switches a check off."""
+    open_deals = [d for d in deals if d.is_open] or deals
+    has = mapping.has
+    missing: dict[str, str] = {}
+    if not (has("contacts") or any(f in mapping.columns for f in CONTACT_ROW_FIELDS)):
+        missing["contacts"] = "this export has no contacts column"
+    elif mapping.preset.one_contact:
+        missing["contacts"] = "this export names one contact person per deal, not all of them"
+    if not any(c.role or c.title for d in deals for c in d.contacts):
+        missing["contact_roles"] = "this export has no contact roles or job titles"
+    checks = {
+        "close_date": (lambda d: d.close_date, "close dates"),
+        "last_activity": (lambda d: d.last_activity_at, "activity dates"),
+        "stage_entered": (lambda d: d.stage_entered_at, "stage entry dates"),
+        "forecast": (lambda d: d.forecast_category, "forecast categories"),
+        "amount": (lambda d: d.amount, "amounts"),
+        "next_step": (lambda d: d.next_step or d.next_activity_at, "next steps or next activities"),
+    }
+    for need, (value, what) in checks.items():
+        if not any(value(d) is not None for d in open_deals):
+            missing[need] = f"no open deal in this export has {what}"
+    return missing
+
+
+@dataclass
+class Imported:
+    """One reading of the file: how its columns map, every owner's deals, the records that
+    could not be used, notes for the user, and the inputs it does not carry."""
+
+    mapping: Mapping
+    deals: list[Deal]
+    problems: list[RowProblem]
+    notes: list[str]
+    unsupported: dict[str, str]
+
+
 class FileConnector:
     """Reads deals from ``crm.file.path``."""
 
     source = "file"
 
-    def __init__(self, settings: FileSettings, *, managers: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: FileSettings,
+        *,
+        managers: set[str] | None = None,
+        owners: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
         self.path = settings.path
-        self.decimal_mark = settings.decimal_mark
         self.managers = (
             managers or set()
         )  # teams given as a manager only: rows with that manager_email
+        # email -> name from teams; an export that names owners is matched on those names
+        self.rep_names = dict(owners or {})
         self.catalog = (
             StageCatalog.from_list(
                 (s.name, s.probability, s.closed, s.won) for s in settings.stages
@@ -413,27 +662,97 @@ class FileConnector:
             else StageCatalog.default()
         )
 
-    def fetch(
-        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
-    ) -> FetchResult:
-        records, convention = read_records(self.path)
-        reading = amount_reading(records, self.decimal_mark, convention)
-        deals, problems = records_to_deals(records, self.catalog, reading)
+    def read(self) -> Imported:
+        """The whole file, every owner's deals."""
+        table = read_records(self.path)
+        mapping = map_columns(
+            self.path, table.header, table.original, self.settings.preset, self.settings.columns
+        )
+        if not mapping.has("deal_id"):
+            raise DataError(
+                f"{self.path}: no column gives each deal's id, so a deal cannot be followed from "
+                "one week to the next.",
+                hint=f"{mapping.preset.label}: {mapping.preset.id_hint}; or map a column with "
+                'crm.file.columns: {deal_id: "…"}.',
+            )
+        lacking = [f for f in ("deal_name", "stage") if not mapping.has(f)]
+        if not (mapping.has("owner_email") or mapping.has("owner_name")):
+            lacking.insert(1, "owner_email (or owner_name)")
+        if lacking:
+            raise DataError(
+                f"{self.path}: the header row lacks the required column"
+                f"{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} "
+                "(leadprep's format needs deal_id, deal_name, owner_email, stage).",
+                hint=f"Found: {', '.join(table.original)}. Map other headers with crm.file.columns.",
+            )
+        records, footer = mapped_records(table, mapping)
+        convention = "," if table.delimiter == ";" else "."
+        owners = {owner_key(name): email for email, name in self.rep_names.items()}
+        reading = Reading(
+            catalog=self.catalog,
+            preset=mapping.preset,
+            amounts=amount_reading(records, self.settings.decimal_mark, convention),
+            dates=date_order(self.path, records, self.settings.date_format),
+            owners=owners,
+            rep_names=self.rep_names,
+        )
+        deals, problems = records_to_deals(records, reading)
         if not deals:
             details = "\n".join(f"  - {p}" for p in problems[:10])
             raise DataError(f"{self.path}: no usable deal rows.\n{details}")
+        notes = []
+        if mapping.unused:
+            notes.append(f"columns not used: {', '.join(mapping.unused)}")
+        unknown: dict[str, int] = {}
+        for deal in deals:
+            if deal.is_open and self.catalog.get(deal.stage) is None:
+                unknown[deal.stage] = unknown.get(deal.stage, 0) + 1
+        if unknown:
+            listed = ", ".join(f"{stage} ({n})" for stage, n in sorted(unknown.items()))
+            notes.append(
+                f"stages leadprep does not know: {listed}; list your pipeline's stages in "
+                "crm.file.stages so their order and win probability count"
+            )
+        if footer:
+            log.debug("%s: %d footer line(s) of the report ignored", self.path, footer)
+        return Imported(mapping, deals, problems, notes, unsupported(mapping, deals))
+
+    def fetch(
+        self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
+    ) -> FetchResult:
+        found = self.read()
+        deals, notes = found.deals, found.notes
         if reps is not None or self.managers:
-            deals = [
+            ours = [
                 d
                 for d in deals
                 if d.owner.email in (reps or ()) or d.manager_email in self.managers
             ]
-        return FetchResult(source=self.source, deals=deals, problems=problems)
+            others = sorted({d.owner.name for d in deals if d.is_open and d not in ours})
+            if others:
+                notes.append(
+                    f"deal owners no team lists (no sheet): {', '.join(others[:12])}"
+                    + (f" and {len(others) - 12} more" if len(others) > 12 else "")
+                    + ' — add them to teams as "Name <email>" to give them one'
+                )
+            deals = ours
+        return FetchResult(
+            source=self.source,
+            deals=deals,
+            problems=found.problems,
+            notes=notes,
+            unsupported=found.unsupported,
+        )
 
     def diagnose(self) -> Iterator[Check]:
-        """The file can be read and how many of its records are usable."""
-        result = self.fetch(None, date.today())
-        detail = f"{self.path}: {len(result.deals)} deal(s)"
-        if result.problems:
-            detail += f", {len(result.problems)} record(s) unusable (first: {result.problems[0]})"
-        yield Check("crm", not result.problems, detail)
+        """The file can be read; which export it is; what it does not carry or use."""
+        found = self.read()
+        detail = f"{self.path}: {found.mapping.preset.label}, {len(found.deals)} deal(s)"
+        if found.problems:
+            detail += f", {len(found.problems)} record(s) unusable (first: {found.problems[0]})"
+        yield Check("crm", not found.problems, detail)
+        for note in found.notes:
+            yield Check("crm data", True, note)
+        if found.unsupported:
+            reasons = sorted(set(found.unsupported.values()))
+            yield Check("crm data", True, "checks off: " + "; ".join(reasons))

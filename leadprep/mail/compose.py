@@ -15,6 +15,7 @@ from pathlib import Path
 
 from leadprep.config import Config, EmailSettings, Person, format_subject
 from leadprep.formatting import short_date
+from leadprep.model import has_mailbox
 from leadprep.packets import Packet
 from leadprep.render import Renderer
 from leadprep.sanitize import clean_line, display_name, email_address
@@ -128,7 +129,11 @@ def compose(
         outgoing.append(Outgoing("manager", email, message))
     if settings.to_reps:
         for packet in packets:
-            if not packet.rep.email:
+            if not has_mailbox(packet.rep.email):
+                notes.append(
+                    f"{packet.rep.name} has no email address in the data or the teams: "
+                    "no pre-read for them"
+                )
                 continue
             manager_name = packet.manager.name if packet.manager else "your manager"
             message = new_message(
