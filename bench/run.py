@@ -39,8 +39,23 @@ def _serve_hubspot(reps: int, per_rep: int, latency: float, conn) -> None:
     )
     open_deals = [d for d in portal.deals.values() if d.properties["hs_is_closed"] == "false"]
     contacts = len({cid for d in open_deals for cid, _ in d.contacts})
+    # the connector reads each deal's primary company (else its first), not every one
+    companies = len(
+        {
+            next((c for c, primary in d.companies if primary), d.companies[0][0])
+            for d in open_deals
+            if d.companies
+        }
+    )
     with FakeHubSpot(portal, latency=latency) as fake:
-        conn.send({"url": fake.url, "deals": len(open_deals), "contacts": contacts})
+        conn.send(
+            {
+                "url": fake.url,
+                "deals": len(open_deals),
+                "contacts": contacts,
+                "companies": companies,
+            }
+        )
         conn.recv()  # until told to stop
         conn.send({"rate_limited": dict(fake.rate_limited_kinds), "counts": dict(fake.counts)})
 
@@ -130,16 +145,17 @@ def _run_child(target, *args) -> dict:
 # --- floors --------------------------------------------------------------------------------------
 
 
-def hubspot_floor(deals: int, contacts: int) -> int:
+def hubspot_floor(deals: int, contacts: int, companies: int) -> int:
     """Fewest requests for the same data at the APIs' page and batch caps: owners, pipelines,
-    account details, search pages of 200, history batches of 50, association batches of 1,000,
-    contact batches of 100."""
+    account details, search pages of 200, history batches of 50, deal→contact and deal→company
+    association batches of 1,000, contact and company batches of 100."""
     return (
         3
         + math.ceil(deals / 200)
         + math.ceil(deals / 50)
-        + math.ceil(deals / 1000)
+        + 2 * math.ceil(deals / 1000)
         + math.ceil(contacts / 100)
+        + math.ceil(companies / 100)
     )
 
 
@@ -264,7 +280,7 @@ def main() -> None:
         conn.send("stop")
         server_stats = conn.recv()
         server.join()
-        floor = hubspot_floor(info["deals"], info["contacts"])
+        floor = hubspot_floor(info["deals"], info["contacts"], info["companies"])
         searches = measured["by_kind"].get("search", 0)
         others = measured["requests"] - searches
         minimum = hubspot_min_seconds(searches, others, args.latency)

@@ -255,3 +255,22 @@ def test_a_team_rep_with_no_open_deals_gets_a_short_packet_that_says_so(tmp_path
     doctor = cli("doctor", "-c", config)
     assert "no open deals in the data for: Kim Lee" in doctor.stdout
     assert "HubSpot deals export" in doctor.stdout and "columns not used" in doctor.stdout
+
+
+def test_names_built_from_emails_keep_their_hyphens():
+    from leadprep.model import name_from_email
+
+    assert name_from_email("mei-mei.johns@example.com") == "Mei-Mei Johns"
+    assert name_from_email("jean_luc.picard@example.com") == "Jean Luc Picard"
+
+
+def test_an_owner_written_with_an_email_is_that_email(tmp_path):
+    found = connector(
+        tmp_path,
+        "Id,Name,Rep,Step\n1,A,Alex Morgan (Alex@Example.com),Proposal\n2,B,Sam Rivera <sam@example.com>,Proposal\n",
+        columns={"deal_id": "Id", "deal_name": "Name", "owner_name": "Rep", "stage": "Step"},
+    ).read()
+    assert [(d.owner.name, d.owner.email) for d in found.deals] == [
+        ("Alex Morgan", "alex@example.com"),
+        ("Sam Rivera", "sam@example.com"),
+    ]

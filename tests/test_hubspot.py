@@ -46,20 +46,33 @@ def test_pulls_exactly_the_open_deals_of_the_team_within_the_request_budget(big_
     assert set(deals) == set(expected) and len(deals) == 1000
     n = len(deals)
     contacts = {cid for d in expected.values() for cid, _ in d.contacts}
+    companies = {
+        next(
+            (c for c, primary in d.companies if primary), d.companies[0][0] if d.companies else None
+        )
+        for d in expected.values()
+    } - {None}
     per_owner = [400, 350, 250]
     budget = (
         sum(math.ceil(c / 200) for c in per_owner)
         + math.ceil(n / 50)
-        + math.ceil(n / 1000)
+        + math.ceil(n / 1000)  # deal→contact associations
         + math.ceil(len(contacts) / 100)
+        + math.ceil(n / 1000)  # deal→company associations
+        + math.ceil(len(companies) / 100)
         + 4  # owners (active, archived), pipelines, account
     )
     assert sum(counts.values()) <= budget, counts
     assert counts["deal history"] == 20 and counts["search"] <= 6
+    assert counts["company associations"] == 1 and counts["companies"] == math.ceil(
+        len(companies) / 100
+    )
 
-    # contents: stage labels, contacts with roles and titles, histories, URLs
+    # contents: stage labels, contacts with roles and titles, company, histories, URLs
     for deal_id, fake_deal in expected.items():
         deal = deals[deal_id]
+        primary = [c for c, p in fake_deal.companies if p] or [c for c, _ in fake_deal.companies]
+        assert deal.account == (big_portal.companies[primary[0]]["name"] if primary else None)
         assert deal.stage in {
             "Appointment Scheduled",
             "Qualified To Buy",
@@ -213,3 +226,12 @@ def test_sliding_window_limiter_waits_exactly_for_the_oldest_slot():
         now[0] += 0.1
     assert limiter.acquire() == pytest.approx(0.6)  # the first slot frees at t=1.0
     assert slept == [0.6] and limiter.waited == pytest.approx(0.6)
+
+
+def test_without_the_companies_scope_the_pull_goes_on_without_company_names():
+    portal = build_portal([4], seed=3)
+    forbidden = frozenset({"company associations", "companies"})
+    with FakeHubSpot(portal, forbidden=forbidden) as fake:
+        result = HubSpotConnector(settings(fake)).fetch(None, TODAY)
+    assert len(result.deals) == 4 and all(d.account is None for d in result.deals)
+    assert any("crm.objects.companies.read" in note for note in result.notes)

@@ -50,6 +50,7 @@ def test_replayed_pull_parses_every_deal(deals):
     assert any(
         c.role for d in deals.values() for c in d.contacts
     )  # association labels became roles
+    assert any(d.account and d.account.startswith("Company ") for d in deals.values())
 
 
 def test_cassette_holds_no_secret():

@@ -32,6 +32,12 @@ def local_day(value: str) -> str:
     return moment.astimezone(ZoneInfo("America/New_York")).date().isoformat()
 
 
+def primary_company(portal, deal) -> str:
+    """The name of the deal's primary company (else its first), as the connector shows it."""
+    chosen = [cid for cid, primary in deal.companies if primary] or [c for c, _ in deal.companies]
+    return portal.companies[chosen[0]]["name"] if chosen else ""
+
+
 def portal_as_csv(portal) -> list[dict]:
     """The same open deals in the documented import format."""
     owners = {o["id"]: o for o in portal.owners}
@@ -55,7 +61,7 @@ def portal_as_csv(portal) -> list[dict]:
             {
                 "deal_id": deal.id,
                 "deal_name": p["dealname"],
-                "account": "",
+                "account": primary_company(portal, deal),
                 "owner_email": owner["email"],
                 "owner_name": f"{owner['firstName']} {owner['lastName']}",
                 "manager_email": "",

@@ -7,7 +7,8 @@ of the JSON into the canonical model is done by pure functions (``parse_*``).
 
 Calls per run: owners (active and archived), pipelines, account details; searches (page of 200,
 owners batched into one IN filter); history batch reads (50 ids, the API's cap with history);
-association batch reads (1,000 ids) plus per-deal pages; contact batch reads (100 ids).
+deal→contact association batch reads (1,000 ids) plus per-deal pages; contact batch reads (100
+ids); deal→company association batch reads (1,000 ids); company batch reads (100 ids).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ IN_FILTER_VALUES = 100  # owner ids per IN filter
 OWNERS_PAGE = 500
 
 SCOPES = ("crm.objects.deals.read", "crm.objects.contacts.read", "crm.objects.owners.read")
+COMPANY_SCOPE = "crm.objects.companies.read"  # optional: without it, sheets show no company names
+PRIMARY_COMPANY = 5  # HubSpot's association type id for a deal's primary company
 DEAL_PROPERTIES = (
     "dealname",
     "amount",
@@ -196,6 +199,33 @@ def parse_associations(data: dict[str, Any]) -> AssociationPage:
         if after:
             page.cursors[deal_id] = str(after)
     return page
+
+
+def parse_company_links(data: dict[str, Any]) -> dict[str, str]:
+    """Deal id -> its primary company id (else the first listed) from a v4 deal→company batch."""
+    out = {}
+    for result in data.get("results", []):
+        deal_id = str((result.get("from") or {}).get("id"))
+        targets = result.get("to") or []
+        primary = [
+            t
+            for t in targets
+            if any(a.get("typeId") == PRIMARY_COMPANY for a in t.get("associationTypes", []))
+        ]
+        chosen = (primary or targets)[:1]
+        if chosen:
+            out[deal_id] = str(chosen[0]["toObjectId"])
+    return out
+
+
+def parse_companies(data: dict[str, Any]) -> dict[str, str]:
+    """Company id -> name from a companies batch read (nameless companies left out)."""
+    out = {}
+    for item in data.get("results", []):
+        name = ((item.get("properties") or {}).get("name") or "").strip()
+        if name:
+            out[str(item["id"])] = name
+    return out
 
 
 def parse_contacts(data: dict[str, Any]) -> dict[str, tuple[str, str | None, str | None]]:
@@ -348,6 +378,7 @@ class HubSpotClient:
     ) -> None:
         # The SDK's API modules are large; load them here, not inside the first timed requests.
         import hubspot.crm.associations.v4
+        import hubspot.crm.companies
         import hubspot.crm.contacts
         import hubspot.crm.deals  # noqa: F401
         import urllib3
@@ -510,7 +541,7 @@ class HubSpotClient:
             "deal history", "read deal history", self.sdk.crm.deals.batch_api.read, request
         )
 
-    def associations(self, inputs: list[dict[str, str]]) -> dict[str, Any]:
+    def associations(self, inputs: list[dict[str, str]], to: str = "contacts") -> dict[str, Any]:
         from hubspot.crm.associations.v4 import (
             BatchInputPublicFetchAssociationsBatchRequest,
             PublicFetchAssociationsBatchRequest,
@@ -520,13 +551,20 @@ class HubSpotClient:
             inputs=[PublicFetchAssociationsBatchRequest(**i) for i in inputs]
         )
         api = self.sdk.crm.associations.v4.batch_api
+        kind = "associations" if to == "contacts" else f"{to} associations"
+        what = f"read deal-{to[:-1]} associations"
+        return self.call(kind, what, api.get_page, "deals", to, request)
+
+    def read_companies(self, ids: list[str]) -> dict[str, Any]:
+        from hubspot.crm.companies import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        request = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids],
+            properties=["name"],
+            properties_with_history=[],
+        )
         return self.call(
-            "associations",
-            "read deal-contact associations",
-            api.get_page,
-            "deals",
-            "contacts",
-            request,
+            "companies", "read companies", self.sdk.crm.companies.batch_api.read, request
         )
 
     def read_contacts(self, ids: list[str]) -> dict[str, Any]:
@@ -543,6 +581,10 @@ class HubSpotClient:
         api = self.sdk.crm.contacts.basic_api
         return self.call("contacts", "read contacts", api.get_page, limit=1)
 
+    def sample_companies(self) -> dict[str, Any]:
+        api = self.sdk.crm.companies.basic_api
+        return self.call("companies", "read companies", api.get_page, limit=1)
+
     def association_labels(self) -> dict[str, Any]:
         api = self.sdk.crm.associations.v4.schema.definitions_api
         return self.call("labels", "read association labels", api.get_all, "deals", "contacts")
@@ -554,6 +596,18 @@ def _next_after(page: dict[str, Any]) -> str | None:
 
 
 # --- the connector -------------------------------------------------------------------------------
+
+
+@dataclass
+class Gathered:
+    """What the concurrent reads of one pull found."""
+
+    open_ids: list[str]
+    deals: dict[str, Deal]
+    links: dict[str, list[tuple[str, list[str]]]]  # deal id -> [(contact id, labels)]
+    people: dict[str, tuple[str, str | None, str | None]]  # contact id -> (name, email, title)
+    companies: dict[str, str]  # deal id -> primary company name
+    companies_readable: bool = True
 
 
 class HubSpotConnector:
@@ -596,9 +650,14 @@ class HubSpotConnector:
                 record, owners=all_owners, stages=stages, portal=portal, history=history
             )
 
-        open_ids, parsed, contact_links, people = self._gather(
-            owner_ids, pipelines, known_ids, convert
-        )
+        gathered = self._gather(owner_ids, pipelines, known_ids, convert)
+        open_ids, parsed = gathered.open_ids, gathered.deals
+        contact_links, people = gathered.links, gathered.people
+        if not gathered.companies_readable:
+            notes.append(
+                f"company names left out: the token may not read companies (add the scope "
+                f"{COMPANY_SCOPE} to the private app)"
+            )
         extra = sorted(set(known_ids) - set(open_ids), key=int_or_str)
         deals: list[Deal] = []
         for deal_id in [*open_ids, *extra]:
@@ -615,7 +674,8 @@ class HubSpotConnector:
                 for cid, labels in contact_links.get(deal_id, [])
                 if cid in people
             )
-            deals.append(replace(deal, contacts=contacts) if contacts else deal)
+            account = gathered.companies.get(deal_id)
+            deals.append(replace(deal, contacts=contacts, account=account or deal.account))
         unowned = sum(1 for d in deals if not d.owner.email and d.is_open)
         if unowned:
             notes.append(f"{unowned} open deal(s) have no HubSpot owner and get no sheet")
@@ -642,6 +702,18 @@ class HubSpotConnector:
             yield Check("hubspot scopes", False, str(exc))
         else:
             yield Check("hubspot scopes", True, ", ".join(SCOPES))
+        try:
+            client.sample_companies()
+        except CRMAuthError:
+            yield Check(
+                "hubspot companies",
+                True,
+                f"company names left out: add the scope {COMPANY_SCOPE} to show them",
+            )
+        except LeadprepError as exc:
+            yield Check("hubspot companies", False, str(exc))
+        else:
+            yield Check("hubspot companies", True, f"readable ({COMPANY_SCOPE})")
         try:
             data = client.pipelines()
             stages = parse_pipelines(data)
@@ -681,20 +753,17 @@ class HubSpotConnector:
         pipelines: list[str],
         known_ids: frozenset[str],
         convert: Callable[[dict[str, Any]], Deal],
-    ) -> tuple[
-        list[str],
-        dict[str, Deal],
-        dict[str, list[tuple[str, list[str]]]],
-        dict[str, tuple[str, str | None, str | None]],
-    ]:
+    ) -> Gathered:
         """Search pages feed history and association batches as they arrive, so the two rate-limit
         buckets (search, and everything else) are used at the same time. History batches are
         parsed into deals by the worker that read them, so raw JSON never piles up."""
         open_ids: list[str] = []
         history_jobs: list[Future[list[Deal]]] = []
         link_jobs: list[Future[dict[str, list[tuple[str, list[str]]]]]] = []
+        company_jobs: list[Future[dict[str, str] | None]] = []
         for_history: list[str] = []
         for_links: list[str] = []
+        for_companies: list[str] = []
 
         def read_and_parse(ids: list[str]) -> list[Deal]:
             return [convert(record) for record in self.client.read_deals(ids).get("results", [])]
@@ -712,6 +781,10 @@ class HubSpotConnector:
                     chunk = for_links[:ASSOCIATION_BATCH]
                     del for_links[:ASSOCIATION_BATCH]
                     link_jobs.append(pool.submit(self._associations, chunk))
+                while len(for_companies) >= ASSOCIATION_BATCH or (done and for_companies):
+                    chunk = for_companies[:ASSOCIATION_BATCH]
+                    del for_companies[:ASSOCIATION_BATCH]
+                    company_jobs.append(pool.submit(self._company_links, chunk))
 
             if owner_ids != []:
                 for record in self._search_open(owner_ids, pipelines):
@@ -719,6 +792,7 @@ class HubSpotConnector:
                     open_ids.append(deal_id)
                     for_history.append(deal_id)
                     for_links.append(deal_id)
+                    for_companies.append(deal_id)
                     submit()
             for_history.extend(sorted(set(known_ids) - set(open_ids), key=int_or_str))
             submit(done=True)
@@ -733,10 +807,35 @@ class HubSpotConnector:
                 pool.submit(self.client.read_contacts, chunk)
                 for chunk in chunks(contact_ids, READ_BATCH)
             ]
+            company_of: dict[str, str] = {}
+            readable = True
+            for company_job in company_jobs:
+                found = company_job.result()
+                readable = readable and found is not None
+                company_of.update(found or {})
+            company_ids = sorted(set(company_of.values()), key=int_or_str)
+            name_jobs = [
+                pool.submit(self.client.read_companies, chunk)
+                for chunk in chunks(company_ids, READ_BATCH)
+            ]
             people: dict[str, tuple[str, str | None, str | None]] = {}
             for job in contact_jobs:
                 people.update(parse_contacts(job.result()))
-        return open_ids, deals, links, people
+            names: dict[str, str] = {}
+            for name_job in name_jobs:
+                names.update(parse_companies(name_job.result()))
+        companies = {d: names[c] for d, c in company_of.items() if c in names}
+        return Gathered(open_ids, deals, links, people, companies, readable)
+
+    def _company_links(self, deal_ids: list[str]) -> dict[str, str] | None:
+        """Deal id -> primary company id; None when the token may not read companies (the
+        sheets then show no company names; nothing else changes)."""
+        try:
+            return parse_company_links(
+                self.client.associations([{"id": i} for i in deal_ids], to="companies")
+            )
+        except CRMAuthError:
+            return None
 
     def _pipeline_ids(self, stages: dict[str, StageInfo]) -> list[str]:
         wanted = self.settings.pipelines

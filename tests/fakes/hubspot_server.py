@@ -48,6 +48,7 @@ class FakeDeal:
     properties: dict[str, str | None]
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # newest first
     contacts: list[tuple[str, list[str]]] = field(default_factory=list)  # (contact id, labels)
+    companies: list[tuple[str, bool]] = field(default_factory=list)  # (company id, primary)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Portal:
     archived_owners: list[dict[str, Any]] = field(default_factory=list)
     deals: dict[str, FakeDeal] = field(default_factory=dict)
     contacts: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    companies: dict[str, dict[str, str | None]] = field(default_factory=dict)
     portal_id: int = 4242
     time_zone: str = "America/New_York"
 
@@ -108,6 +110,8 @@ def build_portal(
             {**owner, "archived": archived_owner and n == 0}
         )
     contact_id = 50_000
+    company_id = 80_000
+    company_rng = random.Random(seed + 7)  # its own stream: the deals stay what they were
     deal_id = 10_000
     labels = ["Decision Maker", "Champion", "Economic Buyer", None, None]
     plan = [(n, False) for n, count in enumerate(open_per_owner) for _ in range(count)]
@@ -190,6 +194,15 @@ def build_portal(
             }
             label = rng.choice(labels)
             deal.contacts.append((cid, [label] if label else []))
+        # Most deals have a company; a few have two, the primary one listed second.
+        draw = company_rng.random()
+        for primary in [True] if draw < 0.8 else [False, True] if draw < 0.9 else []:
+            company_id += 1
+            portal.companies[str(company_id)] = {
+                "name": f"Company {company_id} Inc.",
+                "domain": f"c{company_id}.example",
+            }
+            deal.companies.append((str(company_id), primary))
         portal.deals[deal.id] = deal
     return portal
 
@@ -208,6 +221,7 @@ class FakeHubSpot(LoopbackServer):
         burst_per_10s: int | None = 100,
         latency: float = 0.0,
         missing_scopes: bool = False,
+        forbidden: frozenset[str] = frozenset(),
     ) -> None:
         self.portal = portal
         self.token = token
@@ -217,6 +231,7 @@ class FakeHubSpot(LoopbackServer):
         self.burst_per_10s = burst_per_10s
         self.latency = latency
         self.missing_scopes = missing_scopes
+        self.forbidden = forbidden  # request kinds refused for a missing scope
         self.result_cap = 10_000
         self.rate_limited = 0
         self.rate_limited_kinds: Counter[str] = Counter()
@@ -309,7 +324,7 @@ class FakeHubSpot(LoopbackServer):
                     "correlationId": "c0ffee",
                 },
             )
-        if self.missing_scopes and kind != "owners":
+        if (self.missing_scopes and kind != "owners") or kind in self.forbidden:
             return (
                 403,
                 budget,
@@ -363,8 +378,12 @@ class FakeHubSpot(LoopbackServer):
     def _kind(method: str, path: str) -> str:
         if path.endswith("/deals/search"):
             return "search"
+        if "/associations/deals/companies/" in path and path.endswith("/batch/read"):
+            return "company associations"
         if "/associations/" in path and path.endswith("/batch/read"):
             return "associations"
+        if path.endswith("/companies/batch/read") or path == "/crm/v3/objects/companies":
+            return "companies"
         if "/associations/" in path and path.endswith("/labels"):
             return "labels"
         if path.endswith("/deals/batch/read"):
@@ -436,7 +455,14 @@ class FakeHubSpot(LoopbackServer):
         if kind == "deal history":
             return self._read_deals(body)
         if kind == "associations":
-            return self._associations(body)
+            return self._associations(body, "contacts")
+        if kind == "company associations":
+            return self._associations(body, "companies")
+        if kind == "companies" and path == "/crm/v3/objects/companies":
+            first = next(iter(self.portal.companies.items()), None)
+            return 200, {"results": [{"id": first[0], "properties": {}}] if first else []}
+        if kind == "companies":
+            return self._read_companies(body)
         if kind == "contacts" and path == "/crm/v3/objects/contacts":
             first = next(iter(self.portal.contacts.items()), None)
             return 200, {"results": [{"id": first[0], "properties": {}}] if first else []}
@@ -545,38 +571,40 @@ class FakeHubSpot(LoopbackServer):
             results, len(inputs) - len(results)
         )
 
-    def _associations(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _associations(self, body: dict[str, Any], to: str) -> tuple[int, dict[str, Any]]:
+        """A v4 association batch read from deals to contacts or companies, paged per deal."""
         inputs = body.get("inputs") or []
         if len(inputs) > 1000:
             return 400, _error("The maximum number of inputs supported in a batch request is 1000.")
         results = []
         for item in inputs:
             deal = self.portal.deals.get(str(item["id"]))
-            if deal is None or not deal.contacts:
+            targets = _association_targets(deal, to) if deal is not None else []
+            if not targets:
                 continue
             start = int(item.get("after") or 0)
-            chunk = deal.contacts[start : start + self.association_page_size]
+            chunk = targets[start : start + self.association_page_size]
             result: dict[str, Any] = {
                 "from": {"id": deal.id},
-                "to": [
-                    {
-                        "toObjectId": int(cid),
-                        "associationTypes": [
-                            {"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}
-                        ]
-                        + [
-                            {"category": "USER_DEFINED", "typeId": 100 + i, "label": label}
-                            for i, label in enumerate(labels)
-                        ],
-                    }
-                    for cid, labels in chunk
-                ],
+                "to": [{"toObjectId": int(t), "associationTypes": kinds} for t, kinds in chunk],
             }
-            if start + self.association_page_size < len(deal.contacts):
+            if start + self.association_page_size < len(targets):
                 result["paging"] = {
                     "next": {"after": str(start + self.association_page_size), "link": None}
                 }
             results.append(result)
+        return 200, _batch(results, 0)
+
+    def _read_companies(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        inputs = body.get("inputs") or []
+        if len(inputs) > 100:
+            return 400, _error("The maximum number of inputs supported in a batch request is 100.")
+        wanted = body.get("properties") or []
+        results = [
+            {"id": str(item["id"]), "properties": {k: props.get(k) for k in wanted}}
+            for item in inputs
+            if (props := self.portal.companies.get(str(item["id"]))) is not None
+        ]
         return 200, _batch(results, 0)
 
     def _read_contacts(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -598,6 +626,31 @@ class FakeHubSpot(LoopbackServer):
                     }
                 )
         return 200, _batch(results, 0)
+
+
+def _association_targets(deal: FakeDeal, to: str) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(target id, association types) as HubSpot lists them: every contact with the unlabeled
+    type 3 plus its labels; every company with type 341, plus type 5 "Primary" for the primary."""
+    if to == "contacts":
+        return [
+            (
+                cid,
+                [{"category": "HUBSPOT_DEFINED", "typeId": 3, "label": None}]
+                + [
+                    {"category": "USER_DEFINED", "typeId": 100 + i, "label": label}
+                    for i, label in enumerate(labels)
+                ],
+            )
+            for cid, labels in deal.contacts
+        ]
+    return [
+        (
+            cid,
+            ([{"category": "HUBSPOT_DEFINED", "typeId": 5, "label": "Primary"}] if primary else [])
+            + [{"category": "HUBSPOT_DEFINED", "typeId": 341, "label": None}],
+        )
+        for cid, primary in deal.companies
+    ]
 
 
 def _error(message: str) -> dict[str, Any]:
