@@ -148,6 +148,7 @@ def test_any_other_file_through_columns_and_no_flag_from_missing_data(tmp_path):
         assert reason in off
     html = (tmp_path / "out" / "mei-mei-johns.html").read_text()
     assert "pipeline value <b>unknown</b>" in html and "$0" not in html
+    assert ">healthy<" not in html  # with checks off, "no flag" is not "healthy"
     assert "columns not used: product" in result.stderr
     assert "stages leadprep does not know: Engaging (7)" in result.stderr
 
