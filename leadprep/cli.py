@@ -427,6 +427,7 @@ def commit(
 def followup(
     commitment_id: int = typer.Argument(..., help="The commitment's number (#12 on the sheet)."),
     kept: bool = typer.Option(False, "--kept", help="The rep did it."),
+    partly: bool = typer.Option(False, "--partly", help="Some of it (counts half)."),
     missed: bool = typer.Option(False, "--missed", help="The rep did not."),
     note: str | None = typer.Option(None, "--note", help="What was learned."),
     as_of: str | None = AsOfOpt,
@@ -437,13 +438,14 @@ def followup(
     with _errors(verbose):
         from leadprep import commitments
 
-        if kept == missed:
-            raise UsageError("Say how it went: exactly one of --kept or --missed.")
+        chosen = [s for s, on in (("kept", kept), ("partly", partly), ("missed", missed)) if on]
+        if len(chosen) != 1:
+            raise UsageError("Say how it went: exactly one of --kept, --partly or --missed.")
         review = _as_of(as_of)
         store, _ = _open_state(config)
         with store:
             done, warning = commitments.follow_up(
-                store, commitment_id, kept=kept, note=note, as_of=review
+                store, commitment_id, status=chosen[0], note=note, as_of=review
             )
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -453,23 +455,28 @@ def followup(
 @app.command(name="commitments")
 def list_commitments(
     rep: str | None = typer.Option(None, "--rep", help="Only this rep (email)."),
-    show_all: bool = typer.Option(False, "--all", help="Include kept and missed ones."),
+    show_all: bool = typer.Option(
+        False, "--all", help="Include followed-up ones, with every follow-up and note."
+    ),
     format: str = typer.Option("table", "--format", help="table or json."),
     as_of: str | None = AsOfOpt,
     config: Path | None = ConfigOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """List open commitments (or all of them)."""
+    """List open commitments, whatever review they were made in (or all of them)."""
     with _errors(verbose):
         import json
 
+        from leadprep import commitments
+
         if format not in ("table", "json"):
             raise UsageError("--format is table or json.")
-        review = _as_of(as_of)
+        review = _as_of(as_of)  # only for "overdue"
+        cfg, _ = _load(config)
         store, _ = _open_state(config, readonly=True)
         with store:
             rows = store.commitments.all(rep_email=rep, status=None if show_all else "open")
-        rows = [c for c in rows if c.made_on <= review]
+            names = commitments.rep_names(store, cfg or Config(), {c.rep_email for c in rows})
         if format == "json":
             print(json.dumps([c.to_json(review) for c in rows], indent=2, ensure_ascii=False))
             return
@@ -483,14 +490,20 @@ def list_commitments(
             due_text = c.due.isoformat() if c.due else "—"
             if c.overdue(review):
                 due_text += " (overdue)"
+            status = c.status
+            if show_all and c.followups:
+                status = "\n".join(
+                    f"{f.status} {f.review.isoformat()}" + (f": {f.note}" if f.note else "")
+                    for f in c.followups
+                )
             table.add_row(
                 str(c.id),
-                escape(c.rep_email),
+                escape(names.get(c.rep_email, c.rep_email)),
                 escape(c.about),
                 escape(c.text),
                 c.made_on.isoformat(),
                 due_text,
-                c.status,
+                escape(status),
             )
         out.print(table if rows else "No commitments.")
 

@@ -9,12 +9,22 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from leadprep.config import Config
 from leadprep.errors import UsageError
-from leadprep.model import EARLIEST_DATE, LATEST_DATE, Commitment, NewCommitment
+from leadprep.model import (
+    EARLIEST_DATE,
+    FOLLOW_UP_STATUSES,
+    KEPT_WEIGHT,
+    LATEST_DATE,
+    Commitment,
+    NewCommitment,
+    name_from_email,
+)
 from leadprep.sanitize import UnsafeValue, clean_line, clean_text, email_address
 from leadprep.store import Store
 from leadprep.textfiles import decode_text, sniff_delimiter
@@ -200,40 +210,53 @@ def prepare_file(store: Store, path: Path, as_of: date, *, demo: bool = False) -
 
 
 def follow_up(
-    store: Store, commitment_id: int, *, kept: bool, note: str | None, as_of: date
+    store: Store, commitment_id: int, *, status: str, note: str | None, as_of: date
 ) -> tuple[Commitment, str | None]:
-    """Record how a commitment went; returns it and a warning when it overwrote an earlier follow-up."""
+    """Record how a commitment went (kept, partly or missed) at the review of ``as_of``; returns
+    it and a warning when it had been followed up before (the earlier follow-up is kept in its
+    history). A follow-up dated before the commitment was made is refused."""
+    if status not in FOLLOW_UP_STATUSES:
+        raise UsageError(f"A follow-up is one of {', '.join(FOLLOW_UP_STATUSES)}.")
     # SQLite ids are 64-bit: a longer number cannot be one, and SQLite would refuse to look.
     current = store.commitments.get(commitment_id) if 0 < commitment_id < 2**63 else None
     if current is None:
         raise UsageError(
             f"Unknown commitment id {commitment_id}; `leadprep commitments --all` lists them."
         )
+    if as_of < current.made_on:
+        raise UsageError(
+            f"Commitment #{commitment_id} was made on {current.made_on.isoformat()}; a follow-up "
+            f"dated {as_of.isoformat()} comes before it.",
+            hint="Give the date of the review where it was discussed: --as-of YYYY-MM-DD.",
+        )
     warning = None
     if current.status != "open":
-        warning = f"commitment #{commitment_id} was already marked {current.status} on {current.followed_up_on}; updated"
-    note = clean_text(note) if note else note
-    return store.commitments.follow_up(commitment_id, kept=kept, note=note, on=as_of), warning
+        warning = (
+            f"commitment #{commitment_id} was already marked {current.status} on "
+            f"{current.followed_up_on}; now {status} (both are kept in its history)"
+        )
+    note = clean_text(note) if note else None
+    done = store.commitments.follow_up(commitment_id, status=status, note=note, on=as_of)
+    return done, warning
 
 
 @dataclass(frozen=True)
 class CoachingRecord:
     """How a rep's commitments have gone: kept rate over the last 4 and 12 reviews, and the streak."""
 
-    kept_4: int
+    kept_4: float  # a commitment kept partly counts half
     decided_4: int
-    kept_12: int
+    kept_12: float
     decided_12: int
     streak: int  # consecutive most recent follow-ups that were kept
     not_followed_up: int  # open commitments that already went through a review without follow-up
 
     @staticmethod
-    def rate(kept: int, decided: int) -> str:
-        return (
-            f"{kept} of {decided} ({round(100 * kept / decided)}%)"
-            if decided
-            else "none followed up yet"
-        )
+    def rate(kept: float, decided: int) -> str:
+        if not decided:
+            return "none followed up yet"
+        shown = f"{kept:g}"
+        return f"{shown} of {decided} ({round(100 * kept / decided)}%)"
 
     @property
     def summary(self) -> str:
@@ -253,12 +276,12 @@ def coaching_record(
     """The record from a rep's commitments; ``reviews`` are earlier review dates, newest first."""
     earlier = [r for r in reviews if r < as_of]
 
-    def window(n: int) -> tuple[int, int]:
+    def window(n: int) -> tuple[float, int]:
         if not earlier:
             return 0, 0
         since = earlier[:n][-1]
         decided = [c for c in commitments if c.status != "open" and since <= c.made_on < as_of]
-        return sum(c.status == "kept" for c in decided), len(decided)
+        return sum(KEPT_WEIGHT[c.status] for c in decided), len(decided)
 
     followed = sorted(
         (c for c in commitments if c.status != "open"),
@@ -282,3 +305,11 @@ def coaching_record(
 def reviews_missed(commitment: Commitment, reviews: list[date], as_of: date) -> int:
     """How many reviews since the commitment was made went by without a follow-up."""
     return sum(1 for r in reviews if commitment.made_on < r < as_of)
+
+
+def rep_names(store: Store, config: Config, emails: Iterable[str]) -> dict[str, str]:
+    """Rep email -> a name to show: the teams' name, else the CRM's (latest snapshot), else one
+    made from the address."""
+    emails = set(emails)
+    known = {**store.runs.owner_names(emails), **config.rep_names()}
+    return {e: known.get(e) or name_from_email(e) for e in emails}

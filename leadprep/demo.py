@@ -245,5 +245,5 @@ def seed(store: Store, as_of: date) -> None:
         [new_id] = store.commitments.add([new])
         if item.status:
             store.commitments.follow_up(
-                new_id, kept=item.status == "kept", note=None, on=made_on + timedelta(weeks=1)
+                new_id, status=item.status, note=None, on=made_on + timedelta(weeks=1)
             )

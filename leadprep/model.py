@@ -241,14 +241,29 @@ class NewCommitment:
     success: str | None = None  # how the rep and the manager will know it worked
 
 
+FOLLOW_UP_STATUSES = ("kept", "partly", "missed")
+KEPT_WEIGHT = {"kept": 1.0, "partly": 0.5, "missed": 0.0}  # "partly" counts half in the kept rate
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """One follow-up of a commitment, at the review where it was discussed."""
+
+    status: str  # kept | partly | missed
+    note: str | None
+    review: date
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Commitment(NewCommitment):
-    """A recorded commitment (its id is stable for its lifetime), and how it went."""
+    """A recorded commitment (its id is stable for its lifetime), and how it went: ``status``
+    and ``note`` are the latest follow-up's, ``followups`` all of them, oldest first."""
 
     id: int
-    status: str  # open | kept | missed
+    status: str  # open | kept | partly | missed
     note: str | None = None
     followed_up_on: date | None = None
+    followups: tuple[FollowUp, ...] = ()
 
     @property
     def about(self) -> str:
@@ -274,6 +289,10 @@ class Commitment(NewCommitment):
             "overdue": self.overdue(on),
             "note": self.note,
             "followed_up_on": _iso(self.followed_up_on),
+            "followups": [
+                {"status": f.status, "note": f.note, "review": f.review.isoformat()}
+                for f in self.followups
+            ],
         }
 
 

@@ -111,7 +111,7 @@ def run_prep(
     progress: Callable[[str], None] | None = None,
 ) -> PrepResult:
     """Pull, flag, record and render one review; returns the packets and the files written."""
-    renderer = Renderer(source.config)
+    renderer = Renderer(source.config, demo=source.demo)
     staging = renderer.stage(out_dir)
     try:
         return _prep(source, renderer, staging, as_of, formats, only_reps, progress)

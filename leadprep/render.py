@@ -132,8 +132,9 @@ def atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
 class Renderer:
     """Renders packets with the configured templates and paper size."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, demo: bool = False) -> None:
         self.config = config
+        self.demo = demo  # the bundled demo: commands on the sheet point to `review --demo`
         self.search_path = [packaged_templates()]
         user = config.output.templates
         if user is not None:
@@ -150,10 +151,20 @@ class Renderer:
                 return load_bank(candidate)
         raise ConfigError("No questions.yaml found in the template folders.")
 
+    def _config_arg(self) -> str:
+        """`` -c '/abs/path/leadprep.yaml'`` for commands printed on the sheet, so they work from
+        any folder (empty when the config came from nowhere)."""
+        path = self.config.source_path
+        return f" -c {shell_quote(str(path.resolve()))}" if path else ""
+
     def _render(self, name: str, **context: Any) -> str:
         try:
             return self.env.get_template(name).render(
-                paper=self.paper, version=__version__, **context
+                paper=self.paper,
+                version=__version__,
+                demo=self.demo,
+                config_arg=self._config_arg(),
+                **context,
             )
         except TemplateError as exc:
             raise OutputError(f"Template {name} failed: {exc}") from exc

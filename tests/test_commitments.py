@@ -97,7 +97,7 @@ def test_week1_commit_followup_week2_deliver(reviewed, tmp_path):
     assert packet["coaching"]["kept_last_4"] == 1 and packet["coaching"]["followed_up_last_4"] == 1
     html = (tmp_path / "w2" / "alex-morgan.html").read_text()
     assert "Book the security review" in html and "kept 1 of 1 (100%)" in html
-    assert "leadprep followup 2 --kept|--missed" in html
+    assert "leadprep followup 2 --kept|--partly|--missed" in html
 
 
 def test_commitments_made_this_review_are_not_in_its_own_deliver(reviewed, tmp_path):
@@ -116,7 +116,7 @@ def test_commitments_made_this_review_are_not_in_its_own_deliver(reviewed, tmp_p
         (["commit", "D-1", "   "], "commitment text is empty"),
         (["commit", "D-1", "Call Ana", "--due", "next friday"], "'next friday' is not a date"),
         (["followup", "99", "--kept"], "Unknown commitment id 99"),
-        (["followup", "1", "--kept", "--missed"], "exactly one of --kept or --missed"),
+        (["followup", "1", "--kept", "--missed"], "exactly one of --kept, --partly or --missed"),
         (["commit", "D-1"], "Usage: leadprep commit DEAL_ID"),
         (["commit", "", "Call Ana"], "needs the rep: --rep EMAIL"),
         (["commit", "", "Call Ana", "--rep", "a@b.com, c@d.com"], "needs the rep: --rep EMAIL"),
@@ -365,3 +365,87 @@ def test_a_commitment_about_no_single_deal_with_its_success_sign(reviewed):
         cli("commitments", "-c", config, "--format", "json", "--as-of", TODAY.isoformat()).stdout
     )
     assert {c["success"] for c in listed} >= {"CFO on the calendar"}
+
+
+# --- the loop's rough edges ----------------------------------------------------------------------
+
+
+def commitments_json(config, *extra):
+    result = cli("commitments", "-c", config, "--format", "json", *extra)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_commitments_lists_every_open_one_whatever_its_review_date(reviewed):
+    later = (TODAY + timedelta(days=14)).isoformat()
+    assert (
+        cli(
+            "commit", "D-1", "Book the CFO call by Friday", "-c", reviewed, "--as-of", later
+        ).exit_code
+        == 0
+    )
+    # no --as-of: today's date comes before that review, and the commitment is still listed
+    assert [c["made_on"] for c in commitments_json(reviewed)] == [later]
+    table = cli("commitments", "-c", reviewed).stdout
+    assert "Alex Morgan" in table and "alex@example.com" not in table  # names, not emails
+
+
+def test_a_later_follow_up_keeps_the_earlier_note_and_both_are_in_the_history(reviewed):
+    cli(
+        "commit", "D-1", "Book the CFO call by Friday", "-c", reviewed, "--as-of", TODAY.isoformat()
+    )
+    first = cli(
+        "followup",
+        "1",
+        "--kept",
+        "--note",
+        "CFO joined; budget confirmed",
+        "-c",
+        reviewed,
+        "--as-of",
+        NEXT_WEEK,
+    )
+    assert first.exit_code == 0, first.output
+    again = cli("followup", "1", "--missed", "-c", reviewed, "--as-of", NEXT_WEEK)
+    assert again.exit_code == 0 and "both are kept in its history" in again.stderr
+    [item] = commitments_json(reviewed, "--all")
+    assert item["status"] == "missed" and item["note"] == "CFO joined; budget confirmed"
+    assert [(f["status"], f["note"]) for f in item["followups"]] == [
+        ("kept", "CFO joined; budget confirmed"),
+        ("missed", None),
+    ]
+    table = cli("commitments", "-c", reviewed, "--all").stdout
+    assert "CFO joined" in table and "missed" in table
+
+
+def test_a_follow_up_dated_before_the_commitment_is_refused(reviewed):
+    cli("commit", "D-1", "Book the CFO call by Friday", "-c", reviewed, "--as-of", NEXT_WEEK)
+    result = cli("followup", "1", "--kept", "-c", reviewed, "--as-of", TODAY.isoformat())
+    assert result.exit_code == 2 and "comes before it" in result.stderr
+    assert commitments_json(reviewed)[0]["status"] == "open"
+
+
+def test_partly_counts_half_in_the_kept_rate(reviewed, tmp_path):
+    cli(
+        "commit", "D-1", "Book the CFO call by Friday", "-c", reviewed, "--as-of", TODAY.isoformat()
+    )
+    assert cli("followup", "1", "--partly", "-c", reviewed, "--as-of", NEXT_WEEK).exit_code == 0
+    out = tmp_path / "w2"
+    assert (
+        cli("prep", "-c", reviewed, "-o", out, "-f", "json,html", "--as-of", NEXT_WEEK).exit_code
+        == 0
+    )
+    packet = next(
+        p
+        for p in json.loads((out / "packets.json").read_text())["packets"]
+        if p["rep"]["email"] == "alex@example.com"
+    )
+    assert (
+        packet["coaching"]["kept_last_4"] == 0.5 and packet["coaching"]["followed_up_last_4"] == 1
+    )
+    assert "kept 0.5 of 1 (50%)" in (out / "alex-morgan.html").read_text()
+
+
+def test_the_commands_on_the_sheet_name_the_config_so_they_work_from_any_folder(reviewed, tmp_path):
+    html = (tmp_path / "w1" / "alex-morgan.html").read_text()
+    assert f"-c {reviewed.resolve()}" in html

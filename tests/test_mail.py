@@ -129,6 +129,9 @@ def test_smtp_auth_from_the_environment(tmp_path, monkeypatch):
             and "email.smtp.password: environment variable LP_SMTP_PASSWORD is not set"
             in missing.stderr
         )
+        dry = send(config, "--dry-run")  # sends nothing, so it needs no secret
+        assert dry.exit_code == 0 and "none sent" in dry.stdout, dry.output
+        assert server.inbox.messages == []
         monkeypatch.setenv("LP_SMTP_PASSWORD", "wrong-password")
         refused = send(config)
         assert refused.exit_code == 1 and "refused the login for 'prep'" in refused.stdout

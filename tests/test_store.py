@@ -312,6 +312,9 @@ def test_a_state_file_written_by_release_0_1_0_keeps_every_run_and_commitment(tm
         kept, habit = store.commitments.all()
         assert (kept.status, kept.note, kept.success) == ("kept", "CFO joined", "CFO on the invite")
         assert kept.followed_up_on == date(2026, 11, 30) and kept.deal_name == "Acme renewal"
+        assert [(f.status, f.note, f.review) for f in kept.followups] == [
+            ("kept", "CFO joined", date(2026, 11, 30))
+        ]  # migration 5 turned the one follow-up 0.1.0 kept into the start of a history
         assert (habit.deal_id, habit.rep_email, habit.status) == (None, "ben@example.com", "open")
         # and it takes new writes in the current schema
         add_commitment(store, text="after the upgrade", made_on=date(2026, 11, 30))

@@ -53,7 +53,8 @@ def run_send(
             "The config has no email section, so there is nobody to send to.",
             hint="Add email: {smtp: ..., from: ...} (see config.example.yaml).",
         )
-    config.require_env("email.")
+    if not dry_run:  # a dry run writes the outbox and sends nothing: it needs no SMTP secret
+        config.require_env("email.")
     formats = sorted({*config.output.formats, "html", *(["pdf"] if pdf_available() else [])})
     # The demo's own dated history lives in a throwaway store; what was sent lives in `state`.
     with open_review(config, as_of, store=state) as source:
@@ -92,7 +93,8 @@ def send_email(
         raise ConfigError(
             "There is no email section in the config.", hint="See config.example.yaml, 'email'."
         )
-    config.require_env("email.")
+    if not dry_run:
+        config.require_env("email.")
     warning = settings.smtp.cleartext_warning()
     if warning and not dry_run:
         log.warning("%s", warning)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from leadprep.model import Commitment, NewCommitment
+from leadprep.model import Commitment, FollowUp, NewCommitment
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
 from leadprep.store.time import now, optional_date
-
-if TYPE_CHECKING:
-    pass
 
 
 @reports_database_errors
@@ -66,17 +63,44 @@ class Commitments(Repository):
         return found[0] if found else None
 
     def follow_up(
-        self, commitment_id: int, *, kept: bool, note: str | None, on: date
+        self, commitment_id: int, *, status: str, note: str | None, on: date
     ) -> Commitment:
-        """Record how a commitment went, at the review where it was discussed."""
+        """Record how a commitment went, at the review where it was discussed (kept, partly or
+        missed). Every follow-up is kept; the commitment shows the latest, and the latest note
+        written (a follow-up without a note does not erase an earlier one)."""
         with self._store.transaction() as db:
             db.execute(
-                "UPDATE commitments SET status = ?, note = ?, followed_up_on = ? WHERE id = ?",
-                ("kept" if kept else "missed", note, on.isoformat(), commitment_id),
+                "INSERT INTO followups (commitment_id, status, note, review, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (commitment_id, status, note, on.isoformat(), now()),
+            )
+            db.execute(
+                "UPDATE commitments SET status = ?, note = COALESCE(?, note), followed_up_on = ?"
+                " WHERE id = ?",
+                (status, note, on.isoformat(), commitment_id),
             )
         found = self.get(commitment_id)
         assert found is not None
         return found
+
+    def _followups(self, ids: list[int]) -> dict[int, tuple[FollowUp, ...]]:
+        db = self._store.connection
+        has_table = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'followups'"
+        ).fetchone()
+        if not has_table or not ids:  # a file opened read-only may predate migration 5
+            return {}
+        out: dict[int, list[FollowUp]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = db.execute(
+                "SELECT commitment_id, status, note, review FROM followups WHERE commitment_id"
+                f" IN ({', '.join('?' * len(chunk))}) ORDER BY review, id",
+                chunk,
+            )
+            for cid, status, note, review in rows:
+                out.setdefault(cid, []).append(FollowUp(status, note, date.fromisoformat(review)))
+        return {cid: tuple(items) for cid, items in out.items()}
 
     def _select(self, where: str, args: list[Any]) -> list[Commitment]:
         # A file opened read-only may predate migration 4 (no success column): read it as null.
@@ -88,6 +112,8 @@ class Commitments(Repository):
             "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
             f" followed_up_on, {success} FROM commitments WHERE {where} ORDER BY made_on, id"
         )
+        rows = list(self._store.connection.execute(sql, args))
+        history = self._followups([row[0] for row in rows if row[7] != "open"])
         return [
             Commitment(
                 id=row[0],
@@ -101,6 +127,7 @@ class Commitments(Repository):
                 note=row[8],
                 followed_up_on=optional_date(row[9]),
                 success=row[10],
+                followups=history.get(row[0], ()),
             )
-            for row in self._store.connection.execute(sql, args)
+            for row in rows
         ]

@@ -114,6 +114,43 @@ ALTER TABLE commitments_v4 RENAME TO commitments;
 CREATE INDEX commitments_rep ON commitments (rep_email, status)
 """
 
+# A follow-up can say "partly", and each one is kept (a later one no longer overwrites the note of
+# an earlier one): a history table, and the status CHECK widened, which means a rebuild.
+_FOLLOW_UP_HISTORY = """
+CREATE TABLE commitments_v5 (
+    id              INTEGER PRIMARY KEY,
+    deal_id         TEXT,
+    deal_name       TEXT,
+    rep_email       TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    success         TEXT,
+    due             TEXT,
+    made_on         TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'open'
+                    CHECK (status IN ('open', 'kept', 'partly', 'missed')),
+    note            TEXT,
+    followed_up_on  TEXT,
+    created_at      TEXT NOT NULL
+);
+INSERT INTO commitments_v5 SELECT id, deal_id, deal_name, rep_email, text, success, due, made_on,
+    status, note, followed_up_on, created_at FROM commitments;
+DROP TABLE commitments;
+ALTER TABLE commitments_v5 RENAME TO commitments;
+CREATE INDEX commitments_rep ON commitments (rep_email, status);
+CREATE TABLE followups (
+    id             INTEGER PRIMARY KEY,
+    commitment_id  INTEGER NOT NULL REFERENCES commitments (id),
+    status         TEXT NOT NULL CHECK (status IN ('kept', 'partly', 'missed')),
+    note           TEXT,
+    review         TEXT NOT NULL,
+    recorded_at    TEXT NOT NULL
+);
+CREATE INDEX followups_commitment ON followups (commitment_id);
+INSERT INTO followups (commitment_id, status, note, review, recorded_at)
+    SELECT id, status, note, followed_up_on, created_at FROM commitments
+    WHERE status != 'open' AND followed_up_on IS NOT NULL
+"""
+
 # Named, numbered, applied in order inside one transaction; PRAGMA user_version says how far a
 # file has come. Never edit a released migration: add the next one.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -121,7 +158,10 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (2, "deliveries", _DELIVERIES),
     (3, "delivery claims", _DELIVERY_CLAIMS),
     (4, "commitments without a deal, with a success sign", _COMMITMENT_SUCCESS),
+    (5, "follow-up history and 'partly'", _FOLLOW_UP_HISTORY),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries"})
-REBUILDING = frozenset({"deliveries_v3", "commitments_v4"})  # only inside a migration
+OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries", "followups"})
+REBUILDING = frozenset(
+    {"deliveries_v3", "commitments_v4", "commitments_v5"}
+)  # only inside a migration

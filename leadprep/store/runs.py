@@ -140,3 +140,16 @@ class Runs(Repository):
                 """,
                 (keep_reviews,),
             ).rowcount
+
+    def owner_names(self, emails: Iterable[str]) -> dict[str, str]:
+        """Rep email -> the owner name the latest snapshot of one of their deals shows."""
+        wanted = sorted({e.lower() for e in emails})
+        if not wanted:
+            return {}
+        marks = ", ".join("?" * len(wanted))
+        rows = self._store.connection.execute(
+            "SELECT rep_email, data FROM snapshots WHERE rowid IN (SELECT MAX(rowid) FROM"
+            f" snapshots WHERE rep_email IN ({marks}) GROUP BY rep_email)",
+            wanted,
+        )
+        return {email: deal_from_dict(_unpack(data)).owner.name for email, data in rows}
