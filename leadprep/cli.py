@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from leadprep.mail import Outcome
-    from leadprep.prep import PrepResult
+    from leadprep.prep import PrepResult, ReviewSource
     from leadprep.store import Store
 
 app = typer.Typer(
@@ -506,6 +506,74 @@ def list_commitments(
                 escape(status),
             )
         out.print(table if rows else "No commitments.")
+
+
+@app.command()
+def review(
+    config: Path | None = ConfigOpt,
+    as_of: str | None = AsOfOpt,
+    port: int = typer.Option(8765, "--port", help="Port to serve on."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (other than loopback needs --token)."
+    ),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Print the URL only."),
+    token: str | None = typer.Option(
+        None,
+        "--token",
+        envvar="LEADPREP_REVIEW_TOKEN",
+        help="Access token every request must carry (required off loopback).",
+    ),
+    demo: bool = typer.Option(False, "--demo", help="The demo team, in a throwaway store."),
+    verbose: bool = VerboseOpt,
+) -> None:
+    """The last recorded review in the browser: record Deliver and Agree during the 1:1."""
+    with _errors(verbose):
+        import threading
+        import webbrowser
+        from urllib.parse import quote
+
+        import uvicorn
+
+        from leadprep.prep import open_review, record_current
+        from leadprep.redact import register_secret
+        from leadprep.review import ReviewApp, create_app, is_loopback
+
+        review_date = _as_of(as_of)
+        if not is_loopback(host) and not token:
+            raise UsageError(
+                f"--host {host} would let other machines reach the review; refusing to start "
+                "without an access token.",
+                hint="Set --token (or $LEADPREP_REVIEW_TOKEN) to a long random value and share "
+                "the printed link, or keep the default --host 127.0.0.1.",
+            )
+        if token:
+            register_secret(token)
+        cfg, _ = (None, None) if demo and config is None else _load(config)
+
+        @contextmanager
+        def open_source() -> Iterator[ReviewSource]:
+            with open_review(cfg, review_date, demo=demo) as source:
+                if source.demo:
+                    record_current(source, review_date)
+                yield source
+
+        review_app = ReviewApp(open_source, review_date, access_token=token)
+        app_ = create_app(review_app)
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}/" + (f"?token={quote(token)}" if token else "")
+        with open_source() as source:
+            review_app.start(source)
+            if source.demo:
+                out.print("Demo team: what you record lives in memory until you stop the review.")
+            base = f"http://{shown}:{port}/"
+            out.print(
+                f"Review of {review_app.review_date} at {escape(base)}"
+                + (" (open it as …/?token=<your token> once)" if token else "")
+                + " — Ctrl-C to stop."
+            )
+            if not no_browser:
+                threading.Timer(0.8, webbrowser.open, [url]).start()
+            uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -160,7 +160,7 @@ def _prep(
             )
     renderer.write(packets, staging, formats, as_of=as_of, source=fetched.source, progress=progress)
     # Recorded only once every sheet rendered; published right after, so both change together.
-    store.runs.record(as_of, fetched.source, fetched.deals)
+    store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported)
     pruned = store.runs.prune(config.state.keep_reviews)
     if pruned:
         log.debug("pruned %d deal snapshots beyond state.keep_reviews", pruned)
@@ -175,3 +175,11 @@ def _prep(
         notes=fetched.notes,
         previous_review=memory.previous_review,
     )
+
+
+def record_current(source: ReviewSource, as_of: date) -> None:
+    """Pull and record the pipeline of ``as_of`` without writing sheets: the demo's review page
+    serves it as the last recorded review."""
+    team = source.config.team_reps() or None
+    fetched = cleaned(source.connector.fetch(team, as_of))
+    source.store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported)

@@ -159,6 +159,8 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (3, "delivery claims", _DELIVERY_CLAIMS),
     (4, "commitments without a deal, with a success sign", _COMMITMENT_SUCCESS),
     (5, "follow-up history and 'partly'", _FOLLOW_UP_HISTORY),
+    # what the run's data could not support (its checks were off), for `leadprep review`
+    (6, "checks off per run", "ALTER TABLE runs ADD COLUMN unsupported TEXT"),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries", "followups"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ class Review:
 
     run_id: int
     as_of: date
+    unsupported: dict[str, str] = field(default_factory=dict)
 
 
 def _pack(data: dict[str, Any]) -> bytes:
@@ -41,13 +42,21 @@ def _unpack(data: bytes | str) -> dict[str, Any]:
 class Runs(Repository):
     """``store.runs``: every prep run, with a snapshot of each deal it saw."""
 
-    def record(self, as_of: date, source: str, deals: Iterable[Deal]) -> int:
-        """Record a run and a snapshot of every deal it saw, in one transaction; returns the run id."""
+    def record(
+        self,
+        as_of: date,
+        source: str,
+        deals: Iterable[Deal],
+        unsupported: dict[str, str] | None = None,
+    ) -> int:
+        """Record a run and a snapshot of every deal it saw, in one transaction; returns the run
+        id. ``unsupported``: the inputs the source did not carry (their checks were off)."""
         deals = list(deals)
         with self._store.transaction() as db:
             run_id = db.execute(
-                "INSERT INTO runs (as_of, started_at, source, deal_count) VALUES (?, ?, ?, ?)",
-                (as_of.isoformat(), now(), source, len(deals)),
+                "INSERT INTO runs (as_of, started_at, source, deal_count, unsupported)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (as_of.isoformat(), now(), source, len(deals), json.dumps(unsupported or {})),
             ).lastrowid
             db.executemany(
                 "INSERT INTO snapshots (run_id, deal_id, rep_email, close_date, amount, stage,"
@@ -76,6 +85,18 @@ class Runs(Repository):
             (as_of.isoformat(),),
         ).fetchone()
         return Review(row[0], date.fromisoformat(row[1])) if row else None
+
+    def latest(self, on_or_before: date) -> Review | None:
+        """The last run made for a review date on or before ``on_or_before``, with what its data
+        did not carry."""
+        row = self._store.connection.execute(
+            "SELECT id, as_of, unsupported FROM runs WHERE as_of <= ?"
+            " ORDER BY as_of DESC, id DESC LIMIT 1",
+            (on_or_before.isoformat(),),
+        ).fetchone()
+        if row is None:
+            return None
+        return Review(row[0], date.fromisoformat(row[1]), json.loads(row[2] or "{}"))
 
     def snapshot(self, run_id: int) -> dict[str, Deal]:
         """Every deal as it was in the given run, by id."""

@@ -1,0 +1,387 @@
+"""``leadprep review``: the page's routes through httpx (ASGI transport), its CSRF and access
+token, writes shared with the CLI, and the whole 1:1 in a real Chromium through Playwright."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from leadprep.config import load_config
+from leadprep.prep import open_review
+from leadprep.review import ReviewApp, create_app
+from leadprep.store import Store
+from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
+
+NEXT_WEEK = TODAY + timedelta(days=7)
+LABELS = ("Commitment", "Deal", "Due")
+
+
+@pytest.fixture
+def reviewed(tmp_path: Path) -> Path:
+    """A two-rep team over a CSV whose week-1 review is recorded."""
+    write_csv(
+        tmp_path / "deals.csv",
+        [
+            csv_row(
+                deal_id="D-1",
+                deal_name="Acme <script>alert(1)</script>",
+                contacts="Ana Ruiz [Champion]",
+            ),
+            csv_row(deal_id="D-2", deal_name="Globex pilot"),
+            csv_row(
+                deal_id="D-3",
+                deal_name="Initech",
+                owner_email="sam@example.com",
+                owner_name="Sam Rivera",
+            ),
+        ],
+    )
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: "
+        '["Alex Morgan <alex@example.com>", "Sam Rivera <sam@example.com>"]}]\n',
+    )
+    result = cli(
+        "prep", "-c", config, "-o", tmp_path / "w1", "-f", "json", "--as-of", TODAY.isoformat()
+    )
+    assert result.exit_code == 0, result.output
+    return config
+
+
+def make_app(config: Path, as_of=TODAY, token: str | None = None):
+    cfg = load_config(config)
+    review = ReviewApp(lambda: open_review(cfg, as_of), as_of, access_token=token)
+    return create_app(review), review
+
+
+@contextmanager
+def running(app) -> Iterator[httpx.AsyncClient]:
+    """The app's lifespan and an httpx client on its ASGI transport, in one event loop."""
+    loop = asyncio.new_event_loop()
+    lifespan = app.router.lifespan_context(app)
+    loop.run_until_complete(lifespan.__aenter__())
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:8765"
+    )
+    try:
+        yield _Sync(loop, client)
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        loop.close()
+
+
+class _Sync:
+    def __init__(self, loop, client):
+        self.loop, self.client = loop, client
+
+    def get(self, url, **kw):
+        return self.loop.run_until_complete(self.client.get(url, **kw))
+
+    def post(self, url, **kw):
+        return self.loop.run_until_complete(self.client.post(url, **kw))
+
+
+def csrf_of(html: str) -> str:
+    return html.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
+
+def stored(tmp_path: Path) -> list:
+    with Store.open(tmp_path / "state.db") as store:
+        return store.commitments.all()
+
+
+def test_the_team_page_and_a_reps_page_with_the_forms_labels(reviewed):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        index = client.get("/")
+        assert index.status_code == 200
+        assert (
+            "Dana Kim's team" in index.text
+            and '<a href="/rep/alex-morgan">Alex Morgan</a>' in index.text
+        )
+        page = client.get("/rep/alex-morgan")
+    assert page.status_code == 200
+    for label in LABELS:
+        assert f">{label}</" in page.text, label
+    assert (
+        ">How will you know it worked?</label>" in page.text
+        and ">Save commitment</button>" in page.text
+    )
+    assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
+    assert "no specific deal" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+
+
+def test_a_post_without_the_session_token_or_from_another_site_writes_nothing(reviewed, tmp_path):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        token = csrf_of(client.get("/rep/alex-morgan").text)
+        form = {"text": "Book the CFO call with Ana by Friday", "deal_id": "D-1"}
+        assert client.post("/rep/alex-morgan/commit", data=form).status_code == 403
+        wrong = {**form, "csrf": "guess"}
+        assert client.post("/rep/alex-morgan/commit", data=wrong).status_code == 403
+        elsewhere = client.post(
+            "/rep/alex-morgan/commit",
+            data={**form, "csrf": token},
+            headers={"Origin": "http://evil.example"},
+        )
+        assert elsewhere.status_code == 403
+    assert stored(tmp_path) == []
+
+
+def test_saving_a_commitment_and_following_one_up_go_through_the_clis_rules(reviewed, tmp_path):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        token = csrf_of(client.get("/rep/alex-morgan").text)
+        empty = client.post(
+            "/rep/alex-morgan/commit", data={"csrf": token, "text": " ", "due": "someday"}
+        )
+        assert empty.status_code == 400
+        assert 'id="text-error"' in empty.text and 'id="due-error"' in empty.text
+        assert stored(tmp_path) == []
+        saved = client.post(
+            "/rep/alex-morgan/commit",
+            data={
+                "csrf": token,
+                "text": "Try to get more people involved",
+                "deal_id": "D-1",
+                "due": "",
+                "success": "",
+            },
+            headers={"Origin": "http://127.0.0.1:8765"},
+        )
+        assert saved.status_code == 303
+        page = client.get(saved.headers["location"])
+        assert "Saved #1" in page.text and "Make it specific" in page.text  # the CLI's hint
+    [item] = json.loads(cli("commitments", "-c", reviewed, "--format", "json").stdout)
+    assert (item["deal_id"], item["made_on"], item["rep_email"]) == (
+        "D-1",
+        TODAY.isoformat(),
+        "alex@example.com",
+    )
+
+    # next week's review: follow it up on the page
+    assert (
+        cli(
+            "prep",
+            "-c",
+            reviewed,
+            "-o",
+            tmp_path / "w2",
+            "-f",
+            "json",
+            "--as-of",
+            NEXT_WEEK.isoformat(),
+        ).exit_code
+        == 0
+    )
+    app, _ = make_app(reviewed, NEXT_WEEK)
+    with running(app) as client:
+        page = client.get("/rep/alex-morgan")
+        assert "Try to get more people involved" in page.text
+        for label in ("Kept", "Partly", "Missed", "Note"):
+            assert f">{label}</" in page.text, label
+        token = csrf_of(page.text)
+        done = client.post(
+            "/rep/alex-morgan/followup/1",
+            data={"csrf": token, "status": "kept", "note": "Ana brought the CFO"},
+        )
+        assert done.status_code == 303
+        page = client.get("/rep/alex-morgan")
+        assert "Recorded: <b>kept</b> · Ana brought the CFO" in page.text
+        assert "kept 1 of 1 (100%)" in page.text
+        refused = client.post(
+            "/rep/alex-morgan/followup/1", data={"csrf": token, "status": "sort of"}
+        )
+        assert refused.status_code == 400
+    [item] = json.loads(cli("commitments", "-c", reviewed, "--all", "--format", "json").stdout)
+    assert [(f["status"], f["note"]) for f in item["followups"]] == [
+        ("kept", "Ana brought the CFO")
+    ]
+
+
+def test_the_page_and_the_cli_write_at_the_same_time_and_lose_nothing(reviewed, tmp_path):
+    """Eight `leadprep commit` processes and eight posts on the page, all at once."""
+    import subprocess
+    import sys
+
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        token = csrf_of(client.get("/rep/alex-morgan").text)
+        processes = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "leadprep",
+                    "commit",
+                    "D-2",
+                    f"Call Bo about pricing {n} by Friday",
+                    "-c",
+                    str(reviewed),
+                    "--as-of",
+                    TODAY.isoformat(),
+                ],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for n in range(8)
+        ]
+        for n in range(8):
+            form = {
+                "csrf": token,
+                "text": f"Ask Ana for the CFO intro {n} by Friday",
+                "deal_id": "D-1",
+            }
+            assert client.post("/rep/alex-morgan/commit", data=form).status_code == 303
+        outputs = [(p.wait(timeout=120), p.stdout.read().decode()) for p in processes]
+    assert [code for code, _ in outputs] == [0] * 8, outputs
+    assert len(stored(tmp_path)) == 16
+
+
+def test_off_loopback_it_needs_an_access_token_and_every_request_carries_it(reviewed):
+    refused = cli("review", "-c", reviewed, "--host", "0.0.0.0", "--no-browser")
+    assert refused.exit_code == 2 and "access token" in refused.stderr
+    app, _ = make_app(reviewed, token="s3cret-review-token-1234")
+    with running(app) as client:
+        assert client.get("/").status_code == 403
+        first = client.get("/?token=s3cret-review-token-1234")
+        assert first.status_code == 200
+        assert client.get("/rep/alex-morgan").status_code == 200  # the cookie it set
+        bearer = httpx.Headers({"Authorization": "Bearer s3cret-review-token-1234"})
+        client.client.cookies.clear()
+        assert client.get("/rep/alex-morgan").status_code == 403
+        assert client.get("/rep/alex-morgan", headers=bearer).status_code == 200
+
+
+def test_without_a_recorded_review_it_says_to_run_prep_first(tmp_path):
+    write_csv(tmp_path / "deals.csv", [csv_row()])
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n",
+    )
+    result = cli("review", "-c", config, "--no-browser")
+    assert result.exit_code == 2 and "Run `leadprep prep` first" in result.stderr
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+
+def find_browser() -> str | None:
+    wanted = os.environ.get("LEADPREP_BROWSER")
+    if wanted:
+        return wanted if Path(wanted).exists() else shutil.which(wanted)
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served(config: Path, as_of) -> Iterator[str]:
+    import uvicorn
+
+    app, _ = make_app(config, as_of)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_the_1on1_in_chromium_keyboard_only(reviewed, tmp_path):
+    browser_path = find_browser()
+    if browser_path is None:
+        pytest.skip(
+            "no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER to a "
+            "Chromium or Chrome binary)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=browser_path, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        with served(reviewed, TODAY) as url:
+            page.goto(url + "/")
+            page.get_by_role("link", name="Alex Morgan").click()
+            # keyboard only: Tab to the Commitment field, fill the form, Enter to save
+            for _ in range(300):
+                if page.evaluate("document.activeElement && document.activeElement.id") == "text":
+                    break
+                page.keyboard.press("Tab")
+            page.keyboard.type("Ask Ana to bring the CFO to Thursday's call")
+            page.keyboard.press("Tab")  # Deal
+            page.get_by_label("Deal").select_option(label="Acme <script>alert(1)</script>")
+            page.keyboard.press("Tab")  # Due
+            page.get_by_label("Due").fill((TODAY + timedelta(days=3)).isoformat())
+            page.get_by_label("How will you know it worked?").fill("The CFO is on the invite")
+            page.get_by_label("How will you know it worked?").press("Enter")
+            page.wait_for_url("**saved=1**")
+            assert "Saved #1" in page.inner_text("#saved")
+            assert "leadprep review: the forms" not in page.inner_text("body")  # CSS stays CSS
+            assert page.evaluate("window.__xss === undefined")
+        [item] = json.loads(cli("commitments", "-c", reviewed, "--format", "json").stdout)
+        assert (
+            item["success"] == "The CFO is on the invite"
+            and item["due"] == (TODAY + timedelta(days=3)).isoformat()
+        )
+
+        assert (
+            cli(
+                "prep",
+                "-c",
+                reviewed,
+                "-o",
+                tmp_path / "w2",
+                "-f",
+                "json",
+                "--as-of",
+                NEXT_WEEK.isoformat(),
+            ).exit_code
+            == 0
+        )
+        with served(reviewed, NEXT_WEEK) as url:
+            page.goto(url + "/rep/alex-morgan")
+            page.get_by_label("Note").fill("CFO joined; budget confirmed")
+            page.get_by_role("button", name="Kept").click()
+            page.wait_for_load_state()
+            assert "Recorded: kept" in page.inner_text(".deliver")
+            assert "kept 1 of 1 (100%)" in page.inner_text("header")
+            page.emulate_media(media="print")
+            assert not page.is_visible("form.record")  # paper keeps the write-in lines
+            assert page.is_visible(".print-only")
+        browser.close()
+    [item] = json.loads(cli("commitments", "-c", reviewed, "--all", "--format", "json").stdout)
+    assert item["status"] == "kept" and item["note"] == "CFO joined; budget confirmed"
