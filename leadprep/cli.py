@@ -574,6 +574,11 @@ def review(
             if not no_browser:
                 threading.Timer(0.8, webbrowser.open, [url]).start()
             uvicorn.run(app_, host=host, port=port, log_level="warning")
+            out.print(
+                "Stopped. The demo's records are gone with it."
+                if source.demo
+                else f"Stopped. Everything recorded is in {escape(source.store.path)}."
+            )
 
 
 @app.command()

@@ -218,6 +218,15 @@ def create_app(review: ReviewApp) -> Starlette:
             return form, _forbidden("the form carries no valid session token (reload the page)")
         return form, None
 
+    def rep_of(request: Request) -> tuple[Packet | None, Response | None]:
+        """The rep a request is about, or the response that refuses it (no token, no such rep)."""
+        if not allowed(request):
+            return None, _forbidden("this review needs its access token")
+        packet = review.packet(request.path_params["slug"])
+        if packet is None:
+            return None, HTMLResponse("No such rep in this review.", status_code=404)
+        return packet, None
+
     async def index(request: Request) -> Response:
         if not allowed(request):
             return _forbidden("this review needs its access token")
@@ -226,11 +235,9 @@ def create_app(review: ReviewApp) -> Starlette:
         return response
 
     async def rep(request: Request) -> Response:
-        if not allowed(request):
-            return _forbidden("this review needs its access token")
-        packet = review.packet(request.path_params["slug"])
+        packet, refusal = rep_of(request)
         if packet is None:
-            return HTMLResponse("No such rep in this review.", status_code=404)
+            return refusal or HTMLResponse(status_code=404)
         saved = None
         if request.query_params.get("saved", "").isdigit():
             saved = review.current(packet).get(int(request.query_params["saved"]))
@@ -242,11 +249,9 @@ def create_app(review: ReviewApp) -> Starlette:
         return response
 
     async def commit(request: Request) -> Response:
-        if not allowed(request):
-            return _forbidden("this review needs its access token")
-        packet = review.packet(request.path_params["slug"])
+        packet, refusal = rep_of(request)
         if packet is None:
-            return HTMLResponse("No such rep in this review.", status_code=404)
+            return refusal or HTMLResponse(status_code=404)
         form, refused = await checked_post(request)
         if refused is not None:
             return refused
@@ -284,11 +289,9 @@ def create_app(review: ReviewApp) -> Starlette:
         return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
 
     async def followup(request: Request) -> Response:
-        if not allowed(request):
-            return _forbidden("this review needs its access token")
-        packet = review.packet(request.path_params["slug"])
+        packet, refusal = rep_of(request)
         if packet is None:
-            return HTMLResponse("No such rep in this review.", status_code=404)
+            return refusal or HTMLResponse(status_code=404)
         form, refused = await checked_post(request)
         if refused is not None:
             return refused

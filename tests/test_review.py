@@ -61,6 +61,11 @@ def reviewed(tmp_path: Path) -> Path:
     return config
 
 
+def prep_week(config: Path, out: Path, as_of) -> None:
+    result = cli("prep", "-c", config, "-o", out, "-f", "json", "--as-of", as_of.isoformat())
+    assert result.exit_code == 0, result.output
+
+
 def make_app(config: Path, as_of=TODAY, token: str | None = None):
     cfg = load_config(config)
     review = ReviewApp(lambda: open_review(cfg, as_of), as_of, access_token=token)
@@ -175,20 +180,7 @@ def test_saving_a_commitment_and_following_one_up_go_through_the_clis_rules(revi
     )
 
     # next week's review: follow it up on the page
-    assert (
-        cli(
-            "prep",
-            "-c",
-            reviewed,
-            "-o",
-            tmp_path / "w2",
-            "-f",
-            "json",
-            "--as-of",
-            NEXT_WEEK.isoformat(),
-        ).exit_code
-        == 0
-    )
+    prep_week(reviewed, tmp_path / "w2", NEXT_WEEK)
     app, _ = make_app(reviewed, NEXT_WEEK)
     with running(app) as client:
         page = client.get("/rep/alex-morgan")
@@ -358,20 +350,7 @@ def test_the_1on1_in_chromium_keyboard_only(reviewed, tmp_path):
             and item["due"] == (TODAY + timedelta(days=3)).isoformat()
         )
 
-        assert (
-            cli(
-                "prep",
-                "-c",
-                reviewed,
-                "-o",
-                tmp_path / "w2",
-                "-f",
-                "json",
-                "--as-of",
-                NEXT_WEEK.isoformat(),
-            ).exit_code
-            == 0
-        )
+        prep_week(reviewed, tmp_path / "w2", NEXT_WEEK)
         with served(reviewed, NEXT_WEEK) as url:
             page.goto(url + "/rep/alex-morgan")
             page.get_by_label("Note").fill("CFO joined; budget confirmed")
