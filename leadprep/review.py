@@ -23,6 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -320,7 +322,14 @@ def create_app(review: ReviewApp) -> Starlette:
         Route("/rep/{slug}/commit", commit, methods=["POST"]),
         Route("/rep/{slug}/followup/{commitment:int}", followup, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    # Only this machine's names: a web page elsewhere cannot rebind its own domain to 127.0.0.1
+    # and read the sheets. With an access token (off loopback) the token is what protects.
+    hosts = ["*"] if review.access_token else ["127.0.0.1", "localhost", "[::1]", "::1"]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+    )
 
     def _remember_access(request: Request, response: Response) -> None:
         token = request.query_params.get("token")

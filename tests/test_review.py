@@ -148,6 +148,14 @@ def test_a_post_without_the_session_token_or_from_another_site_writes_nothing(re
     assert stored(tmp_path) == []
 
 
+def test_a_page_asked_for_under_another_host_name_is_refused(reviewed):
+    """DNS rebinding: evil.example resolving to 127.0.0.1 must not read the sheets."""
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        assert client.get("/", headers={"Host": "evil.example:8765"}).status_code == 400
+        assert client.get("/", headers={"Host": "localhost:8765"}).status_code == 200
+
+
 def test_saving_a_commitment_and_following_one_up_go_through_the_clis_rules(reviewed, tmp_path):
     app, _ = make_app(reviewed)
     with running(app) as client:
