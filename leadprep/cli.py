@@ -160,6 +160,12 @@ def prep(
         None, "--format", "-f", help="Comma-separated: html,md,json,pdf (default: output.formats)."
     ),
     rep: list[str] = typer.Option([], "--rep", help="Only this rep (email); repeat for several."),
+    manager: str | None = typer.Option(
+        None, "--manager", help="Only this manager's reps (the manager's email)."
+    ),
+    rollup: bool = typer.Option(
+        False, "--rollup", help="Write rollup.html (always written for more than one manager)."
+    ),
     as_of: str | None = AsOfOpt,
     demo: bool = typer.Option(
         False, "--demo", help="Use the bundled demo pipeline, whatever the config says."
@@ -199,6 +205,8 @@ def prep(
                     formats=formats,
                     only_reps=only,
                     progress=step,
+                    manager=manager.strip().lower() if manager else None,
+                    rollup=rollup,
                 )
         for note in result.notes:
             err.print(f"[yellow]note:[/] {escape(note)}")
@@ -579,6 +587,72 @@ def review(
                 if source.demo
                 else f"Stopped. Everything recorded is in {escape(source.store.path)}."
             )
+
+
+@app.command()
+def history(
+    rep: str | None = typer.Option(None, "--rep", help="Only this rep (email)."),
+    weeks: int = typer.Option(12, "--weeks", min=1, max=520, help="How many review dates."),
+    format: str = typer.Option("table", "--format", help="table, json or csv."),
+    as_of: str | None = AsOfOpt,
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Each rep's weeks: pipeline hygiene, commitments made and followed up, kept rate."""
+    with _errors(verbose):
+        import csv
+        import json
+
+        from leadprep.history import rep_series, rows_for_table
+
+        if format not in ("table", "json", "csv"):
+            raise UsageError("--format is table, json or csv.")
+        store, _ = _open_state(config, readonly=True)
+        with store:
+            series = rep_series(store, _as_of(as_of), weeks)
+        if rep:
+            series = [s for s in series if s.key == rep.strip().lower()]
+        rows = rows_for_table(series)
+        if format == "json":
+            print(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        if format == "csv":
+            writer = csv.DictWriter(sys.stdout, list(rows[0]) if rows else ["rep"])
+            writer.writeheader()
+            writer.writerows(rows)
+            return
+        if not rows:
+            out.print("No reviews recorded yet.")
+            return
+        table = Table(title=f"The last {weeks} reviews", title_justify="left")
+        for column in (
+            "Rep",
+            "Review",
+            "Deals",
+            "Flagged",
+            "High",
+            "Moved",
+            "Agreed",
+            "Followed up next",
+            "Kept",
+        ):
+            table.add_column(column)
+        for row in rows:
+            if not row["reviewed"]:
+                continue
+            kept = "—" if row["kept_rate"] is None else f"{round(100 * row['kept_rate'])}%"
+            table.add_row(
+                escape(row["name"]),
+                row["review"],
+                str(row["open_deals"]),
+                str(row["flagged"]),
+                str(row["high_flags"]),
+                str(row["close_moved"]),
+                str(row["commitments"]),
+                str(row["followed_up_next_review"]),
+                kept,
+            )
+        out.print(table)
 
 
 @app.command()

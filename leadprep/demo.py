@@ -225,10 +225,19 @@ def demo_config(base: Config | None = None) -> Config:
 def seed(store: Store, as_of: date) -> None:
     """Record the last three weekly reviews and the commitments made in them (a fresh store per
     demo run: the demo's dates move with the calendar, so stored history would not fit)."""
+    from leadprep.history import week_of
+    from leadprep.packets import Memory, build_packets
+    from leadprep.questions import load_bank
+    from leadprep.render import packaged_templates
+
     demo = pipeline()
     before = last_week_deals(as_of)
+    bank = load_bank(packaged_templates() / "questions.yaml")
     for weeks in (3, 2, 1):
-        store.runs.record(as_of - timedelta(weeks=weeks), "demo", before)
+        day = as_of - timedelta(weeks=weeks)
+        # each seeded review records its reps' weeks too, so the rollup has a history to show
+        packets = build_packets(before, Memory(), demo_config(), bank, day)
+        store.runs.record(day, "demo", before, rep_weeks=week_of(packets))
     deals = {d.id: d for d in before}
     for item in demo.commitments:
         deal = deals[item.deal] if item.deal else None  # None: a habit, no single deal

@@ -310,3 +310,18 @@ class Delivery:
     attempts: int
     last_error: str | None
     sent_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RepWeek:
+    """One rep's pipeline hygiene as one review saw it (what history and the rollup chart)."""
+
+    rep_email: str
+    rep_name: str
+    manager_email: str | None
+    manager_name: str | None
+    open_deals: int
+    flagged: int  # deals with at least one flag
+    flags: int  # flags in all
+    high_flags: int
+    close_moved: int  # deals whose close date moved since the previous review

@@ -87,6 +87,8 @@ class Packet:
     agree: list[str] = field(default_factory=list)  # the one commitment question, then its check
     minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
     checks_off: list[str] = field(default_factory=list)  # checks the data cannot support, and why
+    # the last weeks, oldest first: (review date, flagged deals, kept rate or None)
+    trend: list[tuple[date, int | None, float | None]] = field(default_factory=list)
 
     @property
     def amounts_known(self) -> bool:

@@ -12,6 +12,8 @@ from pathlib import Path
 from leadprep.config import Config
 from leadprep.connectors import Connector, FetchResult, RowProblem, connector_for
 from leadprep.errors import UsageError
+from leadprep.history import Series, Week, rep_series, team_series, week_of
+from leadprep.model import RepWeek
 from leadprep.packets import Memory, Packet, build_packets
 from leadprep.render import Renderer, Staging
 from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
@@ -109,12 +111,17 @@ def run_prep(
     formats: list[str],
     only_reps: set[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    manager: str | None = None,
+    rollup: bool = False,
 ) -> PrepResult:
-    """Pull, flag, record and render one review; returns the packets and the files written."""
+    """Pull, flag, record and render one review; returns the packets and the files written.
+    ``manager``: only that manager's reps; ``rollup``: write rollup.html even for one team."""
     renderer = Renderer(source.config, demo=source.demo)
     staging = renderer.stage(out_dir)
     try:
-        return _prep(source, renderer, staging, as_of, formats, only_reps, progress)
+        return _prep(
+            source, renderer, staging, as_of, formats, only_reps, progress, manager, rollup
+        )
     finally:
         staging.discard()
 
@@ -127,6 +134,8 @@ def _prep(
     formats: list[str],
     only_reps: set[str] | None,
     progress: Callable[[str], None] | None,
+    manager: str | None = None,
+    rollup: bool = False,
 ) -> PrepResult:
     config, store, connector = source.config, source.store, source.connector
     team = config.team_reps() or None  # None: everyone (or, with manager-only teams, their reports)
@@ -158,9 +167,33 @@ def _prep(
                 f"No rep matches {', '.join(unmatched)} in this pipeline; nothing was written.",
                 hint="Use the rep's email as the CRM (or the teams section) has it.",
             )
-    renderer.write(packets, staging, formats, as_of=as_of, source=fetched.source, progress=progress)
+    if manager is not None:
+        packets = [p for p in packets if p.manager and p.manager.email == manager]
+        if not packets:
+            raise UsageError(
+                f"No rep in this pipeline has the manager {manager}; nothing was written.",
+                hint="Use the manager's email as the teams section (or the CRM) has it.",
+            )
+    weeks = week_of(packets)
+    with_trends(packets, store, as_of)
+    managers = {p.manager.email for p in packets if p.manager} | {
+        t.manager.email for t in config.teams
+    }
+    teams = None
+    if rollup or len(managers) > 1 or source.demo:
+        reps = rep_series(store, as_of - timedelta(days=1), 11)
+        teams = team_series(_with_current(reps, weeks, as_of), _manager_names(config))
+    renderer.write(
+        packets,
+        staging,
+        formats,
+        as_of=as_of,
+        source=fetched.source,
+        progress=progress,
+        rollup=teams,
+    )
     # Recorded only once every sheet rendered; published right after, so both change together.
-    store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported)
+    store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported, weeks)
     pruned = store.runs.prune(config.state.keep_reviews)
     if pruned:
         log.debug("pruned %d deal snapshots beyond state.keep_reviews", pruned)
@@ -183,3 +216,58 @@ def record_current(source: ReviewSource, as_of: date) -> None:
     team = source.config.team_reps() or None
     fetched = cleaned(source.connector.fetch(team, as_of))
     source.store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported)
+
+
+TREND_WEEKS = 8
+
+
+def with_trends(packets: list[Packet], store: Store, as_of: date) -> None:
+    """Give each packet its last weeks of flagged deals and kept rate (this review included)."""
+    earlier = {s.key: s for s in rep_series(store, as_of - timedelta(days=1), TREND_WEEKS - 1)}
+    for packet in packets:
+        past = earlier.get(packet.rep.email)
+        points: list[tuple[date, int | None, float | None]] = [
+            (w.as_of, w.flagged if w.reviewed else None, w.kept_rate)
+            for w in (past.weeks if past else [])
+        ]
+        packet.trend = [*points, (as_of, len(packet.flagged), None)]
+
+
+def _with_current(reps: list[Series], weeks: list[RepWeek], as_of: date) -> list[Series]:
+    """The series up to the last review, with this review's week added (it is recorded only
+    after the sheets render)."""
+    by_rep = {s.key: s for s in reps}
+    earlier = [w.as_of for w in reps[0].weeks] if reps else []  # before any is extended
+    length = len(earlier)
+    for week in weeks:
+        series = by_rep.get(week.rep_email)
+        if series is None:
+            series = Series(
+                week.rep_email,
+                week.rep_name,
+                week.manager_name,
+                [Week(day, False) for day in earlier],
+                manager_email=week.manager_email,
+            )
+            by_rep[week.rep_email] = series
+        series.manager_email = week.manager_email
+        series.manager = week.manager_name
+        series.weeks.append(
+            Week(
+                as_of,
+                True,
+                open_deals=week.open_deals,
+                flagged=week.flagged,
+                flags=week.flags,
+                high_flags=week.high_flags,
+                close_moved=week.close_moved,
+            )
+        )
+    for series in by_rep.values():
+        if len(series.weeks) == length:  # not in this review
+            series.weeks.append(Week(as_of, False))
+    return sorted(by_rep.values(), key=lambda s: s.name.lower())
+
+
+def _manager_names(config: Config) -> dict[str, str]:
+    return {t.manager.email: t.manager.name for t in config.teams}

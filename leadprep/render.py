@@ -25,11 +25,13 @@ from jinja2 import (
     StrictUndefined,
     TemplateError,
 )
+from markupsafe import Markup
 
 from leadprep import __version__
 from leadprep.config import Config
 from leadprep.errors import ConfigError, OutputError
 from leadprep.formatting import ago, money, money_totals, percent, plural, short_date
+from leadprep.history import sparkline
 from leadprep.packets import Packet, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
@@ -102,6 +104,9 @@ def make_environment(search_path: list[Path]) -> Environment:
         mark=lambda severity: SEVERITY_MARK.get(severity, severity),
         flag_title=lambda code: FLAG_TITLES.get(code, code),
         close_date_chart=close_date_chart,
+        spark=lambda values: Markup(sparkline(list(values))),
+        ratio=lambda value, digits=1: "—" if value is None else f"{value:.{digits}f}",
+        share=lambda value: "—" if value is None else f"{round(100 * value)}%",
     )
     return env
 
@@ -182,10 +187,32 @@ class Renderer:
         return self._render("packet.md.j2", packet=packet)
 
     def index_html(
-        self, packets: list[Packet], as_of: date, source: str, files: dict[str, list[str]]
+        self,
+        packets: list[Packet],
+        as_of: date,
+        source: str,
+        files: dict[str, list[str]],
+        rollup: bool = False,
     ) -> str:
+        """The manager's index: reps grouped under their manager, each team with its totals."""
+        teams: dict[str, list[Packet]] = {}
+        for packet in packets:
+            teams.setdefault(packet.manager.email if packet.manager else "", []).append(packet)
+        grouped = sorted(
+            teams.values(),
+            key=lambda group: (
+                group[0].manager is None,
+                group[0].manager.name if group[0].manager else "",
+            ),
+        )
         return self._render(
-            "index.html.j2", packets=packets, as_of=as_of, source=source, files=files
+            "index.html.j2",
+            packets=packets,
+            teams=grouped,
+            as_of=as_of,
+            source=source,
+            files=files,
+            rollup=rollup,
         )
 
     def stage(self, out_dir: Path) -> Staging:
@@ -202,9 +229,10 @@ class Renderer:
         as_of: date,
         source: str,
         progress: Callable[[str], None] | None = None,
+        rollup: list[Any] | None = None,
     ) -> None:
-        """Render every requested format into ``staging``; nothing reaches the output folder
-        until :meth:`Staging.publish`."""
+        """Render every requested format into ``staging`` (and ``rollup.html`` when given the
+        teams' series); nothing reaches the output folder until :meth:`Staging.publish`."""
         unknown = [f for f in formats if f not in FORMATS]
         if unknown:
             raise OutputError(
@@ -232,7 +260,14 @@ class Renderer:
             staging.put("packets.pdf", laid_out[0].copy(pages).write_pdf())
         if "json" in formats:
             staging.put("packets.json", _packets_json_bytes(packets, as_of, source))
-        staging.put("index.html", self.index_html(packets, as_of, source, per_rep))
+        staging.put(
+            "index.html", self.index_html(packets, as_of, source, per_rep, rollup is not None)
+        )
+        if rollup is not None:
+            staging.put(
+                "rollup.html",
+                self.render_text("rollup.html.j2", teams=rollup, as_of=as_of, source=source),
+            )
 
     def write_to(
         self, packets: list[Packet], out_dir: Path, formats: list[str], **options: Any

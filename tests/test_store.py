@@ -180,7 +180,7 @@ def test_read_only_commands_open_read_only_and_say_so_on_a_write(tmp_path):
 def test_locked_is_told_apart(tmp_path):
     path = tmp_path / "s.db"
     with Store.open(path) as store:
-        store.connection.execute("PRAGMA busy_timeout = 50")
+        store.set_lock_wait(0.05)
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         try:

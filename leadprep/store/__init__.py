@@ -12,10 +12,12 @@ calls share the file. The schema is the numbered list in :mod:`leadprep.store.mi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from leadprep.errors import DataError
 from leadprep.store.commitments import Commitments
@@ -33,6 +35,30 @@ __all__ = [
     "StoreSize",
     "database_error",
 ]
+
+
+LOCK_WAIT = 10.0  # seconds a write waits for another process's write to finish
+
+T = TypeVar("T")
+
+
+def _when_unlocked(step: Callable[[], T], wait: float = LOCK_WAIT) -> T:
+    """Run ``step``, trying again for up to LOCK_WAIT seconds while SQLite says "locked".
+
+    SQLite's busy timeout covers most waits, but not all: while a new file is being set up by
+    another process (its WAL being created), or when a read snapshot went stale, it answers
+    "database is locked" at once. Every step given here has not changed anything yet, so
+    trying again is safe."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -54,6 +80,7 @@ class Store:
     def __init__(self, connection: sqlite3.Connection, path: Path | None) -> None:
         self.connection = connection
         self.path = path
+        self.lock_wait = LOCK_WAIT
         self.runs = Runs(self)
         self.commitments = Commitments(self)
         self.deliveries = Deliveries(self)
@@ -95,15 +122,9 @@ class Store:
 
     def _setup(self, *, wal: bool, readonly: bool) -> None:
         try:
-            self.connection.execute("PRAGMA busy_timeout = 10000")
+            self.set_lock_wait(LOCK_WAIT)
             self.connection.execute("PRAGMA foreign_keys = ON")
-            version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-            tables = {
-                row[0]
-                for row in self.connection.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                )
-            }
+            version, tables = _when_unlocked(self._schema)
         except sqlite3.DatabaseError as exc:
             raise database_error(exc, self.path) from None
         if version == 0 and tables - OUR_TABLES - REBUILDING:
@@ -122,10 +143,20 @@ class Store:
             return  # reads work on every older schema; migrating waits for the next write
         try:
             if wal:
-                self.connection.execute("PRAGMA journal_mode = WAL")
+                _when_unlocked(lambda: self.connection.execute("PRAGMA journal_mode = WAL"))
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise database_error(exc, self.path) from None
+
+    def set_lock_wait(self, seconds: float) -> None:
+        """How long a write waits for another process's write (SQLite's busy timeout too)."""
+        self.lock_wait = seconds
+        self.connection.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+
+    def _schema(self) -> tuple[int, set[str]]:
+        version = self.connection.execute("PRAGMA user_version").fetchone()[0]
+        rows = self.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return version, {row[0] for row in rows}
 
     def _migrate(self) -> None:
         with self.transaction() as db:
@@ -142,7 +173,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
-        self.connection.execute("BEGIN IMMEDIATE")
+        _when_unlocked(lambda: self.connection.execute("BEGIN IMMEDIATE"), self.lock_wait)
         try:
             yield self.connection
         except BaseException:

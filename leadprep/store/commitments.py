@@ -6,9 +6,9 @@ from datetime import date
 from typing import Any
 
 from leadprep.model import Commitment, FollowUp, NewCommitment
+from leadprep.store.clock import now, optional_date
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
-from leadprep.store.time import now, optional_date
 
 
 @reports_database_errors
@@ -44,6 +44,7 @@ class Commitments(Repository):
         rep_email: str | None = None,
         status: str | None = None,
         made_before: date | None = None,
+        made_since: date | None = None,
     ) -> list[Commitment]:
         """Commitments, oldest first, filtered by rep, status and the review they were made in."""
         where, args = ["1=1"], []
@@ -56,6 +57,9 @@ class Commitments(Repository):
         if made_before:
             where.append("made_on < ?")
             args.append(made_before.isoformat())
+        if made_since:
+            where.append("made_on >= ?")
+            args.append(made_since.isoformat())
         return self._select(" AND ".join(where), args)
 
     def get(self, commitment_id: int) -> Commitment | None:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadprep.model import Delivery
+from leadprep.store.clock import now
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
-from leadprep.store.time import now
 
 if TYPE_CHECKING:
     pass

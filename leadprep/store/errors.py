@@ -24,7 +24,7 @@ def database_error(exc: sqlite3.Error, path: Path | None) -> DataError:
         )
     if "locked" in text or "busy" in text:
         return DataError(
-            f"The state database {where} stayed locked by another program for 10 seconds.",
+            f"The state database {where} stayed locked by another program for 10 seconds ({exc}).",
             hint="Another leadprep run (or an open sqlite3 shell) holds it: wait for it to "
             "finish, then run again.",
         )

@@ -151,6 +151,29 @@ INSERT INTO followups (commitment_id, status, note, review, recorded_at)
     WHERE status != 'open' AND followed_up_on IS NOT NULL
 """
 
+# One row per rep per run: the pipeline's hygiene as that review saw it, so history and the
+# director's rollup are indexed reads, never a replay of old snapshots. Kept when snapshots are
+# pruned (a row is a few dozen bytes).
+_REP_WEEKS = """
+CREATE TABLE rep_weeks (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    as_of          TEXT NOT NULL,
+    rep_email      TEXT NOT NULL,
+    rep_name       TEXT NOT NULL,
+    manager_email  TEXT,
+    manager_name   TEXT,
+    open_deals     INTEGER NOT NULL,
+    flagged        INTEGER NOT NULL,
+    flags          INTEGER NOT NULL,
+    high_flags     INTEGER NOT NULL,
+    close_moved    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, rep_email)
+);
+CREATE INDEX rep_weeks_as_of ON rep_weeks (as_of);
+CREATE INDEX commitments_made ON commitments (made_on);
+CREATE INDEX followups_review ON followups (review)
+"""
+
 # Named, numbered, applied in order inside one transaction; PRAGMA user_version says how far a
 # file has come. Never edit a released migration: add the next one.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -161,9 +184,10 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (5, "follow-up history and 'partly'", _FOLLOW_UP_HISTORY),
     # what the run's data could not support (its checks were off), for `leadprep review`
     (6, "checks off per run", "ALTER TABLE runs ADD COLUMN unsupported TEXT"),
+    (7, "each rep's week, for history and the rollup", _REP_WEEKS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries", "followups"})
+OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries", "followups", "rep_weeks"})
 REBUILDING = frozenset(
     {"deliveries_v3", "commitments_v4", "commitments_v5"}
 )  # only inside a migration

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from leadprep.model import Deal, deal_from_dict, deal_to_dict
+from leadprep.model import Deal, RepWeek, deal_from_dict, deal_to_dict
+from leadprep.store.clock import now, optional_date
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
-from leadprep.store.time import now, optional_date
 
 if TYPE_CHECKING:
     pass
@@ -48,6 +48,7 @@ class Runs(Repository):
         source: str,
         deals: Iterable[Deal],
         unsupported: dict[str, str] | None = None,
+        rep_weeks: Iterable[RepWeek] = (),
     ) -> int:
         """Record a run and a snapshot of every deal it saw, in one transaction; returns the run
         id. ``unsupported``: the inputs the source did not carry (their checks were off)."""
@@ -73,6 +74,27 @@ class Runs(Repository):
                         _pack(deal_to_dict(d)),
                     )
                     for d in deals
+                ],
+            )
+            db.executemany(
+                "INSERT INTO rep_weeks (run_id, as_of, rep_email, rep_name, manager_email,"
+                " manager_name, open_deals, flagged, flags, high_flags, close_moved)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        run_id,
+                        as_of.isoformat(),
+                        w.rep_email,
+                        w.rep_name,
+                        w.manager_email,
+                        w.manager_name,
+                        w.open_deals,
+                        w.flagged,
+                        w.flags,
+                        w.high_flags,
+                        w.close_moved,
+                    )
+                    for w in rep_weeks
                 ],
             )
         assert run_id is not None
@@ -174,3 +196,17 @@ class Runs(Repository):
             wanted,
         )
         return {email: deal_from_dict(_unpack(data)).owner.name for email, data in rows}
+
+    def rep_weeks(self, dates: Iterable[date]) -> list[tuple[date, RepWeek]]:
+        """Every rep's week at these review dates (the last run of each date), oldest first."""
+        wanted = sorted({d.isoformat() for d in dates})
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        rows = self._store.connection.execute(
+            "SELECT as_of, rep_email, rep_name, manager_email, manager_name, open_deals, flagged,"
+            " flags, high_flags, close_moved FROM rep_weeks WHERE run_id IN (SELECT MAX(id) FROM"
+            f" runs WHERE as_of IN ({marks}) GROUP BY as_of) ORDER BY as_of, rep_email",
+            wanted,
+        )
+        return [(date.fromisoformat(row[0]), RepWeek(*row[1:])) for row in rows]

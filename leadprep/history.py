@@ -1,0 +1,248 @@
+"""How the coaching is going, week over week: per rep and per manager, from the state store.
+
+Two indexed reads make every series: ``rep_weeks`` (each rep's pipeline hygiene as each review
+saw it) for the review dates in the window, and the commitments made since its first date, with
+their follow-ups. Everything else is arithmetic on those rows, so a 200-rep, 52-week rollup is
+two queries, not one per rep. What each number means is in the README ("Tracking the results").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from leadprep.model import KEPT_WEIGHT, Commitment, RepWeek
+from leadprep.store import Store
+
+
+@dataclass(frozen=True)
+class Week:
+    """One rep (or one team) at one review date."""
+
+    as_of: date
+    reviewed: bool  # had a sheet in this review
+    open_deals: int = 0
+    flagged: int = 0
+    flags: int = 0
+    high_flags: int = 0
+    close_moved: int = 0
+    made: int = 0  # commitments recorded at this review (Agree done)
+    followed_next: int = 0  # of those, followed up at the next review (Deliver done)
+    due_next: int = 0  # of those, how many had a next review to be followed up at
+    decided: int = 0  # follow-ups recorded at this review
+    kept: float = 0.0  # their kept weight (partly counts half)
+
+    @property
+    def flags_per_deal(self) -> float | None:
+        return self.flags / self.open_deals if self.open_deals else None
+
+    @property
+    def kept_rate(self) -> float | None:
+        return self.kept / self.decided if self.decided else None
+
+
+@dataclass
+class Series:
+    """A rep's or a manager's weeks, oldest first, and their open commitments never followed up."""
+
+    key: str  # rep email, or manager email ("" for reps with no manager)
+    name: str
+    manager: str | None  # the rep's manager's name
+    weeks: list[Week]
+    never_followed_up: int = 0
+    reps: list[Series] = field(default_factory=list)  # a manager's reps
+    manager_email: str | None = None
+
+    def last(self, n: int) -> list[Week]:
+        return self.weeks[-n:]
+
+    def summary(self, n: int) -> dict[str, Any]:
+        """The window's numbers: the last ``n`` review dates."""
+        weeks = [w for w in self.last(n) if w.reviewed]
+        made = sum(w.made for w in weeks)
+        due = sum(w.due_next for w in weeks)
+        decided = sum(w.decided for w in weeks)
+        deals = sum(w.open_deals for w in weeks)
+        return {
+            "reviews": len(weeks),
+            "commitments": made,
+            "commitments_per_review": made / len(weeks) if weeks else None,
+            "followed_up_next": sum(w.followed_next for w in weeks),
+            "followed_up_share": sum(w.followed_next for w in weeks) / due if due else None,
+            "followed_up": decided,
+            "kept_rate": sum(w.kept for w in weeks) / decided if decided else None,
+            "never_followed_up": self.never_followed_up,
+            "flags_per_deal": sum(w.flags for w in weeks) / deals if deals else None,
+            "high_flags_per_review": sum(w.high_flags for w in weeks) / len(weeks)
+            if weeks
+            else None,
+            "close_moved": sum(w.close_moved for w in weeks),
+        }
+
+
+def week_of(packets: Iterable[Any]) -> list[RepWeek]:
+    """Each packet's week as ``rep_weeks`` records it (at ``prep`` time, from the same flags)."""
+    return [
+        RepWeek(
+            rep_email=p.rep.email,
+            rep_name=p.rep.name,
+            manager_email=p.manager.email if p.manager else None,
+            manager_name=p.manager.name if p.manager else None,
+            open_deals=len(p.deals),
+            flagged=len(p.flagged),
+            flags=sum(len(v.flags) for v in p.deals),
+            high_flags=sum(1 for v in p.deals for f in v.flags if f.severity == "high"),
+            close_moved=sum(1 for v in p.deals if any(c.field == "close_date" for c in v.changes)),
+        )
+        for p in packets
+    ]
+
+
+def rep_series(store: Store, on_or_before: date, weeks: int) -> list[Series]:
+    """Every rep seen in the last ``weeks`` review dates, with a week for each date."""
+    dates = sorted(store.runs.review_dates(on_or_before, weeks))
+    if not dates:
+        return []
+    rows = store.runs.rep_weeks(dates)
+    commitments = store.commitments.all(made_since=dates[0])
+    open_before_last = store.commitments.all(status="open", made_before=dates[-1])
+    later = {d: dates[i + 1] for i, d in enumerate(dates[:-1])}
+    seen: dict[str, dict[date, RepWeek]] = {}
+    for as_of, week in rows:
+        seen.setdefault(week.rep_email, {})[as_of] = week
+    by_rep: dict[str, list[Commitment]] = {}
+    for c in commitments:
+        by_rep.setdefault(c.rep_email, []).append(c)
+    out = []
+    for email, by_date in seen.items():
+        latest = by_date[max(by_date)]
+        mine = by_rep.get(email, [])
+        series_weeks = [_week(d, by_date.get(d), mine, later.get(d)) for d in dates]
+        never = sum(1 for c in open_before_last if c.rep_email == email)
+        out.append(
+            Series(
+                email,
+                latest.rep_name,
+                latest.manager_name,
+                series_weeks,
+                never,
+                manager_email=latest.manager_email,
+            )
+        )
+    return sorted(out, key=lambda s: s.name.lower())
+
+
+def _week(
+    as_of: date, row: RepWeek | None, mine: list[Commitment], next_review: date | None
+) -> Week:
+    made = [c for c in mine if c.made_on == as_of]
+    followed = [c for c in made if c.followups and c.followups[0].review == next_review]
+    decided = [
+        (c, f) for c in mine for f in c.followups[-1:] if f.review == as_of and c.made_on < as_of
+    ]
+    if row is None:
+        return Week(as_of, False, made=len(made))
+    return Week(
+        as_of,
+        True,
+        open_deals=row.open_deals,
+        flagged=row.flagged,
+        flags=row.flags,
+        high_flags=row.high_flags,
+        close_moved=row.close_moved,
+        made=len(made),
+        followed_next=len(followed),
+        due_next=len(made) if next_review is not None else 0,
+        decided=len(decided),
+        kept=sum(KEPT_WEIGHT[f.status] for _, f in decided),
+    )
+
+
+def team_series(reps: list[Series], managers: dict[str, str]) -> list[Series]:
+    """One series per manager, summing their reps' weeks; ``managers`` (email -> name) adds the
+    configured managers with no review yet."""
+    teams: dict[str, list[Series]] = {}
+    names: dict[str, str] = dict(managers)
+    for rep in reps:
+        key = rep.manager_email or ""
+        teams.setdefault(key, []).append(rep)
+        if key and key not in names:
+            names[key] = rep.manager or key
+    for email in managers:
+        teams.setdefault(email, [])
+    out = []
+    for key, members in teams.items():
+        weeks = []
+        for i in range(len(members[0].weeks) if members else 0):
+            column = [m.weeks[i] for m in members]
+            weeks.append(_sum(column))
+        never = sum(m.never_followed_up for m in members)
+        name = names.get(key) or "Reps with no manager on record"
+        out.append(Series(key, name, None, weeks, never, sorted(members, key=lambda s: s.name)))
+    return sorted(out, key=lambda s: (not s.key, s.name.lower()))
+
+
+def _sum(weeks: list[Week]) -> Week:
+    reviewed = [w for w in weeks if w.reviewed]
+    return Week(
+        weeks[0].as_of,
+        bool(reviewed),
+        open_deals=sum(w.open_deals for w in reviewed),
+        flagged=sum(w.flagged for w in reviewed),
+        flags=sum(w.flags for w in reviewed),
+        high_flags=sum(w.high_flags for w in reviewed),
+        close_moved=sum(w.close_moved for w in reviewed),
+        made=sum(w.made for w in weeks),
+        followed_next=sum(w.followed_next for w in weeks),
+        due_next=sum(w.due_next for w in weeks),
+        decided=sum(w.decided for w in weeks),
+        kept=sum(w.kept for w in weeks),
+    )
+
+
+def sparkline(values: list[float | None], width: int = 96, height: int = 18) -> str:
+    """An inline SVG polyline of ``values`` (None: a gap), black on white, no script."""
+    points = [(i, v) for i, v in enumerate(values) if v is not None]
+    if not points:
+        return ""
+    top = max(v for _, v in points) or 1.0
+    step = width / max(len(values) - 1, 1)
+    coords = " ".join(
+        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in points
+    )
+    last_x, last_v = points[-1]
+    return (
+        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-hidden="true"><polyline fill="none" stroke="#111" stroke-width="1.3" '
+        f'points="{coords}"/><circle cx="{last_x * step:.1f}" '
+        f'cy="{height - 2 - (last_v / top) * (height - 4):.1f}" r="1.8" fill="#111"/></svg>'
+    )
+
+
+def rows_for_table(series: list[Series]) -> list[dict[str, Any]]:
+    """``leadprep history`` rows: one per rep and review date."""
+    out = []
+    for s in series:
+        for w in s.weeks:
+            out.append(
+                {
+                    "rep": s.key,
+                    "name": s.name,
+                    "manager": s.manager,
+                    "review": w.as_of.isoformat(),
+                    "reviewed": w.reviewed,
+                    "open_deals": w.open_deals,
+                    "flagged": w.flagged,
+                    "flags": w.flags,
+                    "high_flags": w.high_flags,
+                    "close_moved": w.close_moved,
+                    "commitments": w.made,
+                    "followed_up_next_review": w.followed_next,
+                    "followed_up_here": w.decided,
+                    "kept": w.kept,
+                    "kept_rate": round(w.kept_rate, 3) if w.kept_rate is not None else None,
+                }
+            )
+    return out

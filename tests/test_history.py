@@ -1,0 +1,204 @@
+"""Tracking the results: four weekly reviews with commitments made and followed up, and the
+rollup's, history's and the sheets' numbers checked exactly."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from leadprep.history import rep_series, team_series
+from leadprep.store import Store
+from tests.helpers import cli, csv_row, write_config, write_csv
+
+WEEKS = [date(2026, 11, 2) + timedelta(weeks=n) for n in range(4)]
+
+
+def teams(week: int) -> str:
+    """Kim joins Lee's team at the third review; Max's team (his direct reports in the data)
+    has nobody in it yet."""
+    lee = '"Pat Lane <pat@example.com>"' + (', "Kim Lee <kim@example.com>"' if week >= 2 else "")
+    return (
+        "teams:\n"
+        "  - manager: {name: Dana Kim, email: dana@example.com}\n"
+        '    reps: ["Alex Morgan <alex@example.com>", "Sam Rivera <sam@example.com>"]\n'
+        "  - manager: {name: Lee Park, email: lee@example.com}\n"
+        f"    reps: [{lee}]\n"
+        "  - manager: {name: Max Stone, email: max@example.com}\n"
+    )
+
+
+def rows_for(week: int) -> list[dict]:
+    rows = [
+        # alex's D-1 moves its close date between the first and second review
+        csv_row(
+            deal_id="D-1",
+            deal_name="Acme",
+            close_date=(WEEKS[0] + timedelta(days=40 + (10 if week else 0))).isoformat(),
+        ),
+        csv_row(deal_id="D-2", deal_name="Globex", contacts=""),
+        csv_row(
+            deal_id="D-3",
+            deal_name="Initech",
+            owner_email="sam@example.com",
+            owner_name="Sam Rivera",
+        ),
+    ]
+    if week >= 2:  # Kim joins at the third review
+        rows.append(
+            csv_row(
+                deal_id="D-4",
+                deal_name="Umbrella",
+                owner_email="kim@example.com",
+                owner_name="Kim Lee",
+            )
+        )
+    return rows
+
+
+@pytest.fixture
+def four_weeks(tmp_path: Path) -> Path:
+    config = tmp_path / "leadprep.yaml"
+
+    def run(*args: object) -> None:
+        result = cli(*args, "-c", config)
+        assert result.exit_code == 0, result.output + result.stderr
+
+    for week, day in enumerate(WEEKS):
+        write_csv(tmp_path / "deals.csv", rows_for(week))
+        write_config(
+            config,
+            "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n" + teams(week),
+        )
+        when = day.isoformat()
+        run("prep", "-o", tmp_path / f"w{week + 1}", "-f", "json,html", "--as-of", when)
+        if week == 0:
+            run("commit", "D-1", "Book the CFO call with Ana by Friday", "--as-of", when)  # 1
+            run("commit", "D-3", "Send Bo the security answers by Tuesday", "--as-of", when)  # 2
+        if week == 1:
+            run("followup", "1", "--kept", "--as-of", when)
+            run("followup", "2", "--missed", "--as-of", when)
+            run("commit", "D-2", "Ask Cy to add the IT lead by Thursday", "--as-of", when)  # 3
+        if week == 2:
+            run("followup", "3", "--partly", "--as-of", when)
+            run("commit", "D-3", "Walk Bo through pricing on Monday", "--as-of", when)  # 4
+    return config
+
+
+def test_the_rollups_numbers(four_weeks, tmp_path):
+    with Store.open(tmp_path / "state.db") as store:
+        reps = {s.key: s for s in rep_series(store, WEEKS[-1], 12)}
+        managers = {
+            "dana@example.com": "Dana Kim",
+            "lee@example.com": "Lee Park",
+            "max@example.com": "Max Stone",
+        }
+        by_team = {t.key: t for t in team_series(list(reps.values()), managers)}
+    alex = reps["alex@example.com"].summary(4)
+    assert (
+        alex["reviews"] == 4 and alex["commitments"] == 2 and alex["commitments_per_review"] == 0.5
+    )
+    assert alex["followed_up_share"] == 1.0  # both followed up at the very next review
+    assert alex["kept_rate"] == 0.75  # kept + partly (half) of 2
+    assert alex["never_followed_up"] == 0
+    assert alex["close_moved"] == 1  # D-1's close date moved at the second review
+    sam = reps["sam@example.com"].summary(4)
+    assert (sam["commitments"], sam["followed_up_next"], sam["followed_up_share"]) == (2, 1, 0.5)
+    assert sam["kept_rate"] == 0.0 and sam["never_followed_up"] == 1
+    kim = reps["kim@example.com"].summary(4)  # joined at the third review
+    assert kim["reviews"] == 2 and kim["commitments"] == 0 and kim["kept_rate"] is None
+    dana = by_team["dana@example.com"].summary(4)
+    assert dana["reviews"] == 4 and dana["commitments_per_review"] == 1.0
+    assert (
+        dana["followed_up_share"] == 0.75
+        and dana["kept_rate"] == 0.5
+        and dana["never_followed_up"] == 1
+    )
+    assert by_team["lee@example.com"].summary(12)["reviews"] == 4  # Pat had a sheet every week
+    max_team = by_team["max@example.com"]
+    assert max_team.reps == [] and max_team.summary(4)["reviews"] == 0  # no reviews yet
+
+    # the page the director opens says the same
+    html = (tmp_path / "w4" / "rollup.html").read_text()
+    assert "Max Stone" in html and "no reviews yet" in html
+    assert "<svg" in html and "<script" not in html
+    assert "75%" in html and "50%" in html
+
+
+def test_history_prints_the_same_series(four_weeks):
+    result = cli(
+        "history",
+        "-c",
+        four_weeks,
+        "--rep",
+        "sam@example.com",
+        "--format",
+        "json",
+        "--as-of",
+        WEEKS[-1].isoformat(),
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["review"] for r in rows] == [d.isoformat() for d in WEEKS]
+    assert [r["commitments"] for r in rows] == [1, 0, 1, 0]
+    assert [r["followed_up_next_review"] for r in rows] == [1, 0, 0, 0]
+    assert [r["kept_rate"] for r in rows] == [None, 0.0, None, None]
+    csv_out = cli(
+        "history", "-c", four_weeks, "--format", "csv", "--as-of", WEEKS[-1].isoformat()
+    ).stdout
+    assert csv_out.splitlines()[0].startswith("rep,name,manager,review")
+    table = cli(
+        "history", "-c", four_weeks, "--weeks", "2", "--as-of", WEEKS[-1].isoformat()
+    ).stdout
+    assert "Kim Lee" in table and WEEKS[0].isoformat() not in table
+
+
+def test_each_sheet_has_its_trend_and_the_index_groups_reps_by_manager(four_weeks, tmp_path):
+    alex = (tmp_path / "w4" / "alex-morgan.html").read_text()
+    assert "Last 4 reviews: flagged deals" in alex
+    index = (tmp_path / "w4" / "index.html").read_text()
+    assert (
+        index.index("Dana Kim")
+        < index.index("Alex Morgan")
+        < index.index("Lee Park")
+        < index.index("Kim Lee")
+    )
+    assert 'href="rollup.html"' in index
+
+
+def test_one_managers_sheets_only(four_weeks, tmp_path):
+    out = tmp_path / "lee"
+    result = cli(
+        "prep",
+        "-c",
+        four_weeks,
+        "-o",
+        out,
+        "-f",
+        "html",
+        "--manager",
+        "lee@example.com",
+        "--as-of",
+        WEEKS[-1].isoformat(),
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.html")) == [
+        "index.html",
+        "kim-lee.html",
+        "pat-lane.html",
+        "rollup.html",
+    ]
+    wrong = cli(
+        "prep",
+        "-c",
+        four_weeks,
+        "-o",
+        tmp_path / "x",
+        "--manager",
+        "nobody@example.com",
+        "--as-of",
+        WEEKS[-1].isoformat(),
+    )
+    assert wrong.exit_code == 2 and "No rep in this pipeline has the manager" in wrong.stderr
