@@ -273,7 +273,7 @@ def send(
         cfg, _ = _load(config)
         if cfg is None:
             raise UsageError(
-                "send needs a config file with an email section (leadprep init writes one)."
+                "send needs a config file with an email or chat section (leadprep init writes one)."
             )
         code = _send_once(cfg, _as_of(as_of), out_dir, dry_run=dry_run, force=force)
         raise typer.Exit(code)
@@ -333,9 +333,10 @@ def schedule(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> Non
         from leadprep.schedule import Scheduler
 
         cfg, _ = _load(config)
-        if cfg is None or cfg.schedule is None or cfg.email is None:
+        if cfg is None or cfg.schedule is None or (cfg.email is None and not cfg.has_chat):
             raise UsageError(
-                "schedule needs a config with schedule and email sections (see config.example.yaml)."
+                "schedule needs a config with a schedule section and an email or chat section "
+                "(see config.example.yaml)."
             )
         sched = cfg.schedule
 
@@ -678,13 +679,19 @@ def init(
 
 
 @app.command()
-def doctor(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> None:
+def doctor(
+    config: Path | None = ConfigOpt,
+    online: bool = typer.Option(
+        False, "--online", help="Also ask each chat service whether it knows the webhook."
+    ),
+    verbose: bool = VerboseOpt,
+) -> None:
     """Check the config, the data source, the state store and the templates; one line each."""
     with _errors(verbose):
         from leadprep.doctor import run_checks
 
         failures = 0
-        for check in run_checks(config):
+        for check in run_checks(config, online=online):
             mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
             out.print(f"{mark} {check.name}: {escape(redact(check.detail))}")
             failures += not check.ok

@@ -59,9 +59,10 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def api_base_url(value: str, key: str) -> str:
+def api_base_url(value: str, key: str, *, query: bool = False) -> str:
     """A base URL a secret may be sent to: https, or plain http only to a literal loopback
-    address (a local test server); never with a user name or password inside it."""
+    address (a local test server); never with a user name or password inside it. A webhook's
+    own URL may carry a query (``query``): Teams Workflows put their signature there."""
     try:
         parts = urlsplit(value.strip())
         host = parts.hostname
@@ -70,7 +71,7 @@ def api_base_url(value: str, key: str) -> str:
         raise ValueError(f"{key} {value!r} is not a URL ({exc})") from None
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise ValueError(f"{key} must not contain a user name or password ('user@host')")
-    if parts.query or parts.fragment:
+    if (parts.query and not query) or parts.fragment:
         raise ValueError(f"{key} must not contain a query or fragment")
     if parts.scheme == "https" and host:
         return value.strip().rstrip("/")
@@ -250,6 +251,7 @@ _NAMED_ADDRESS = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<email>[^<>]+)>\s*$")
 class Team(Section):
     manager: Person
     reps: list[Email] = []
+    chat: ChatSettings | None = None  # else the top-level chat section
     # Set from ``reps`` entries written "Alex Morgan <alex@example.com>" or {name, email}: how
     # an export that names owners (not their emails) is matched to the team.
     rep_names: dict[str, str] = Field(default_factory=dict, exclude=True)
@@ -284,6 +286,17 @@ class ReviewSettings(Section):
 
 class OutputSettings(Section):
     dir: Path | None = None
+    # where the output folder is published (a file share, an intranet page): chat messages link
+    # to the sheets there; without it they carry no link (never a local path)
+    base_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("base_url must be an http(s) address where the sheets are published")
+        return value.rstrip("/") if value else value
+
     formats: list[Literal["html", "md", "json", "pdf"]] = ["html", "md"]
     paper: Literal["letter", "a4"] = "letter"
     templates: Path | None = None
@@ -385,6 +398,28 @@ class EmailSettings(Section):
         return self
 
 
+class ChatSettings(Section):
+    """Chat webhooks a team's prep is posted to: a Slack incoming webhook and/or a Microsoft
+    Teams Workflows webhook. Both are secrets (anyone with the URL can post), so the config
+    names an environment variable: ``slack: "${SLACK_WEBHOOK_DANA}"``."""
+
+    slack: SecretStr | None = None
+    teams: SecretStr | None = None
+    retry: RetrySettings = RetrySettings(max_attempts=4, base_delay=1.0, timeout=15.0)
+
+    @model_validator(mode="after")
+    def _https(self) -> ChatSettings:
+        for name in ("slack", "teams"):
+            value = getattr(self, name)
+            if value is not None:
+                api_base_url(value.get_secret_value(), f"chat.{name}", query=True)
+        return self
+
+    @property
+    def any(self) -> bool:
+        return self.slack is not None or self.teams is not None
+
+
 class ScheduleSettings(Section):
     cron: str = "0 7 * * MON"
     timezone: str = "UTC"
@@ -416,10 +451,38 @@ class Config(Section):
     output: OutputSettings = OutputSettings()
     state: StateSettings = StateSettings()
     email: EmailSettings | None = None
+    chat: ChatSettings | None = None  # the default for teams without their own
     schedule: ScheduleSettings | None = None
 
     source_path: Path | None = Field(default=None, exclude=True)
     missing_env: dict[str, str] = Field(default_factory=dict, exclude=True)  # key path -> variable
+
+    def chat_for(self, manager_email: str) -> ChatSettings | None:
+        """The webhooks a manager's team posts to: the team's own, else the top-level ones."""
+        team = next((t for t in self.teams if t.manager.email == manager_email), None)
+        own = team.chat if team is not None else None
+        return (
+            own
+            if own is not None and own.any
+            else self.chat
+            if self.chat and self.chat.any
+            else None
+        )
+
+    @property
+    def has_chat(self) -> bool:
+        return bool((self.chat and self.chat.any) or any(t.chat and t.chat.any for t in self.teams))
+
+    def require_chat_env(self) -> None:
+        """Chat webhooks are read from the environment when sending: say which are unset."""
+        missing = {
+            p: v for p, v in self.missing_env.items() if p.startswith("chat.") or ".chat." in p
+        }
+        if missing:
+            raise ConfigError(
+                "Chat delivery needs these environment variables:",
+                problems=[f"{p}: environment variable {v} is not set" for p, v in missing.items()],
+            )
 
     def require_env(self, prefix: str) -> None:
         """Raise ConfigError naming every unset ``${VAR}`` under ``prefix`` (e.g. ``email.``)."""
@@ -529,6 +592,28 @@ def _resolve_env(
     return node
 
 
+def _literal_webhooks(raw: dict[str, Any]) -> list[str]:
+    """A chat webhook URL is a password to the channel: it may only come from the environment."""
+    sections: list[tuple[str, Any]] = [("chat", raw.get("chat"))]
+    teams = raw.get("teams")
+    if isinstance(teams, list):
+        sections += [
+            (f"teams[{i}].chat", t.get("chat")) for i, t in enumerate(teams) if isinstance(t, dict)
+        ]
+    problems = []
+    for where, section in sections:
+        if not isinstance(section, dict):
+            continue
+        for name in ("slack", "teams"):
+            value = section.get(name)
+            if isinstance(value, str) and not _ENV_REF.fullmatch(value.strip()):
+                problems.append(
+                    f'{where}.{name}: write the webhook as "${{VARIABLE}}" and set the variable '
+                    "in the environment; a webhook URL is a secret and never goes in the file"
+                )
+    return problems
+
+
 def _drop_empty(node: Any) -> Any:
     """An empty value (``state:`` with only comments under it) means "use the defaults"."""
     if isinstance(node, dict):
@@ -542,7 +627,8 @@ def _relevant(path: str, kind: str) -> bool:
     """Whether an unset variable at ``path`` matters for this config (other CRMs' sections do not)."""
     if path.startswith("crm."):
         return path.startswith(f"crm.{kind}.")
-    return not path.startswith("email.")  # email secrets are checked when sending
+    # delivery secrets (email, chat) are checked when sending
+    return not (path.startswith(("email.", "chat.")) or ".chat." in path)
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
@@ -563,8 +649,8 @@ def parse_config(raw: Any, *, source: Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: the top level must be a mapping of sections (crm, teams, …).")
     missing: list[tuple[str, str]] = []
+    problems: list[str] = _literal_webhooks(raw)
     resolved = _drop_empty(_resolve_env(raw, "", missing))
-    problems: list[str] = []
     config: Config | None = None
     try:
         config = Config.model_validate(resolved)

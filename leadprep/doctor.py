@@ -15,7 +15,7 @@ from leadprep.errors import LeadprepError
 __all__ = ["Check", "run_checks"]
 
 
-def run_checks(config_path: Path | None) -> Iterator[Check]:
+def run_checks(config_path: Path | None, *, online: bool = False) -> Iterator[Check]:
     """Run every check; stops early only when the config itself cannot be loaded."""
     try:
         path = find_config_path(config_path)
@@ -39,6 +39,8 @@ def run_checks(config_path: Path | None) -> Iterator[Check]:
     yield _state(config)
     if config.email is not None:
         yield _email(config)
+    if config.has_chat or any(p.startswith("chat.") or ".chat." in p for p in config.missing_env):
+        yield from _chat(config, online)
     yield _templates(config)
     yield _output(config)
     yield _pdf(config)
@@ -155,3 +157,65 @@ def _pdf(config: Config) -> Check:
             f"WeasyPrint not usable ({exc}); install leadprep[pdf] for --format pdf",
         )
     return Check("pdf", True, "WeasyPrint available")
+
+
+_SLACK_HOSTS = ("hooks.slack.com",)
+_TEAMS_HOSTS = (
+    ".logic.azure.com",
+    ".webhook.office.com",
+    ".powerplatform.com",
+    ".powerautomate.com",
+)
+
+
+def _chat(config: Config, online: bool) -> Iterator[Check]:
+    """Each team's chat webhooks: set, shaped like the service's, and (``--online``) known to
+    the service, without posting anything."""
+    from urllib.parse import urlsplit
+
+    from leadprep.config import is_loopback_host
+
+    for path, variable in sorted(config.missing_env.items()):
+        if path.startswith("chat.") or ".chat." in path:
+            yield Check("chat", False, f"{path}: environment variable {variable} is not set")
+    for team in config.teams:
+        chat = config.chat_for(team.manager.email)
+        if chat is None:
+            continue
+        for kind in ("slack", "teams"):
+            secret = getattr(chat, kind)
+            if secret is None:
+                continue
+            url = secret.get_secret_value()
+            host = urlsplit(url).hostname or ""
+            hosts = _SLACK_HOSTS if kind == "slack" else _TEAMS_HOSTS
+            known = host in hosts or host.endswith(tuple(h for h in hosts if h.startswith(".")))
+            where = f"{team.manager.name}: {kind} webhook"
+            if not known and not is_loopback_host(host):
+                service = "hooks.slack.com" if kind == "slack" else "a Teams Workflows address"
+                yield Check("chat", False, f"{where} is not {service} ({host})")
+                continue
+            yield Check("chat", True, f"{where} ({host})")
+            if online:
+                yield _reachable(kind, url, where)
+
+
+def _reachable(kind: str, url: str, where: str) -> Check:
+    """Slack answers a POST with no message "invalid_payload" (400) when it knows the webhook,
+    and posts nothing; Teams Workflows has no request that posts nothing."""
+    if kind != "slack":
+        return Check(
+            "chat",
+            True,
+            f"{where}: Teams Workflows webhooks have no check that posts nothing: not checked",
+        )
+    import httpx
+
+    try:
+        response = httpx.post(url, content=b"", timeout=10)
+    except httpx.HTTPError as exc:
+        return Check("chat", False, f"{where}: cannot reach Slack ({type(exc).__name__})")
+    answer = response.text.strip()[:60]
+    if response.status_code == 400 and answer in ("invalid_payload", "no_text"):
+        return Check("chat", True, f"{where}: Slack knows this webhook (nothing was posted)")
+    return Check("chat", False, f"{where}: Slack answered {response.status_code} {answer}")

@@ -156,10 +156,10 @@ def test_smtp_auth_from_the_environment(tmp_path, monkeypatch):
         server.stop()
 
 
-def test_send_needs_an_email_section(tmp_path):
+def test_send_needs_an_email_or_chat_section(tmp_path):
     config = write_config(tmp_path / "c.yaml", "crm: {kind: demo}\n")
     result = cli("send", "-c", config)
-    assert result.exit_code == 2 and "no email section" in result.stderr
+    assert result.exit_code == 2 and "neither an email nor a chat section" in result.stderr
 
 
 def test_invalid_addresses_are_config_errors(tmp_path):

@@ -8,7 +8,7 @@ sending it. A transport (SMTP today) only carries one stored message to one reci
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -80,6 +80,7 @@ def deliver(
     dry_run: bool = False,
     force: bool = False,
     progress: Callable[[Outcome], None] | None = None,
+    kinds: Iterable[str] | None = None,
 ) -> SendReport:
     """Write every message to the outbox, then send what has not gone out yet (this week's and
     earlier failures) through the transport ``transport()`` opens (only when there is something
@@ -106,7 +107,7 @@ def deliver(
         )
         if force and queued.status == "sent":
             store.deliveries.force_resend(queued.id)
-    pending = store.deliveries.pending()
+    pending = store.deliveries.pending(kinds)  # only what this transport carries
     if dry_run:
         report.outcomes += [Outcome(d.recipient, d.kind, "queued", d.eml_path) for d in pending]
         return report

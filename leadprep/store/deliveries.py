@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -52,10 +53,15 @@ class Deliveries(Repository):
         assert found is not None
         return found
 
-    def pending(self) -> list[Delivery]:
+    def pending(self, kinds: Iterable[str] | None = None) -> list[Delivery]:
         """Messages in the outbox that have not gone out, oldest first (those another run is
-        sending included: claiming decides who sends)."""
-        return self._select("status IN ('queued', 'failed', 'sending')", [])
+        sending included: claiming decides who sends); only these kinds when given."""
+        where, args = "status IN ('queued', 'failed', 'sending')", []
+        if kinds is not None:
+            wanted = sorted(kinds)
+            where += f" AND kind IN ({', '.join('?' * len(wanted))})"
+            args = wanted
+        return self._select(where, list(args))
 
     def claim(self, delivery_id: int) -> bool:
         """Take a pending message for this run to send; False when another run has it (or it
