@@ -34,6 +34,20 @@ class Week:
     decided: int = 0  # follow-ups recorded at this review
     kept: float = 0.0  # their kept weight (partly counts half)
 
+    @classmethod
+    def of(cls, as_of: date, row: RepWeek, **commitments: Any) -> Week:
+        """The week a recorded ``rep_weeks`` row describes, with its commitment counts."""
+        return cls(
+            as_of,
+            True,
+            open_deals=row.open_deals,
+            flagged=row.flagged,
+            flags=row.flags,
+            high_flags=row.high_flags,
+            close_moved=row.close_moved,
+            **commitments,
+        )
+
     @property
     def flags_per_deal(self) -> float | None:
         return self.flags / self.open_deals if self.open_deals else None
@@ -144,14 +158,9 @@ def _week(
     ]
     if row is None:
         return Week(as_of, False, made=len(made))
-    return Week(
+    return Week.of(
         as_of,
-        True,
-        open_deals=row.open_deals,
-        flagged=row.flagged,
-        flags=row.flags,
-        high_flags=row.high_flags,
-        close_moved=row.close_moved,
+        row,
         made=len(made),
         followed_next=len(followed),
         due_next=len(made) if next_review is not None else 0,

@@ -252,17 +252,7 @@ def _with_current(reps: list[Series], weeks: list[RepWeek], as_of: date) -> list
             by_rep[week.rep_email] = series
         series.manager_email = week.manager_email
         series.manager = week.manager_name
-        series.weeks.append(
-            Week(
-                as_of,
-                True,
-                open_deals=week.open_deals,
-                flagged=week.flagged,
-                flags=week.flags,
-                high_flags=week.high_flags,
-                close_moved=week.close_moved,
-            )
-        )
+        series.weeks.append(Week.of(as_of, week))
     for series in by_rep.values():
         if len(series.weeks) == length:  # not in this review
             series.weeks.append(Week(as_of, False))
