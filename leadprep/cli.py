@@ -333,7 +333,7 @@ def schedule(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> Non
         from leadprep.schedule import Scheduler
 
         cfg, _ = _load(config)
-        if cfg is None or cfg.schedule is None or (cfg.email is None and not cfg.has_chat):
+        if cfg is None or cfg.schedule is None or (cfg.email is None and not cfg.chat_configured):
             raise UsageError(
                 "schedule needs a config with a schedule section and an email or chat section "
                 "(see config.example.yaml)."

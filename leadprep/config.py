@@ -473,6 +473,13 @@ class Config(Section):
     def has_chat(self) -> bool:
         return bool((self.chat and self.chat.any) or any(t.chat and t.chat.any for t in self.teams))
 
+    @property
+    def chat_configured(self) -> bool:
+        """Chat is set up, even if a webhook's variable is not set in this environment yet."""
+        return self.has_chat or any(
+            p.startswith("chat.") or ".chat." in p for p in self.missing_env
+        )
+
     def require_chat_env(self) -> None:
         """Chat webhooks are read from the environment when sending: say which are unset."""
         missing = {

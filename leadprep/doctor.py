@@ -39,7 +39,7 @@ def run_checks(config_path: Path | None, *, online: bool = False) -> Iterator[Ch
     yield _state(config)
     if config.email is not None:
         yield _email(config)
-    if config.has_chat or any(p.startswith("chat.") or ".chat." in p for p in config.missing_env):
+    if config.chat_configured:
         yield from _chat(config, online)
     yield _templates(config)
     yield _output(config)

@@ -176,3 +176,13 @@ def test_doctor_checks_the_webhooks_shape_and_online_that_slack_knows_it(tmp_pat
         monkeypatch.setenv("SLACK_WEBHOOK_DANA", fake.url("/slack/T0001/B0001/revoked"))
         revoked = cli("doctor", "-c", config, "--online")
         assert "FAIL chat" in revoked.stdout and "no_service" in revoked.stdout
+
+
+def test_an_unset_webhook_variable_is_named_when_sending(tmp_path, monkeypatch):
+    monkeypatch.delenv("SLACK_WEBHOOK_DANA", raising=False)
+    monkeypatch.delenv("TEAMS_WEBHOOK_DANA", raising=False)
+    result = send(chat_config(tmp_path))
+    assert result.exit_code == 2
+    assert (
+        "teams[0].chat.slack: environment variable SLACK_WEBHOOK_DANA is not set" in result.stderr
+    )

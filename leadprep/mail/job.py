@@ -51,7 +51,7 @@ def run_send(
 ) -> SendResult:
     """Prepare this review's sheets and deliver them: email, and chat for the teams that have
     a webhook (the job behind ``send`` and ``schedule``)."""
-    if config.email is None and not config.has_chat:
+    if config.email is None and not config.chat_configured:
         raise ConfigError(
             "The config has neither an email nor a chat section, so there is nobody to send to.",
             hint='Add email: {smtp: ..., from: ...} or chat: {slack: "${SLACK_WEBHOOK}"} '
