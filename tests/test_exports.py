@@ -275,3 +275,12 @@ def test_an_owner_written_with_an_email_is_that_email(tmp_path):
         ("Alex Morgan", "alex@example.com"),
         ("Sam Rivera", "sam@example.com"),
     ]
+
+
+def test_an_impossible_numeric_date_is_a_bad_value_not_an_ambiguous_file(tmp_path):
+    found = connector(
+        tmp_path,
+        HEADER + "D-1,A,a@x.com,Proposal,12/15/2026,\nD-2,B,a@x.com,Proposal,13/45/2026,\n",
+    ).read()
+    assert [d.id for d in found.deals] == ["D-1"]
+    assert "neither month/day nor day/month" in str(found.problems[0])

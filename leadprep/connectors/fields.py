@@ -48,6 +48,8 @@ def numeric_date_hint(value: object) -> str | None:
     if match is None:
         return None
     first, second = int(match["a"]), int(match["b"])
+    if first > 12 and second > 12:
+        return None  # no date either way round: the value is simply wrong
     if match["sep"] == ".":
         return "dmy"
     if first > 12 >= second:
@@ -64,6 +66,8 @@ def _numeric(field: str, text: str, order: DateOrder | None) -> datetime | None:
         return None
     if match["sep"] == ".":
         order = "dmy"
+    if int(match["a"]) > 12 and int(match["b"]) > 12:
+        raise FieldError(f"{field} {text!r} is not a date (neither month/day nor day/month)")
     if order not in ("mdy", "dmy"):
         raise FieldError(
             f"{field} {text!r} could be month/day or day/month; set crm.file.date_format to "
