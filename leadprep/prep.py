@@ -175,13 +175,14 @@ def _prep(
                 hint="Use the manager's email as the teams section (or the CRM) has it.",
             )
     weeks = week_of(packets)
-    with_trends(packets, store, as_of)
+    # One read of the earlier reviews serves the trend strips (last 7) and the rollup (last 11).
+    reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1)
+    with_trends(packets, reps, as_of)
     managers = {p.manager.email for p in packets if p.manager} | {
         t.manager.email for t in config.teams
     }
     teams = None
     if rollup or len(managers) > 1 or source.demo:
-        reps = rep_series(store, as_of - timedelta(days=1), 11)
         teams = team_series(_with_current(reps, weeks, as_of), _manager_names(config))
     renderer.write(
         packets,
@@ -219,16 +220,18 @@ def record_current(source: ReviewSource, as_of: date) -> None:
 
 
 TREND_WEEKS = 8
+ROLLUP_WEEKS = 12
 
 
-def with_trends(packets: list[Packet], store: Store, as_of: date) -> None:
-    """Give each packet its last weeks of flagged deals and kept rate (this review included)."""
-    earlier = {s.key: s for s in rep_series(store, as_of - timedelta(days=1), TREND_WEEKS - 1)}
+def with_trends(packets: list[Packet], earlier_series: list[Series], as_of: date) -> None:
+    """Give each packet its last weeks of flagged deals and kept rate (this review included),
+    from the series of the reviews before it."""
+    earlier = {s.key: s for s in earlier_series}
     for packet in packets:
         past = earlier.get(packet.rep.email)
         points: list[tuple[date, int | None, float | None]] = [
             (w.as_of, w.flagged if w.reviewed else None, w.kept_rate)
-            for w in (past.weeks if past else [])
+            for w in (past.weeks[-(TREND_WEEKS - 1) :] if past else [])
         ]
         packet.trend = [*points, (as_of, len(packet.flagged), None)]
 
