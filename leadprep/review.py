@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -220,21 +221,26 @@ def create_app(review: ReviewApp) -> Starlette:
             return form, _forbidden("the form carries no valid session token (reload the page)")
         return form, None
 
-    def rep_of(request: Request) -> tuple[Packet | None, Response | None]:
-        """The rep a request is about, or the response that refuses it (no token, no such rep)."""
+    async def access(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        """With an access token, every request (any path) carries it, or is refused here; a
+        link that brings it as ``?token=`` leaves it behind as a cookie."""
         if not allowed(request):
-            return None, _forbidden("this review needs its access token")
+            return _forbidden("this review needs its access token")
+        response = await call_next(request)
+        token = request.query_params.get("token")
+        if review.access_token and token and hmac.compare_digest(token, review.access_token):
+            response.set_cookie(ACCESS_COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+    def rep_of(request: Request) -> tuple[Packet | None, Response | None]:
+        """The rep a request is about, or the 404 when there is no such rep."""
         packet = review.packet(request.path_params["slug"])
         if packet is None:
             return None, HTMLResponse("No such rep in this review.", status_code=404)
         return packet, None
 
     async def index(request: Request) -> Response:
-        if not allowed(request):
-            return _forbidden("this review needs its access token")
-        response = review.index()
-        _remember_access(request, response)
-        return response
+        return review.index()
 
     async def rep(request: Request) -> Response:
         packet, refusal = rep_of(request)
@@ -246,9 +252,7 @@ def create_app(review: ReviewApp) -> Starlette:
         hint = commitments.vagueness_hint(saved.text, saved.due) if saved else None
         if hint:
             hint = hint.replace("--due", "the Due field")
-        response = review.rep_page(packet, saved=saved, hint=hint)
-        _remember_access(request, response)
-        return response
+        return review.rep_page(packet, saved=saved, hint=hint)
 
     async def commit(request: Request) -> Response:
         packet, refusal = rep_of(request)
@@ -328,13 +332,11 @@ def create_app(review: ReviewApp) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+        middleware=[
+            Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+            Middleware(BaseHTTPMiddleware, dispatch=access),
+        ],
     )
-
-    def _remember_access(request: Request, response: Response) -> None:
-        token = request.query_params.get("token")
-        if review.access_token and token and hmac.compare_digest(token, review.access_token):
-            response.set_cookie(ACCESS_COOKIE, token, httponly=True, samesite="strict")
 
     return app
 
