@@ -10,6 +10,7 @@ import shutil
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -129,6 +130,7 @@ def assert_safe_links(html: str) -> None:
         assert scheme is None or scheme.group(1).lower() in ("http", "https"), target
 
 
+@pytest.mark.slow
 @settings(
     max_examples=80,
     report_multiple_bugs=False,

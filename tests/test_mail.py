@@ -3,6 +3,7 @@
 from datetime import timedelta
 from email import message_from_bytes, policy
 
+import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.fakes.smtp_server import SMTPServer
@@ -178,6 +179,7 @@ def test_invalid_addresses_are_config_errors(tmp_path):
         assert expected in result.stderr
 
 
+@pytest.mark.slow
 def test_parallel_sends_deliver_each_message_exactly_once(tmp_path, smtp):
     """Cron and a manual run (here four processes) at once: one message per recipient."""
     import subprocess

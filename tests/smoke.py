@@ -1,0 +1,227 @@
+"""leadprep installed as a user installs it, every command run once against local fakes.
+
+Builds the wheel, installs it *with its dependencies* (and the pdf extra, as the README says) into
+a fresh virtualenv that has none of the dev extra, then runs the installed ``leadprep`` as a
+separate process: every module imports, ``prep --demo`` writes HTML and PDF, ``send`` delivers to
+a real SMTP server and posts to a Slack webhook fake, ``history``, ``commitments``, ``doctor``
+and ``state info`` answer, a closed pipe is quiet, and ``review`` starts, serves and stops.
+
+    python -m tests.smoke            (what `make smoke` and CI run)
+    python -m tests.smoke --keep     (leave the virtualenv and files to look at)
+
+The fakes run here, in the dev environment; only leadprep runs in the clean one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.fakes.smtp_server import SMTPServer
+from tests.fakes.webhooks import FakeWebhooks
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2026-11-30"
+
+
+class SmokeFailure(Exception):
+    pass
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None, ok=(0,)):
+    result = subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+    if result.returncode not in ok:
+        raise SmokeFailure(
+            f"{' '.join(map(str, args))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+def step(name: str) -> None:
+    print(f"smoke: {name}", flush=True)
+
+
+def install(work: Path) -> Path:
+    """Build the wheel and install it with its dependencies into a new virtualenv; its bin/."""
+    step("building the wheel")
+    dist = work / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+        "-w", dist, ROOT)  # fmt: skip
+    (wheel,) = dist.glob("leadprep-*.whl")
+    step(f"installing {wheel.name}[pdf] with its dependencies into a clean virtualenv")
+    venv = work / "venv"
+    # From the base interpreter, so nothing of the dev virtualenv is visible in the new one.
+    base = getattr(sys, "_base_executable", sys.executable)
+    run(base, "-m", "venv", venv)
+    bin_ = venv / "bin"
+    run(bin_ / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
+        f"{wheel}[pdf]")  # fmt: skip
+    dev_only = run(bin_ / "python", "-c", "import importlib.util as u; print("
+                   "[m for m in ('pytest', 'aiosmtpd', 'hypothesis') if u.find_spec(m)])")  # fmt: skip
+    if dev_only.stdout.strip() != "[]":
+        raise SmokeFailure(f"the clean virtualenv has dev packages: {dev_only.stdout}")
+    return bin_
+
+
+def imports_everything(bin_: Path) -> None:
+    step("every module of the package imports")
+    run(bin_ / "python", "-c",
+        "import importlib, pkgutil, leadprep\n"
+        "names = [m.name for m in pkgutil.walk_packages(leadprep.__path__, 'leadprep.')\n"
+        "         if not m.name.endswith('__main__')]  # that one runs the command line\n"
+        "for name in names: importlib.import_module(name)\n"
+        "assert len(names) > 30, names\n",
+        cwd=Path(tempfile.gettempdir()))  # fmt: skip
+
+
+def demo(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("prep --demo, HTML and PDF")
+    out = work / "demo-sheets"
+    result = run(bin_ / "leadprep", "prep", "--demo", "--as-of", AS_OF, "--out", out,
+                 "--format", "html,pdf", env=env, cwd=work)  # fmt: skip
+    pdfs = sorted(out.glob("*.pdf"))
+    if (out / "packets.pdf") not in pdfs or len(pdfs) < 2:
+        raise SmokeFailure(f"the demo wrote no PDFs: {sorted(p.name for p in out.iterdir())}")
+    if not all(p.read_bytes().startswith(b"%PDF") for p in pdfs):
+        raise SmokeFailure("a PDF of the demo is not a PDF")
+    if "To print:" not in result.stdout:
+        raise SmokeFailure(f"prep did not say where the PDFs are:\n{result.stdout}")
+
+
+def org(work: Path, smtp_port: int) -> Path:
+    """A file-export setup: two reps under one manager, email and Slack delivery."""
+    (work / "deals.csv").write_text(
+        "deal_id,deal_name,account,owner_email,owner_name,stage,amount,close_date,next_step\n"
+        "D-1,Acme rollout,Acme,alex@example.com,Alex Morgan,Proposal,50000,2027-01-15,Pricing\n"
+        "D-2,Globex pilot,Globex,sam@example.com,Sam Rivera,Discovery,,,\n",
+        encoding="utf-8",
+    )
+    config = work / "leadprep.yaml"
+    config.write_text(
+        "crm: {kind: file, file: {path: deals.csv}}\n"
+        "state: {path: state.db}\n"
+        "teams: [{manager: {name: Dana Kim, email: dana@example.com},"
+        " reps: [alex@example.com, sam@example.com]}]\n"
+        f"email:\n  smtp: {{host: 127.0.0.1, port: {smtp_port}, security: none, timeout: 5}}\n"
+        '  from: "Pipeline prep <prep@example.com>"\n'
+        'chat:\n  slack: "${SLACK_WEBHOOK}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def send(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("send: email to a local SMTP server, a post to a local Slack webhook")
+    smtp = SMTPServer()
+    smtp.start()
+    try:
+        with FakeWebhooks() as hooks:
+            config = org(work, smtp.port)
+            env = {**env, "SLACK_WEBHOOK": hooks.url("/slack/T000/B000/smoke")}
+            run(bin_ / "leadprep", "send", "-c", config, "--as-of", AS_OF, env=env, cwd=work)
+            if [rcpts for rcpts, _ in smtp.inbox.messages] != [["dana@example.com"]]:
+                raise SmokeFailure(f"the SMTP server got {smtp.inbox.messages}")
+            if len(hooks.posts) != 1:
+                raise SmokeFailure(f"the webhook got {len(hooks.posts)} posts")
+    finally:
+        smtp.stop()
+
+
+def reads(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    config = work / "leadprep.yaml"
+    step("commit, commitments, history, doctor, state info")
+    run(bin_ / "leadprep", "commit", "-c", config, "D-1", "Bring the CFO to the pricing call",
+        "--as-of", AS_OF, env=env, cwd=work)  # fmt: skip
+    listed = run(bin_ / "leadprep", "commitments", "-c", config, env=env, cwd=work)
+    if "Bring the CFO" not in listed.stdout:
+        raise SmokeFailure(f"commitments does not list the commitment:\n{listed.stdout}")
+    for args in (
+        ("history", "-c", config, "--as-of", AS_OF),
+        ("history", "-c", config, "--as-of", AS_OF, "--format", "csv"),
+        ("state", "info", "-c", config),
+    ):
+        run(bin_ / "leadprep", *args, env=env, cwd=work)
+    run(bin_ / "leadprep", "doctor", "-c", config, env=env, cwd=work, ok=(0, 2))
+    step("a closed pipe: history --format csv | true")
+    piped = subprocess.run(
+        f"'{bin_}/leadprep' history -c '{config}' --as-of {AS_OF} --format csv | true;"
+        " exit ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, env=env, cwd=work,
+    )  # fmt: skip
+    if piped.returncode not in (0, 141) or piped.stderr:
+        raise SmokeFailure(f"exit {piped.returncode}, stderr: {piped.stderr}")
+
+
+def review(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("review: starts, serves the page, stops on Ctrl-C")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [bin_ / "leadprep", "review", "-c", work / "leadprep.yaml", "--as-of", AS_OF,
+         "--port", str(port), "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=work,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    body = page.read().decode()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SmokeFailure(f"review did not serve: {server.communicate()}") from None
+                time.sleep(0.3)
+        if "Alex Morgan" not in body:
+            raise SmokeFailure("the review page does not list the team")
+        server.send_signal(signal.SIGINT)
+        stdout, stderr = server.communicate(timeout=30)
+        if server.returncode != 0 or "Stopped." not in stdout:
+            raise SmokeFailure(f"review stopped with {server.returncode}: {stdout}{stderr}")
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    keep = parser.parse_args().keep
+    work = Path(tempfile.mkdtemp(prefix="leadprep-smoke-"))
+    started = time.monotonic()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADPREP_", "VIRTUAL_ENV"))}
+    try:
+        bin_ = install(work)
+        env["PATH"] = f"{bin_}{os.pathsep}{env.get('PATH', '')}"
+        imports_everything(bin_)
+        demo(bin_, work, env)
+        send(bin_, work, env)
+        reads(bin_, work, env)
+        review(bin_, work, env)
+    except SmokeFailure as exc:
+        print(f"smoke: FAILED: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if keep:
+            print(f"smoke: kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"smoke: the installed package passed every check in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
