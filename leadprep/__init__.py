@@ -1,3 +1,3 @@
 """leadprep: turn a sales team's CRM into coaching questions for the weekly pipeline review."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from leadprep.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
+    EXIT_PIPE_CLOSED,
     LeadprepError,
     UsageError,
 )
@@ -91,6 +93,9 @@ def _errors(verbose: bool) -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        _quiet_closed_stdout()
+        raise typer.Exit(EXIT_PIPE_CLOSED) from None
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except Exception as exc:
@@ -112,6 +117,16 @@ def _errors(verbose: bool) -> Iterator[None]:
             highlight=False,
         )
         raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _quiet_closed_stdout() -> None:
+    """The reader of our output went away (``| head``): that is not an error. Point stdout at
+    /dev/null so the interpreter's last flush at exit has nowhere to fail either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file behind stdout (a test runner's buffer)
+        pass
 
 
 def _as_of(value: str | None) -> date:
@@ -253,6 +268,12 @@ def _print_summary(result: PrepResult) -> None:
         out.print("First review on record: 'what changed' starts with the next run.")
     index = (result.out_dir / "index.html").resolve()
     out.print(f"Sheets written to {escape(result.out_dir.resolve())}  (open {escape(index)})")
+    pdfs = sorted(f.resolve() for f in result.files if f.suffix == ".pdf")
+    if pdfs:
+        combined = result.out_dir.resolve() / "packets.pdf"
+        everyone = f"{escape(combined)} (every rep) and " if combined in pdfs else ""
+        per_rep = len([f for f in pdfs if f != combined])
+        out.print(f"To print: {everyone}{per_rep} PDF(s), one per rep, in the same folder")
 
 
 @app.command()
@@ -361,7 +382,11 @@ def _open_state(config_path: Path | None, *, readonly: bool = False) -> tuple[St
 
     cfg, _ = _load(config_path)
     cfg = cfg or Config()
-    return Store.open(cfg.state_path(), readonly=readonly), cfg.crm.kind == "demo"
+    store = Store.open(cfg.state_path(), readonly=readonly)
+    note = store.upgrade_note()
+    if note:
+        err.print(escape(note))
+    return store, cfg.crm.kind == "demo"
 
 
 @app.command()
@@ -718,11 +743,19 @@ def state_info(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> N
             out.print(f"{escape(path)}: not created yet (the first `leadprep prep` creates it)")
             return
         with Store.open(path, readonly=True) as store:
-            size = store.size()
-        out.print(
-            f"{escape(path)}: {_megabytes(size.total)}, "
-            f"{_megabytes(size.free)} free, {size.runs} run(s) recorded"
-        )
+            size = store.size() if store.older_schema is None else None
+            runs = store.runs.count()
+            note = store.upgrade_note()
+        if size is None:  # read through a copy in memory: the file's own size is on disk
+            total = path.stat().st_size
+            out.print(f"{escape(path)}: {_megabytes(total)}, {runs} run(s) recorded")
+        else:
+            out.print(
+                f"{escape(path)}: {_megabytes(size.total)}, "
+                f"{_megabytes(size.free)} free, {size.runs} run(s) recorded"
+            )
+        if note:
+            out.print(escape(note))
 
 
 @state_app.command("vacuum")
@@ -760,4 +793,8 @@ def _main(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # closed while Typer itself wrote (help, usage errors)
+        _quiet_closed_stdout()
+        sys.exit(EXIT_PIPE_CLOSED)

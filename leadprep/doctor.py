@@ -82,6 +82,7 @@ def _team_coverage(config: Config, connector: Connector) -> Iterator[Check]:
 
 def _state(config: Config) -> Check:
     from leadprep.store import Store
+    from leadprep.store.migrations import written_by
 
     path = config.state_path()
     if not path.exists():
@@ -90,11 +91,19 @@ def _state(config: Config) -> Check:
         with Store.open(path, readonly=True) as store:
             size = store.size()
             store.commitments.all(status="open")  # reads a table, so a damaged file shows here
+            older = store.older_schema
         writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     except LeadprepError as exc:
         return Check("state", False, str(exc))
     if not writable:
         return Check("state", False, f"{path} is read-only: prep, send and commit need to write it")
+    if older is not None:  # read through an upgraded copy in memory: its size is not the file's
+        return Check(
+            "state",
+            True,
+            f"{path} ({size.runs} run(s) recorded, {path.stat().st_size / 1e6:,.1f} MB), written "
+            f"by {written_by(older)}: the next `leadprep prep` upgrades it, losing nothing",
+        )
     return Check(
         "state",
         True,

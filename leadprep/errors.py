@@ -9,6 +9,7 @@ EXIT_CRM_AUTH = 3
 EXIT_CRM_UNAVAILABLE = 4
 EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in leadprep, never "partial"
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE, as a Unix tool killed by it: the reader stopped early
 
 
 class LeadprepError(Exception):

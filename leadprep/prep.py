@@ -15,6 +15,7 @@ from leadprep.errors import UsageError
 from leadprep.history import Series, Week, rep_series, team_series, week_of
 from leadprep.model import RepWeek
 from leadprep.packets import Memory, Packet, build_packets
+from leadprep.questions import QuestionBank
 from leadprep.render import Renderer, Staging
 from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
 from leadprep.store import Store
@@ -138,6 +139,7 @@ def _prep(
     rollup: bool = False,
 ) -> PrepResult:
     config, store, connector = source.config, source.store, source.connector
+    record_missing_weeks(store, config, renderer.question_bank())
     team = config.team_reps() or None  # None: everyone (or, with manager-only teams, their reports)
     memory = remembered(store, as_of)
     known = frozenset(
@@ -209,6 +211,31 @@ def _prep(
         notes=fetched.notes,
         previous_review=memory.previous_review,
     )
+
+
+def record_missing_weeks(store: Store, config: Config, bank: QuestionBank) -> int:
+    """Give the runs recorded before the store kept each rep's week (a file upgraded from an
+    older release) their weeks, computed from the snapshots still kept, as that review saw them;
+    returns how many runs got weeks. A run whose snapshots were pruned is marked and skipped."""
+    filled = 0
+    for review in store.runs.without_weeks():
+        deals = list(store.runs.snapshot(review.run_id).values())
+        weeks: list[RepWeek] = []
+        if deals:
+            packets = build_packets(
+                deals,
+                remembered(store, review.as_of),
+                config,
+                bank,
+                review.as_of,
+                unsupported=review.unsupported,
+            )
+            weeks = week_of(packets)
+            filled += 1
+        store.runs.add_weeks(review, weeks)
+    if filled:
+        log.info("history: filled in the weeks of %d review(s) recorded before the upgrade", filled)
+    return filled
 
 
 def record_current(source: ReviewSource, as_of: date) -> None:

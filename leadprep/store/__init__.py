@@ -7,6 +7,9 @@
 
 Each write is one ``BEGIN IMMEDIATE`` transaction; WAL and a busy timeout let concurrent CLI
 calls share the file. The schema is the numbered list in :mod:`leadprep.store.migrations`.
+
+A file of an older schema is upgraded by the first command that writes; a command that only
+reads works on an upgraded copy in memory and leaves the file as it is (``older_schema`` says so).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,7 +26,16 @@ from leadprep.errors import DataError
 from leadprep.store.commitments import Commitments
 from leadprep.store.deliveries import CLAIM_TIMEOUT, Deliveries
 from leadprep.store.errors import database_error, reports_database_errors
-from leadprep.store.migrations import MIGRATIONS, OUR_TABLES, REBUILDING, SCHEMA_VERSION
+from leadprep.store.migrations import (
+    MIGRATIONS,
+    OUR_TABLES,
+    REBUILDING,
+    REP_WEEKS_SCHEMA,
+    SCHEMA_VERSION,
+    MigrationError,
+    migrate,
+    written_by,
+)
 from leadprep.store.runs import Review, Runs
 
 __all__ = [
@@ -84,6 +96,8 @@ class Store:
         self.runs = Runs(self)
         self.commitments = Commitments(self)
         self.deliveries = Deliveries(self)
+        # The schema the file had when a read-only open found it older than this release's.
+        self.older_schema: int | None = None
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False) -> Store:
@@ -140,13 +154,54 @@ class Store:
                 hint="Upgrade leadprep, or point state.path at another file.",
             )
         if readonly:
-            return  # reads work on every older schema; migrating waits for the next write
+            if version < SCHEMA_VERSION:
+                self._upgraded_copy(version)
+            return
         try:
             if wal:
                 _when_unlocked(lambda: self.connection.execute("PRAGMA journal_mode = WAL"))
-            self._migrate()
+            migrate(self.connection, self.transaction)
         except sqlite3.DatabaseError as exc:
             raise database_error(exc, self.path) from None
+        except MigrationError as exc:
+            raise DataError(
+                f"The state database {self.path} could not be upgraded from "
+                f"{written_by(version)}: {exc}. It was left as it was.",
+                hint="Keep a copy of the file and report this; the release before this one "
+                "still reads it.",
+            ) from None
+
+    def _upgraded_copy(self, version: int) -> None:
+        """Read an older file through an upgraded copy in memory: every read then sees the
+        current schema, and the file itself waits for the next command that writes."""
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            self.connection.backup(copy)
+            migrate(copy, self._transaction_on(copy))
+        except (sqlite3.DatabaseError, MigrationError) as exc:
+            copy.close()
+            raise DataError(
+                f"The state database {self.path} was written by {written_by(version)} and "
+                f"cannot be read by this release ({exc}).",
+                hint="Run `leadprep prep` once to upgrade it, then run this command again.",
+            ) from None
+        self.connection.close()
+        self.connection = copy
+        self.older_schema = version or None  # an empty file is not an older one
+
+    def upgrade_note(self) -> str | None:
+        """One line for a read-only command on a file of an older schema, else None."""
+        if self.older_schema is None:
+            return None
+        history = (
+            " and adds the reviews recorded before it to history and the rollup"
+            if self.older_schema < REP_WEEKS_SCHEMA
+            else ""
+        )
+        return (
+            f"note: {self.path} was written by {written_by(self.older_schema)} and was read "
+            f"through an upgraded copy; the next `leadprep prep` upgrades the file{history}."
+        )
 
     def set_lock_wait(self, seconds: float) -> None:
         """How long a write waits for another process's write (SQLite's busy timeout too)."""
@@ -158,29 +213,25 @@ class Store:
         rows = self.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return version, {row[0] for row in rows}
 
-    def _migrate(self) -> None:
-        with self.transaction() as db:
-            # Read again inside the write lock: another process may have just migrated.
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            for number, _name, script in MIGRATIONS:
-                if number <= version:
-                    continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
-        _when_unlocked(lambda: self.connection.execute("BEGIN IMMEDIATE"), self.lock_wait)
-        try:
-            yield self.connection
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        else:
-            self.connection.execute("COMMIT")
+        return self._transaction_on(self.connection)()
+
+    def _transaction_on(
+        self, connection: sqlite3.Connection
+    ) -> Callable[[], AbstractContextManager[sqlite3.Connection]]:
+        @contextmanager
+        def transaction() -> Iterator[sqlite3.Connection]:
+            _when_unlocked(lambda: connection.execute("BEGIN IMMEDIATE"), self.lock_wait)
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            else:
+                connection.execute("COMMIT")
+
+        return transaction
 
     def close(self) -> None:
         self.connection.close()

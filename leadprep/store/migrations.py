@@ -1,10 +1,17 @@
-"""The state database's schema, as numbered, named migrations.
+"""The state database's schema, as numbered, named migrations, and the runner that applies them.
 
-Applied in order inside one transaction; ``PRAGMA user_version`` says how far a file has come.
-Never edit a released migration: add the next one. (So the repeated DDL below is deliberate.)
+``PRAGMA user_version`` says how far a file has come. Never edit a released migration: add the
+next one (so the repeated DDL below is deliberate). How to write one: the development notes in
+``docs/architecture.md``.
 """
 
 from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 _BASE = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -174,20 +181,107 @@ CREATE INDEX commitments_made ON commitments (made_on);
 CREATE INDEX followups_review ON followups (review)
 """
 
-# Named, numbered, applied in order inside one transaction; PRAGMA user_version says how far a
-# file has come. Never edit a released migration: add the next one.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = (
-    (1, "runs, snapshots and commitments", _BASE),
-    (2, "deliveries", _DELIVERIES),
-    (3, "delivery claims", _DELIVERY_CLAIMS),
-    (4, "commitments without a deal, with a success sign", _COMMITMENT_SUCCESS),
-    (5, "follow-up history and 'partly'", _FOLLOW_UP_HISTORY),
+# Which run's week is already in rep_weeks. Runs recorded before migration 7 have none: the next
+# prep computes them from the snapshots still kept (leadprep.prep.record_missing_weeks) and marks
+# every run it has looked at, so a run whose snapshots are gone is looked at once.
+_WEEKS_RECORDED = """
+ALTER TABLE runs ADD COLUMN weeks_recorded INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET weeks_recorded = 1 WHERE id IN (SELECT run_id FROM rep_weeks)
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the schema: its number (the ``user_version`` it leaves), a name for people,
+    and what it does to the database (inside the runner's transaction, foreign keys off)."""
+
+    number: int
+    name: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def sql(script: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration written as SQL statements separated by ``;`` (none inside a literal)."""
+
+    def apply(db: sqlite3.Connection) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    return apply
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "runs, snapshots and commitments", sql(_BASE)),
+    Migration(2, "deliveries", sql(_DELIVERIES)),
+    Migration(3, "delivery claims", sql(_DELIVERY_CLAIMS)),
+    Migration(4, "commitments without a deal, with a success sign", sql(_COMMITMENT_SUCCESS)),
+    Migration(5, "follow-up history and 'partly'", sql(_FOLLOW_UP_HISTORY)),
     # what the run's data could not support (its checks were off), for `leadprep review`
-    (6, "checks off per run", "ALTER TABLE runs ADD COLUMN unsupported TEXT"),
-    (7, "each rep's week, for history and the rollup", _REP_WEEKS),
+    Migration(6, "checks off per run", sql("ALTER TABLE runs ADD COLUMN unsupported TEXT")),
+    Migration(7, "each rep's week, for history and the rollup", sql(_REP_WEEKS)),
+    Migration(8, "which runs have their weeks recorded", sql(_WEEKS_RECORDED)),
 )
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = MIGRATIONS[-1].number
+REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
 OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries", "followups", "rep_weeks"})
 REBUILDING = frozenset(
     {"deliveries_v3", "commitments_v4", "commitments_v5"}
 )  # only inside a migration
+
+# The schema each release wrote, to tell a user which leadprep wrote an older file.
+RELEASES = {4: "0.1.0"}
+
+
+class MigrationError(Exception):
+    """A migration would have broken a reference between rows; nothing was changed."""
+
+
+def written_by(version: int) -> str:
+    """Which leadprep wrote a file of schema ``version``, in words."""
+    if version in RELEASES:
+        return f"leadprep {RELEASES[version]} (schema {version})"
+    return f"an earlier leadprep (schema {version})"
+
+
+def migrate(
+    db: sqlite3.Connection,
+    transaction: Callable[[], AbstractContextManager[object]],
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> int:
+    """Bring the database up to the last of ``migrations``; returns the version it was at.
+
+    Foreign keys are off while the migrations run, as SQLite's procedure for changing a table
+    asks: with them on, rebuilding a parent table (create, copy, drop, rename) deletes its
+    children through ON DELETE CASCADE, or fails. Before the commit, ``PRAGMA foreign_key_check``
+    must find no broken reference the migrations made, or all of it is rolled back.
+    ``transaction`` is the store's write transaction (a context manager factory)."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= migrations[-1].number:
+        return migrations[-1].number
+    # The pragma is a no-op inside a transaction, so it is set around it.
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with transaction():
+            # Read again inside the write lock: another process may have just migrated.
+            start = db.execute("PRAGMA user_version").fetchone()[0]
+            before = _broken_references(db)
+            for migration in migrations:
+                if migration.number <= start:
+                    continue
+                migration.apply(db)
+                db.execute(f"PRAGMA user_version = {migration.number}")
+            broken = _broken_references(db) - before
+            if broken:
+                where = ", ".join(f"{n} in {t} (to {p})" for (t, p), n in sorted(broken.items()))
+                raise MigrationError(f"the upgrade would break references: {where}")
+        return start
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+def _broken_references(db: sqlite3.Connection) -> Counter[tuple[str, str]]:
+    """How many rows of each table point at a missing parent, by table and parent. Counted, not
+    listed by rowid, because a rebuilt table may number its rows anew."""
+    return Counter(
+        (table, parent) for table, _rowid, parent, _fk in db.execute("PRAGMA foreign_key_check")
+    )

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leadprep.model import Deal, RepWeek, deal_from_dict, deal_to_dict
 from leadprep.store.clock import now, optional_date
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
@@ -55,10 +53,11 @@ class Runs(Repository):
         deals = list(deals)
         with self._store.transaction() as db:
             run_id = db.execute(
-                "INSERT INTO runs (as_of, started_at, source, deal_count, unsupported)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO runs (as_of, started_at, source, deal_count, unsupported,"
+                " weeks_recorded) VALUES (?, ?, ?, ?, ?, 1)",
                 (as_of.isoformat(), now(), source, len(deals), json.dumps(unsupported or {})),
             ).lastrowid
+            assert run_id is not None
             db.executemany(
                 "INSERT INTO snapshots (run_id, deal_id, rep_email, close_date, amount, stage,"
                 " is_closed, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -76,29 +75,24 @@ class Runs(Repository):
                     for d in deals
                 ],
             )
-            db.executemany(
-                "INSERT INTO rep_weeks (run_id, as_of, rep_email, rep_name, manager_email,"
-                " manager_name, open_deals, flagged, flags, high_flags, close_moved)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        as_of.isoformat(),
-                        w.rep_email,
-                        w.rep_name,
-                        w.manager_email,
-                        w.manager_name,
-                        w.open_deals,
-                        w.flagged,
-                        w.flags,
-                        w.high_flags,
-                        w.close_moved,
-                    )
-                    for w in rep_weeks
-                ],
-            )
-        assert run_id is not None
+            _insert_weeks(db, run_id, as_of, rep_weeks)
         return run_id
+
+    def without_weeks(self) -> list[Review]:
+        """Runs recorded before the store kept each rep's week (schema 7), oldest first."""
+        rows = self._store.connection.execute(
+            "SELECT id, as_of, unsupported FROM runs WHERE weeks_recorded = 0 ORDER BY as_of, id"
+        )
+        return [
+            Review(row[0], date.fromisoformat(row[1]), json.loads(row[2] or "{}")) for row in rows
+        ]
+
+    def add_weeks(self, review: Review, rep_weeks: Iterable[RepWeek]) -> None:
+        """Record the weeks computed later for an earlier run, and that it has them."""
+        with self._store.transaction() as db:
+            db.execute("DELETE FROM rep_weeks WHERE run_id = ?", (review.run_id,))
+            _insert_weeks(db, review.run_id, review.as_of, rep_weeks)
+            db.execute("UPDATE runs SET weeks_recorded = 1 WHERE id = ?", (review.run_id,))
 
     def previous(self, as_of: date) -> Review | None:
         """The latest run made for a review date before ``as_of`` (a same-day rerun does not count)."""
@@ -210,3 +204,29 @@ class Runs(Repository):
             wanted,
         )
         return [(date.fromisoformat(row[0]), RepWeek(*row[1:])) for row in rows]
+
+
+def _insert_weeks(
+    db: sqlite3.Connection, run_id: int, as_of: date, rep_weeks: Iterable[RepWeek]
+) -> None:
+    db.executemany(
+        "INSERT INTO rep_weeks (run_id, as_of, rep_email, rep_name, manager_email,"
+        " manager_name, open_deals, flagged, flags, high_flags, close_moved)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                run_id,
+                as_of.isoformat(),
+                w.rep_email,
+                w.rep_name,
+                w.manager_email,
+                w.manager_name,
+                w.open_deals,
+                w.flagged,
+                w.flags,
+                w.high_flags,
+                w.close_moved,
+            )
+            for w in rep_weeks
+        ],
+    )
