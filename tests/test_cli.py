@@ -1,10 +1,14 @@
 """The command line as a user runs it: files written, messages printed, exit codes."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import time_machine
 
 from leadprep.signals import FLAG_CODES
@@ -292,3 +296,22 @@ def test_week_over_week_changes_and_slips_from_two_exports(tmp_path):
     )
     assert {d["id"]: d["outcome"] for d in packet["departed"]} == {"GONE": "gone", "WON": "won"}
     assert packet["previous_review"] == TODAY.isoformat()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path, fmt):
+    """`leadprep history --format csv | head -1`: the pipe closes, leadprep stops quietly."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is already gone: the first write fails, every time
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "leadprep", "history", "--format", fmt],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
