@@ -653,9 +653,11 @@ def history(
             print(json.dumps(rows, indent=2, ensure_ascii=False))
             return
         if format == "csv":
+            from leadprep.sanitize import spreadsheet_cell
+
             writer = csv.DictWriter(sys.stdout, list(rows[0]) if rows else ["rep"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
             return
         if not rows:
             out.print("No reviews recorded yet.")

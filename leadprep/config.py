@@ -25,6 +25,7 @@ from pydantic import (
 
 from leadprep.errors import ConfigError
 from leadprep.redact import register_secret
+from leadprep.sanitize import UnsafeValue, email_address
 from leadprep.settings import Section
 from leadprep.signals import SignalSettings
 
@@ -32,14 +33,25 @@ CONFIG_ENV = "LEADPREP_CONFIG"
 STATE_ENV = "LEADPREP_STATE"
 DEFAULT_CONFIG_NAME = "leadprep.yaml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NOT_IN_LINKS = set('<>|"`\\{}^')  # would end or break a Slack <url|text> or a Markdown link
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
 def _email(value: str) -> str:
+    # The same rule as every address leadprep sends to (sanitize.email_address), so that an
+    # address the config accepts can never stop `send` halfway.
     value = value.strip()
     if not _EMAIL.match(value):
         raise ValueError(f"{value!r} is not an email address")
-    return value.lower()
+    if not value.isascii():
+        raise ValueError(
+            f"{value!r} has characters outside ASCII, which leadprep cannot send to "
+            "(no SMTPUTF8): give the mailbox's ASCII address"
+        )
+    try:
+        return email_address(value) or ""
+    except UnsafeValue as exc:
+        raise ValueError(str(exc)) from None
 
 
 Email = Annotated[str, AfterValidator(_email)]
@@ -293,9 +305,30 @@ class OutputSettings(Section):
     @field_validator("base_url")
     @classmethod
     def _web_address(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("base_url must be an http(s) address where the sheets are published")
-        return value.rstrip("/") if value else value
+        if value is None:
+            return value
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise ValueError(
+                "base_url must be an http(s) address with a host, where the sheets are published"
+            )
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(
+                "base_url must not carry a user name or password: it is posted in every chat "
+                "message's links"
+            )
+        bad = sorted({ch for ch in value if ch in _NOT_IN_LINKS or not ch.isprintable()})
+        if bad or any(ch.isspace() for ch in value):
+            raise ValueError(
+                f"base_url has characters a chat link cannot carry ({' '.join(map(repr, bad)) or 'a space'}); "
+                "percent-encode them"
+            )
+        return value.rstrip("/")
 
     formats: list[Literal["html", "md", "json", "pdf"]] = ["html", "md"]
     paper: Literal["letter", "a4"] = "letter"
@@ -456,6 +489,22 @@ class Config(Section):
 
     source_path: Path | None = Field(default=None, exclude=True)
     missing_env: dict[str, str] = Field(default_factory=dict, exclude=True)  # key path -> variable
+
+    @model_validator(mode="after")
+    def _one_manager_per_rep(self) -> Config:
+        # A rep under two managers would get one of them silently (the first listed).
+        managers: dict[str, list[str]] = {}
+        for team in self.teams:
+            for rep in dict.fromkeys(team.reps):
+                managers.setdefault(rep, []).append(team.manager.email)
+        twice = {rep: m for rep, m in managers.items() if len(m) > 1}
+        if twice:
+            listed = "; ".join(f"{rep} under {' and '.join(m)}" for rep, m in twice.items())
+            raise ValueError(
+                f"teams: a rep is listed under more than one manager ({listed}); each rep's "
+                "sheet goes to one manager, so list each rep once"
+            )
+        return self
 
     def chat_for(self, manager_email: str) -> ChatSettings | None:
         """The webhooks a manager's team posts to: the team's own, else the top-level ones."""

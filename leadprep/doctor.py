@@ -10,6 +10,7 @@ from pathlib import Path
 
 from leadprep.config import Config, find_config_path, load_config
 from leadprep.connectors import Check, Connector, connector_for
+from leadprep.connectors.file import owner_index
 from leadprep.errors import LeadprepError
 
 __all__ = ["Check", "run_checks"]
@@ -73,6 +74,16 @@ def _team_coverage(config: Config, connector: Connector) -> Iterator[Check]:
     for note in fetched.notes:
         if "no team lists" in note:
             yield Check("teams", True, note)
+    _, shared = owner_index(config.rep_names())
+    if shared:
+        listed = "; ".join(" and ".join(emails) for emails in shared.values())
+        unrouted = sum(1 for p in fetched.problems if "cannot be told" in p.reason)
+        yield Check(
+            "teams",
+            False,
+            f"reps share a name ({listed}): {unrouted} row(s) that name only the owner go to no "
+            "sheet. Export the owner's email too, or tell them apart by name in teams.",
+        )
     with_deals = {d.owner.email for d in fetched.deals if d.is_open}
     names = config.rep_names()
     idle = sorted(names.get(e, e) for e in team - with_deals)

@@ -195,3 +195,14 @@ def clean_deal(deal: Deal) -> Deal:
         next_step_updated_at=_sane_date(deal.next_step_updated_at),
         history=tuple(c for c in deal.history if _sane_change(c)),
     )
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with ``= + - @``, a tab or a carriage
+    return gets a leading ``'`` (OWASP's rule against CSV injection); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

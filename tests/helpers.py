@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -220,3 +221,11 @@ def mail_config(tmp_path: Path, port: int, *, to_reps: bool = False, auth: str =
         '  from: "Pipeline prep <prep@example.com>"\n'
         f"  to_reps: {'true' if to_reps else 'false'}\n",
     )
+
+
+def outbox_names(folder: Path) -> set[str]:
+    """The outbox's file names below ``folder`` without the hash that keeps them one-to-one
+    (``manager-dana@example.com-<hash>.eml`` -> ``manager-dana@example.com.eml``)."""
+    return {
+        re.sub(r"-[0-9a-f]{12}(\.\w+)$", r"\1", p.name) for p in folder.rglob("*") if p.is_file()
+    }

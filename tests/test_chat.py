@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.webhooks import FakeWebhooks
-from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
+from tests.helpers import TODAY, cli, csv_row, outbox_names, write_config, write_csv
 
 SLACK_PATH = "/slack/T0001/B0001/s3cretPathSlack42"
 TEAMS_PATH = "/teams/workflows/a1b2/triggers/manual/paths/invoke?sig=s3cretSigTeams42"
@@ -145,8 +145,9 @@ def test_the_webhook_url_is_written_nowhere(tmp_path, hooks):
             data = path.read_bytes()
             for secret in secrets:
                 assert secret.encode() not in data, path
-    outbox = list((tmp_path / "prep-sheets" / "outbox").rglob("*.json"))
-    assert {p.name for p in outbox} == {
+    assert {
+        n for n in outbox_names(tmp_path / "prep-sheets" / "outbox") if n.endswith(".json")
+    } == {
         "slack-dana@example.com.json",
         "teams-dana@example.com.json",
     }

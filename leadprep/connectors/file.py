@@ -427,6 +427,18 @@ def owner_key(name: str) -> str:
     return " ".join(plain.casefold().split())
 
 
+def owner_index(names: dict[str, str]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """From email -> name: owner_key(name) -> email for the names that belong to one person,
+    and the names (keys) that several people share, with their emails. A shared name is never
+    resolved by picking one: a row naming only that owner cannot be routed."""
+    seen: dict[str, set[str]] = {}
+    for email, name in names.items():
+        seen.setdefault(owner_key(name), set()).add(email)
+    unique = {key: next(iter(emails)) for key, emails in seen.items() if len(emails) == 1}
+    shared = {key: tuple(sorted(emails)) for key, emails in seen.items() if len(emails) > 1}
+    return unique, shared
+
+
 @dataclass(frozen=True)
 class Reading:
     """Everything that decides how one file's values read."""
@@ -437,6 +449,7 @@ class Reading:
     dates: str | None = None  # mdy | dmy | None (ISO only)
     owners: dict[str, str] = field(default_factory=dict)  # owner_key(name) -> email
     rep_names: dict[str, str] = field(default_factory=dict)  # email -> name in the file
+    shared_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> emails
 
 
 class _Errors:
@@ -460,6 +473,14 @@ def _owner(fields: dict[str, Any], reading: Reading, errors: _Errors) -> Rep | N
     if written and written["name"].strip():  # "Alex Morgan (alex@x.com)" or "… <alex@x.com>"
         name = written["name"].strip()
         email = email or errors(_address, "owner_name", written["email"])
+    if not email and name and owner_key(name) in reading.shared_names:
+        emails = reading.shared_names[owner_key(name)]
+        errors.messages.append(
+            f"owner {name!r} is the name of {len(emails)} reps ({', '.join(emails)}), so whose "
+            "deal this is cannot be told: export the owner's email too, or tell the reps apart "
+            "by name in teams"
+        )
+        return None
     if not email and name:
         email = reading.owners.get(owner_key(name))
         if email is None:
@@ -570,11 +591,15 @@ def records_to_deals(
             names.setdefault(email.lower(), name)
     # A row naming its owner without an email is matched on the teams' names, then on the
     # names the file itself pairs with emails on other rows.
-    by_name = {owner_key(n): e for e, n in names.items()}
+    by_name, shared_in_file = owner_index(names)
+    shared = {
+        key: emails for key, emails in shared_in_file.items() if key not in reading.owners
+    } | reading.shared_names  # the teams' own names settle what the file leaves open
     reading = replace(
         reading,
         rep_names={**names, **reading.rep_names},
-        owners={**by_name, **reading.owners},
+        owners={k: e for k, e in {**by_name, **reading.owners}.items() if k not in shared},
+        shared_names=shared,
     )
     deals: list[Deal] = []
     problems: list[RowProblem] = []
@@ -692,7 +717,7 @@ class FileConnector:
             )
         records, footer = mapped_records(table, mapping)
         convention = "," if table.delimiter == ";" else "."
-        owners = {owner_key(name): email for email, name in self.rep_names.items()}
+        owners, shared = owner_index(self.rep_names)
         reading = Reading(
             catalog=self.catalog,
             preset=mapping.preset,
@@ -700,6 +725,7 @@ class FileConnector:
             dates=date_order(self.path, records, self.settings.date_format),
             owners=owners,
             rep_names=self.rep_names,
+            shared_names=shared,
         )
         deals, problems = records_to_deals(records, reading)
         if not deals:

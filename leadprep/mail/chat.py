@@ -40,7 +40,9 @@ SLACK_MAX_BLOCKS = 50  # Block Kit's limit per message
 SLACK_MAX_SECTION = 3000  # characters in a section's text
 SLACK_MAX_HEADER = 150
 MAX_REPS = 40  # reps listed one by one; the rest are counted (and on the sheets)
+TEAMS_MAX_BYTES = 27 * 1024  # Teams webhooks refuse messages over 28 KB; a margin for headers
 _MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")  # Slack's error answers: invalid_payload, no_service
 
 
 @dataclass
@@ -150,17 +152,38 @@ def slack_blocks(title: str, reps: list[RepLines], base_url: str | None) -> dict
         body = "\n".join(text)
         if len(body) > SLACK_MAX_SECTION:
             body = body[: SLACK_MAX_SECTION - 1] + "…"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
+        # verbatim: Slack must not turn bare URLs, #channels or @names in CRM text into links
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": body, "verbatim": True}}
+        )
     if len(reps) > MAX_REPS:
         more = f"…and {len(reps) - MAX_REPS} more reps: see the prep sheets."
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": more}})
     blocks.append({"type": "divider"})
-    fallback = title + "\n" + "\n".join(f"{r.name}: {r.summary}" for r in reps)
+    # The fallback (notifications, old clients) is mrkdwn too: escaped like the blocks.
+    fallback = (
+        slack_text(title)
+        + "\n"
+        + "\n".join(f"{slack_text(r.name)}: {slack_text(r.summary)}" for r in reps)
+    )
     return {"text": fallback[:SLACK_MAX_SECTION], "blocks": blocks[:SLACK_MAX_BLOCKS]}
 
 
 def teams_card(title: str, reps: list[RepLines], base_url: str | None) -> dict[str, Any]:
-    """An Adaptive Card 1.4 in the message envelope a Teams Workflows webhook takes."""
+    """An Adaptive Card 1.4 in the message envelope a Teams Workflows webhook takes, under
+    TEAMS_MAX_BYTES: when the reps do not all fit, the last ones become a count."""
+    shown = min(len(reps), MAX_REPS)
+    while True:
+        message = _teams_card(title, reps, shown, base_url)
+        size = len(json.dumps(message, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+        if size <= TEAMS_MAX_BYTES or shown == 0:
+            return message
+        shown = max(0, shown - max(1, shown // 8))
+
+
+def _teams_card(
+    title: str, reps: list[RepLines], shown: int, base_url: str | None
+) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
@@ -170,7 +193,7 @@ def teams_card(title: str, reps: list[RepLines], base_url: str | None) -> dict[s
             "wrap": True,
         }
     ]
-    for rep in reps[:MAX_REPS]:
+    for rep in reps[:shown]:
         body.append(
             {
                 "type": "TextBlock",
@@ -199,11 +222,11 @@ def teams_card(title: str, reps: list[RepLines], base_url: str | None) -> dict[s
                     "spacing": "Small",
                 }
             )
-    if len(reps) > MAX_REPS:
+    if len(reps) > shown:
         body.append(
             {
                 "type": "TextBlock",
-                "text": f"…and {len(reps) - MAX_REPS} more reps: see the prep sheets.",
+                "text": f"…and {len(reps) - shown} more reps: see the prep sheets.",
                 "wrap": True,
             }
         )
@@ -276,8 +299,11 @@ class WebhookTransport:
                 return Retry(f"{service} asked to slow down (429)", min(after or 1.0, MAX_WAIT))
             if status >= 500:
                 return Retry(f"{service} answered {status}")
-            reason = clean_line(response.text[:120]) or ""
-            return Fail(LeadprepError(f"{service} refused the message ({status} {reason})".strip()))
+            # Only a bare error code is repeated (Slack answers "invalid_payload"); any other
+            # body may quote the webhook's own secret path, so it is neither shown nor stored.
+            code = response.text.strip()
+            reason = f" {code}" if _ERROR_CODE.fullmatch(code) else ""
+            return Fail(LeadprepError(f"{service} refused the message ({status}{reason})"))
 
         def gave_up(problem: str, attempts: int) -> LeadprepError:
             return CRMUnavailableError(f"{problem}, still after {attempts} attempts")

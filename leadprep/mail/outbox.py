@@ -8,6 +8,7 @@ sending it. A transport (SMTP today) only carries one stored message to one reci
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -64,10 +65,19 @@ class SendReport:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
+MAX_NAME = 60  # characters of the recipient kept readable in a file name
+
+
 def outbox_path(out_dir: Path, week: str, item: Message) -> Path:
-    """``<out>/outbox/<week>/<kind>-<recipient>.<suffix>``, with the recipient made file-safe."""
-    safe = "".join(ch if ch.isalnum() or ch in "@.-_" else "_" for ch in item.recipient)
-    return out_dir / "outbox" / week / f"{item.kind}-{safe}{item.suffix}"
+    """``<out>/outbox/<week>/<kind>-<recipient>-<hash>.<suffix>``: the recipient made file-safe
+    and cut to MAX_NAME characters for reading, and a hash of the exact address so that two
+    recipients never share a file (``lee+west@`` and ``lee_west@`` once did, and each manager
+    received the other team's sheets). Well under any file system's 255-byte limit."""
+    readable = "".join(
+        ch if (ch.isascii() and ch.isalnum()) or ch in "@.-" else "_" for ch in item.recipient
+    )
+    digest = hashlib.sha256(item.recipient.encode("utf-8")).hexdigest()[:12]
+    return out_dir / "outbox" / week / f"{item.kind}-{readable[:MAX_NAME]}-{digest}{item.suffix}"
 
 
 def deliver(

@@ -4,7 +4,7 @@ Paths starting /slack/ check a Block Kit message (``text``, at most 50 typed blo
 text at most 3,000 characters, a plain-text header of at most 150) and answer 200 "ok"; a POST
 with no message answers 400 "invalid_payload" as Slack does (doctor --online relies on it), an
 unknown path 404 "no_service". Paths starting /teams/ check an Adaptive Card message envelope
-and answer 202. ``fail`` queues answers to give first (429 with Retry-After, 5xx)."""
+and answer 202, or 413 past 28 KB as Teams does. ``fail`` queues answers to give first (429 with Retry-After, 5xx)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import json
 from typing import Any
 
 from tests.fakes.loopback import LoopbackServer, Response
+
+
+TEAMS_MAX_BYTES = 28 * 1024  # what Teams webhooks take; larger messages are refused
 
 
 class FakeWebhooks(LoopbackServer):
@@ -33,6 +36,8 @@ class FakeWebhooks(LoopbackServer):
         if self.fail:
             status, extra = self.fail.pop(0)
             return status, b"slow down" if status == 429 else b"unavailable", extra, "text/plain"
+        if target.startswith("/teams/") and len(raw) > TEAMS_MAX_BYTES:
+            return 413, b"Request Entity Too Large", {}, "text/plain"
         try:
             body = json.loads(raw or b"null")
         except ValueError:
