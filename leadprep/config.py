@@ -213,6 +213,17 @@ class FileSettings(Section):
         description="How dates like 03/04/2026 are written: mdy (US), dmy; auto: the file's "
         "own values decide (a first number over 12 settles it).",
     )
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Za-z]{3}$",
+        description="The ISO code of amounts written with no currency column, code or symbol "
+        "(a bare 48000); also what '$' and 'kr' mean when it is a dollar or a krona.",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
 
     @field_validator("columns")
     @classmethod

@@ -144,7 +144,41 @@ def parse_datetime(
     return parsed.astimezone(UTC)
 
 
-_CURRENCY_NOISE = re.compile(r"[\s\u00a0\u202f$€£¥]|[A-Za-z]{3}")
+_CURRENCY_NOISE = re.compile(r"[\s\u00a0\u202f$€£¥₹₩₪₺₽₫₱]|R\$|zł|kr\.?|[A-Za-z]{3}")
+
+# A currency symbol written in an amount, and the ISO code it stands for. "$" is any dollar:
+# the file's currency when that is one, else USD. "kr" is any krona or krone: only the file's.
+CURRENCY_SYMBOLS = {"€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW", "₪": "ILS",
+                    "₺": "TRY", "₽": "RUB", "₫": "VND", "₱": "PHP", "R$": "BRL", "zł": "PLN"}  # fmt: skip
+DOLLARS = frozenset({"USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN", "TWD"})
+KRONER = frozenset({"SEK", "NOK", "DKK", "ISK"})
+_SYMBOL = re.compile(r"R\$|zł|kr\b|[$€£¥₹₩₪₺₽₫₱]")
+_CODE = re.compile(r"(?<![A-Za-z])([A-Z]{3})(?![A-Za-z])")
+
+
+def amount_currency(value: object, default: str | None) -> str | None:
+    """The currency an amount is written in (``€12,500``, ``12.500,00 €``, ``USD 5,000``,
+    ``¥5,000,000``), ``default`` (the file's) for a bare number, and None when it cannot be told
+    (``kr`` with no krona as the file's currency, an unknown sign, or two currencies)."""
+    if not isinstance(value, str):
+        return default
+    text = value.strip()
+    codes = {m.group(1) for m in _CODE.finditer(text)}
+    found = set(codes)
+    for symbol in _SYMBOL.findall(text):
+        if symbol == "$":  # "CAD $5" is Canadian: a code beside the sign says which dollar
+            if not codes or not codes <= DOLLARS:
+                found.add(default if default in DOLLARS else "USD")
+        elif symbol == "kr":
+            found.add(default if default in KRONER else "?")
+        else:
+            found.add(CURRENCY_SYMBOLS[symbol])
+    rest = _CURRENCY_NOISE.sub("", text)
+    if re.search(r"[^\d.,+\-()]", rest):
+        return None  # a sign or word leadprep does not know
+    if len(found) > 1 or "?" in found:
+        return None
+    return found.pop() if found else default
 
 
 def _amount_text(value: str) -> str:

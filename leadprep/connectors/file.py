@@ -26,6 +26,7 @@ from leadprep.config import FileSettings
 from leadprep.connectors import Check, FetchResult, RowProblem
 from leadprep.connectors.fields import (
     FieldError,
+    amount_currency,
     blank,
     decimal_mark_of,
     numeric_date_hint,
@@ -143,6 +144,13 @@ def _unclosed_quote(start: int, stop: int) -> str:
 def _row_fields(row: list[str], header: list[str]) -> dict[str, Any]:
     if len(row) > len(header) and any(c.strip() for c in row[len(header) :]):
         return {"__error__": _too_many(row, header)}
+    if len(row) < len(header):  # a file cut off mid-row, or a value with an unquoted line break
+        # A problem unless it turns out to be a report's footer line (see mapped_records).
+        return {
+            "__short__": f"{len(row)} values for {len(header)} columns: the row ends early "
+            "(the file cut off, or a line break inside an unquoted value?)",
+            **dict(zip(header, row, strict=False)),
+        }
     long = next(
         (name for name, cell in zip(header, row, strict=False) if len(cell) > MAX_FIELD_CHARS),
         None,
@@ -239,7 +247,6 @@ _FOOTER = re.compile(
 )
 _NAME_EMAIL = re.compile(r"^(?P<name>.*?)\s*\((?P<email>[^()]*@[^()]*)\)\s*$")
 _NAME_ADDRESS = re.compile(r"^(?P<name>[^<>]*?)\s*<(?P<email>[^<>]*@[^<>]*)>\s*$")
-_CODE_IN_AMOUNT = re.compile(r"\b([A-Z]{3})\b")
 
 
 def mapped_records(table: Table, mapping: Mapping) -> tuple[list[Record], int]:
@@ -251,33 +258,60 @@ def mapped_records(table: Table, mapping: Mapping) -> tuple[list[Record], int]:
     footer = 0
     in_footer = False
     contact_rows = any(f in columns for f in CONTACT_ROW_FIELDS)
-    for where, raw in table.records:
+    id_header = columns.get("deal_id")
+    # A report's footer comes after its last deal: a row without an id before that is a row
+    # with a missing id (reported), whatever its first value says.
+    last_with_id = max(
+        (i for i, (_, raw) in enumerate(table.records) if not blank(raw.get(id_header or ""))),
+        default=-1,
+    )
+    first_line: dict[str, str] = {}
+    for index, (where, raw) in enumerate(table.records):
         if "__error__" in raw:
-            out.append((where, raw))
+            out.append((where, {**raw, "deal_id": raw.get(id_header or "")}))
             continue
         fields = {name: raw.get(header) for name, header in columns.items()}
-        if mapping.preset.footer and blank(fields.get("deal_id")):
-            first = next((str(v) for v in raw.values() if not blank(v)), "")
-            if (
-                in_footer
-                or _FOOTER.match(first)
-                or len([v for v in raw.values() if not blank(v)]) <= 1
-            ):
+        values = [v for k, v in raw.items() if k != "__short__" and not blank(v)]
+        if mapping.preset.footer and blank(fields.get("deal_id")) and index > last_with_id:
+            first = next((str(v) for v in values), "")
+            if in_footer or _FOOTER.match(first) or len(values) <= 1:
                 in_footer = True
                 footer += 1
                 continue
+        if "__short__" in raw:
+            out.append((where, {"deal_id": fields.get("deal_id"), "__error__": raw["__short__"]}))
+            continue
         if contact_rows:
             contact = _row_contact(fields)
             deal_id = _text(fields.get("deal_id"))
             if deal_id and deal_id in by_id:
-                if contact is not None:
+                differ = _deal_fields_differ(by_id[deal_id], fields)
+                if differ:
+                    out.append((where, {"deal_id": deal_id, "__error__": (
+                        f"repeats deal {deal_id} of {first_line[deal_id]} with another "
+                        f"{', '.join(differ)}; the deal keeps {first_line[deal_id]}'s values "
+                        "(is this a different deal with the same id?)"
+                    )}))  # fmt: skip
+                elif contact is not None:
                     by_id[deal_id]["contacts"].append(contact)
                 continue
             fields["contacts"] = [contact] if contact is not None else []
             if deal_id:
                 by_id[deal_id] = fields
+                first_line[deal_id] = where
         out.append((where, fields))
     return out, footer
+
+
+def _deal_fields_differ(first: dict[str, Any], again: dict[str, Any]) -> list[str]:
+    """The deal's own fields (not its contact's) on which a repeated contact-role row differs."""
+    return [
+        name
+        for name, value in again.items()
+        if name not in CONTACT_ROW_FIELDS
+        and name != "contacts"
+        and _text(value) != _text(first.get(name))
+    ]
 
 
 def _row_contact(fields: dict[str, Any]) -> dict[str, Any] | None:
@@ -450,6 +484,7 @@ class Reading:
     owners: dict[str, str] = field(default_factory=dict)  # owner_key(name) -> email
     rep_names: dict[str, str] = field(default_factory=dict)  # email -> name in the file
     shared_names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # key -> emails
+    currency: str = "USD"  # crm.file.currency: what a bare amount is in
 
 
 class _Errors:
@@ -520,10 +555,20 @@ def parse_record(fields: dict[str, Any], reading: Reading) -> Deal:
     elif info is not None and info.closed and blank(fields.get("is_closed")):
         is_closed, is_won = True, info.won
     amount_text = fields.get("amount")
-    currency = fields.get("currency")
-    if blank(currency) and isinstance(amount_text, str):
-        found = _CODE_IN_AMOUNT.search(amount_text)  # "USD 12,500.00" in a Salesforce report
-        currency = found.group(1) if found else None
+    currency = _text(fields.get("currency"))
+    if not blank(amount_text):
+        written = amount_currency(amount_text, (currency or reading.currency).upper())
+        if written is None:
+            errors.messages.append(
+                f"amount {str(amount_text)[:40]!r}: its currency cannot be told; add a currency "
+                "column, or set crm.file.currency to the code the file's amounts are in"
+            )
+        elif currency and written != currency.upper():
+            errors.messages.append(
+                f"amount {str(amount_text)[:40]!r} is in {written} but currency says {currency}"
+            )
+        else:
+            currency = written
     amount = errors(
         parse_amount, "amount", amount_text, reading.amounts.decimal_mark, reading.amounts.confident
     )
@@ -538,7 +583,7 @@ def parse_record(fields: dict[str, Any], reading: Reading) -> Deal:
         )
     }
     contacts = errors(_contacts, fields.get("contacts"), reading.preset.contacts)
-    currency_code_ = errors(_currency, currency)
+    currency_code_ = errors(_currency, currency or reading.currency)
     if errors.messages or owner is None:
         raise FieldError("; ".join(errors.messages))
     return Deal(
@@ -715,6 +760,21 @@ class FileConnector:
                 "(leadprep's format needs deal_id, deal_name, owner_email, stage).",
                 hint=f"Found: {', '.join(table.original)}. Map other headers with crm.file.columns.",
             )
+        twice = sorted(
+            {
+                o
+                for h, o in zip(table.header, table.original, strict=True)
+                if table.header.count(h) > 1
+            }
+        )
+        used_twice = [o for o in twice if normalise_header(o) in mapping.columns.values()]
+        if used_twice:
+            raise DataError(
+                f"{self.path}: the header row names {', '.join(repr(o) for o in used_twice)} more "
+                "than once, so which column holds the value cannot be told.",
+                hint="Remove or rename the extra column in the export, or map the one to read "
+                "with crm.file.columns (after renaming the other).",
+            )
         records, footer = mapped_records(table, mapping)
         convention = "," if table.delimiter == ";" else "."
         owners, shared = owner_index(self.rep_names)
@@ -726,6 +786,7 @@ class FileConnector:
             owners=owners,
             rep_names=self.rep_names,
             shared_names=shared,
+            currency=self.settings.currency,
         )
         deals, problems = records_to_deals(records, reading)
         if not deals:
