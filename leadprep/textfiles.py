@@ -20,18 +20,18 @@ def decode_text(path: Path, data: bytes) -> str:
                 f"{path} starts like UTF-16 text but cannot be read as UTF-16.",
                 hint="Export the file as 'CSV UTF-8'.",
             ) from None
+    sample = data[:200]
+    if sample.count(b"\x00") > len(sample) // 4:  # every other byte zero: UTF-16, no mark
+        order = "utf-16le" if sample[1:2] == b"\x00" else "utf-16be"
+        raise DataError(
+            f"{path} looks like UTF-16 text without a byte-order mark.",
+            hint="Export the file as 'CSV UTF-8', or convert it, e.g. "
+            f"`iconv -f {order} -t utf-8 {path.name} > deals-utf8.csv`.",
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        sample = data[:200]
-        if sample.count(b"\x00") > len(sample) // 4:  # every other byte zero: UTF-16, no mark
-            order = "utf-16le" if sample[1:2] == b"\x00" else "utf-16be"
-            raise DataError(
-                f"{path} looks like UTF-16 text without a byte-order mark.",
-                hint="Export the file as 'CSV UTF-8', or convert it, e.g. "
-                f"`iconv -f {order} -t utf-8 {path.name} > deals-utf8.csv`.",
-            ) from None
         raise DataError(
             f"{path} is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} cannot be read.",
             hint="Export the file as 'CSV UTF-8', or convert it, e.g. "

@@ -156,3 +156,270 @@ def test_a_rep_under_two_managers_is_a_config_error(tmp_path):
         assert "sam@example.com under ann@example.com and bob@example.com" in (
             result.stdout + result.stderr
         )
+
+
+# --- import ------------------------------------------------------------------------------------
+
+
+def import_file(tmp_path: Path, text: str | bytes, extra: str = "", name: str = "deals.csv"):
+    """prep over an import file written as given; (result, packets by deal id)."""
+    target = tmp_path / name
+    if isinstance(text, bytes):
+        target.write_bytes(text)
+    else:
+        target.write_text(text, encoding="utf-8")
+    config = write_config(
+        tmp_path / "leadprep.yaml", f"crm: {{kind: file, file: {{path: {name}{extra}}}}}\n"
+    )
+    result = cli("prep", "-c", config, "-f", "json", "--as-of", TODAY.isoformat())
+    deals = {}
+    packets = tmp_path / "prep-sheets" / "packets.json"
+    if packets.exists():
+        for packet in json.loads(packets.read_text())["packets"]:
+            for deal in packet["deals"]:
+                deals[deal["id"]] = deal
+    return result, deals
+
+
+HEAD = "deal_id,deal_name,owner_email,stage,amount\n"
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency"),
+    [
+        ("¥5,000,000", "JPY"),
+        ("€12,500", "EUR"),
+        ("£1,000", "GBP"),
+        ("12.500,00 €", "EUR"),
+        ("EUR 12,500.00", "EUR"),
+        ("$900", "USD"),
+        ("CAD $900", "CAD"),
+        ("900", "USD"),
+    ],
+)
+def test_a_currency_symbol_sets_the_currency(tmp_path, amount, currency):
+    result, deals = import_file(tmp_path, f'{HEAD}D-1,Acme,a@example.com,Proposal,"{amount}"\n')
+    assert result.exit_code == 0, result.output
+    assert deals["D-1"]["currency"] == currency
+
+
+def test_a_bare_amount_is_in_the_files_currency_and_dollar_means_its_dollar(tmp_path):
+    text = f'{HEAD}D-1,Acme,a@example.com,Proposal,900\nD-2,Bo,a@example.com,Proposal,"$5"\n'
+    result, deals = import_file(tmp_path, text, ", currency: cad")
+    assert result.exit_code == 0, result.output
+    assert deals["D-1"]["currency"] == deals["D-2"]["currency"] == "CAD"
+
+
+@pytest.mark.parametrize("amount", ["kr 100", "¤5", "$5 EUR", "5 bitcoins"])
+def test_an_amount_whose_currency_cannot_be_told_is_a_row_problem(tmp_path, amount):
+    text = f'{HEAD}D-1,Acme,a@example.com,Proposal,"{amount}"\nD-2,Ok,a@example.com,Proposal,5\n'
+    result, deals = import_file(tmp_path, text)
+    assert result.exit_code == 1
+    assert "line 2 (deal D-1)" in result.stderr and "crm.file.currency" in result.stderr
+    assert set(deals) == {"D-2"}
+
+
+def test_a_currency_column_that_disagrees_with_the_amounts_sign_is_a_row_problem(tmp_path):
+    text = "deal_id,deal_name,owner_email,stage,amount,currency\n"
+    text += 'D-1,Acme,a@example.com,Proposal,"€5",USD\nD-2,Ok,a@example.com,Proposal,5,USD\n'
+    result, deals = import_file(tmp_path, text)
+    assert result.exit_code == 1 and "is in EUR but currency says USD" in result.stderr
+
+
+def test_a_column_named_twice_that_leadprep_reads_is_refused(tmp_path):
+    text = "deal_id,deal_name,owner_email,stage,owner_email\nD-1,Acme,a@example.com,Proposal,b@example.com\n"
+    result, _ = import_file(tmp_path, text)
+    assert result.exit_code == 2 and "'owner_email' more than once" in result.stderr
+
+
+def test_a_column_named_twice_that_nothing_reads_is_only_a_note(tmp_path):
+    text = "deal_id,deal_name,owner_email,stage,notes,notes\nD-1,Acme,a@example.com,Proposal,x,y\n"
+    result, deals = import_file(tmp_path, text)
+    assert result.exit_code == 0 and set(deals) == {"D-1"}
+
+
+def test_a_row_cut_short_is_a_row_problem(tmp_path):
+    text = f"{HEAD}D-1,Acme,a@example.com,Proposal,5\nD-2,Cut,a@example.com\n"
+    result, deals = import_file(tmp_path, text)
+    assert result.exit_code == 1
+    assert "line 3 (deal D-2): 3 values for 5 columns: the row ends early" in result.stderr
+    assert set(deals) == {"D-1"}
+
+
+SF_HEAD = (
+    '"Opportunity Owner","Opportunity ID","Opportunity Name","Stage","Amount","Close Date",'
+    '"Contact: Full Name","Contact Role"\n'
+)
+
+
+def test_contact_role_rows_that_disagree_on_the_deal_are_a_row_problem(tmp_path):
+    text = SF_HEAD + (
+        '"Alex Morgan","006A","Northwind","Proposal","USD 5,000.00","12/15/2026","Ann Lee","Champion"\n'
+        '"Sam Rivera","006A","Northwind","Proposal","USD 9,000.00","12/15/2026","Bo Chen",""\n'
+        '"Alex Morgan","006A","Northwind","Proposal","USD 5,000.00","12/15/2026","Cy Diaz",""\n'
+    )
+    result, deals = import_file(tmp_path, text)
+    assert result.exit_code == 1, result.output
+    assert "line 3 (deal 006A): repeats deal 006A of line 2 with another owner_name, amount" in (
+        result.stderr
+    )
+    deal = deals["006A"]
+    assert deal["amount"] == "5000.00"  # the first row's values
+    assert {c["name"] for c in deal["facts"]["contacts"]} == {"Ann Lee", "Cy Diaz"}
+
+
+def test_a_report_footer_is_only_recognised_after_the_last_deal(tmp_path):
+    text = SF_HEAD + (
+        '"Alex Morgan","006A","Northwind","Proposal","USD 5,000.00","12/15/2026","",""\n'
+        '"Alex Morgan","","Total Rewards rollout","Proposal","USD 7,000.00","12/15/2026","",""\n'
+        '"Alex Morgan","006C","Contoso","Proposal","USD 1,000.00","12/15/2026","",""\n'
+        '""\n"Grand Totals (3 records)","","","","USD 13,000.00"\n""\n'
+        '"Confidential Information - Do Not Distribute"\n'
+    )
+    result, deals = import_file(tmp_path, text)
+    assert result.exit_code == 1, result.output
+    assert "line 3: deal_id is empty" in result.stderr  # reported, not taken for the footer
+    assert set(deals) == {"006A", "006C"}
+    assert "line 6" not in result.stderr and "line 8" not in result.stderr  # the real footer
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_export_with_its_mark_is_read(tmp_path, encoding):
+    text = "deal_id\tdeal_name\towner_email\tstage\nD-1\tAcmé\ta@example.com\tProposal\n"
+    data = text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding)
+    result, deals = import_file(tmp_path, data)
+    assert result.exit_code == 0, result.output
+    assert deals["D-1"]["name"] == "Acmé"
+
+
+def test_a_utf16_export_without_its_mark_gets_the_right_hint(tmp_path):
+    data = (HEAD + "D-1,Acme,a@example.com,Proposal,5\n").encode("utf-16-le")
+    result, _ = import_file(tmp_path, data)
+    assert result.exit_code == 2 and "UTF-16" in result.stderr
+    assert "iconv -f utf-16le -t utf-8" in result.stderr and "windows-1252" not in result.stderr
+
+
+# --- spreadsheets, chat, secrets ---------------------------------------------------------------
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)"]
+
+
+def test_history_csv_cells_never_start_a_formula(tmp_path):
+    rows = [
+        csv_row(deal_id=f"D-{i}", owner_email=f"r{i}@example.com", owner_name=name,
+                manager_email="")
+        for i, name in enumerate(FORMULAS)
+    ]  # fmt: skip
+    write_csv(tmp_path / "deals.csv", rows)
+    config = write_config(
+        tmp_path / "leadprep.yaml", "crm: {kind: file, file: {path: deals.csv}}\n"
+    )
+    assert cli("prep", "-c", config, "--as-of", TODAY.isoformat()).exit_code == 0
+    result = cli("history", "-c", config, "--as-of", TODAY.isoformat(), "--format", "csv")
+    assert result.exit_code == 0
+    import csv as csv_module
+    import io
+
+    names = [row["name"] for row in csv_module.DictReader(io.StringIO(result.stdout))]
+    assert sorted(names) == sorted("'" + n for n in FORMULAS)
+    assert not any(n.startswith(("=", "+", "-", "@")) for n in names)
+
+
+def chat_team(tmp_path: Path, reps: int, owner_name: str = "Eve", base_url: str = "") -> Path:
+    rows = []
+    for r in range(reps):
+        for d in range(3):
+            rows.append(csv_row(
+                deal_id=f"D-{r}-{d}", deal_name=f"Account {r} – expansion {d} " + "x" * 60,
+                owner_email=f"rep{r}@example.com", owner_name=f"{owner_name} {r}" if reps > 1
+                else owner_name, manager_email="", contacts="", next_step="",
+            ))  # fmt: skip
+    write_csv(tmp_path / "deals.csv", rows)
+    reps_yaml = ", ".join(f"rep{r}@example.com" for r in range(reps))
+    return write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        + (f"output: {{base_url: '{base_url}'}}\n" if base_url else "")
+        + "teams:\n  - manager: {name: Dana Kim, email: dana@example.com}\n"
+        f"    reps: [{reps_yaml}]\n"
+        '    chat: {slack: "${SLACK_HOOK}", teams: "${TEAMS_HOOK}"}\n'
+        "chat: {retry: {base_delay: 0.01, max_attempts: 2, timeout: 2}}\n",
+    )
+
+
+@pytest.fixture
+def hooks(monkeypatch):
+    with FakeWebhooks() as fake:
+        monkeypatch.setenv("SLACK_HOOK", fake.url("/slack/T1/B1/s3cretSlackPath0123456789"))
+        monkeypatch.setenv("TEAMS_HOOK", fake.url("/teams/wf?sig=s3cretTeamsSig0123456789"))
+        yield fake
+
+
+def test_slack_fallback_text_is_escaped_and_crm_sections_are_verbatim(tmp_path, hooks):
+    config = chat_team(tmp_path, 1, owner_name="<!here> Eve <https://evil.example|Open the sheet>")
+    assert cli("send", "-c", config, "--as-of", TODAY.isoformat()).exit_code == 0
+    (slack,) = [body for path, body in hooks.posts if path.startswith("/slack/")]
+    assert "<!here>" not in slack["text"] and "<https://evil" not in slack["text"]
+    assert "&lt;!here&gt;" in slack["text"]
+    sections = [b for b in slack["blocks"] if b["type"] == "section"]
+    assert sections and all(b["text"].get("verbatim") is True for b in sections)
+
+
+def test_a_forty_rep_teams_card_stays_under_28_kb(tmp_path, hooks):
+    config = chat_team(tmp_path, 40)
+    result = cli("send", "-c", config, "--as-of", TODAY.isoformat())
+    assert result.exit_code == 0, result.output
+    (card,) = [body for path, body in hooks.posts if path.startswith("/teams/")]
+    size = len(json.dumps(card, ensure_ascii=False, sort_keys=True).encode())
+    assert size <= 28 * 1024, size
+    texts = [b["text"] for b in card["attachments"][0]["content"]["body"]]
+    assert any(
+        t.startswith("…and ") and t.endswith("more reps: see the prep sheets.") for t in texts
+    )
+
+
+def test_a_webhook_error_quoting_its_own_url_is_neither_printed_nor_stored(tmp_path, hooks):
+    config = chat_team(tmp_path, 1)
+    hooks.valid_paths = set()  # every post is refused...
+
+    def quoting(method, target, headers, raw):  # ...with a body that quotes the secret path
+        hooks.counts["x"] += 1
+        return 404, f"no such hook {target[-30:]}".encode(), {}, "text/plain"
+
+    hooks.respond = quoting
+    result = cli("send", "-c", config, "--as-of", TODAY.isoformat())
+    assert result.exit_code == 1
+    assert "s3cret" not in result.output + result.stderr
+    import sqlite3
+
+    errors = (
+        sqlite3.connect(tmp_path / "state.db")
+        .execute("SELECT last_error FROM deliveries")
+        .fetchall()
+    )
+    assert errors and not any("s3cret" in (e or "") for (e,) in errors)
+
+
+def test_a_piece_of_a_long_secret_is_masked_wherever_it_appears():
+    from leadprep.redact import register_secret, redact
+
+    register_secret("https://hooks.slack.com/services/T9/B9/zq8Xc7Vb6Nm5Lk4Jh3")
+    said = redact("Slack: no_service for /services/T9/B9/zq8Xc7Vb6 (hooks.slack.com)")
+    assert "zq8Xc7Vb6" not in said and "hooks.slack.com" in said  # the host is public
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://",
+        "https:///sheets",
+        "https://user:pw@intranet.example.com/prep",
+        "https://intranet.example.com/prep|x",
+        "https://intranet.example.com/a>b",
+        "https://intranet.example.com/a b",
+    ],
+)
+def test_a_base_url_chat_links_cannot_carry_is_refused(tmp_path, base_url):
+    config = write_config(tmp_path / "leadprep.yaml", f"output: {{base_url: '{base_url}'}}\n")
+    result = cli("doctor", "-c", config)
+    assert result.exit_code == 2 and "base_url" in result.stdout
