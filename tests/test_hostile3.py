@@ -222,7 +222,7 @@ def test_an_amount_whose_currency_cannot_be_told_is_a_row_problem(tmp_path, amou
 def test_a_currency_column_that_disagrees_with_the_amounts_sign_is_a_row_problem(tmp_path):
     text = "deal_id,deal_name,owner_email,stage,amount,currency\n"
     text += 'D-1,Acme,a@example.com,Proposal,"€5",USD\nD-2,Ok,a@example.com,Proposal,5,USD\n'
-    result, deals = import_file(tmp_path, text)
+    result, _deals = import_file(tmp_path, text)
     assert result.exit_code == 1 and "is in EUR but currency says USD" in result.stderr
 
 
@@ -401,7 +401,7 @@ def test_a_webhook_error_quoting_its_own_url_is_neither_printed_nor_stored(tmp_p
 
 
 def test_a_piece_of_a_long_secret_is_masked_wherever_it_appears():
-    from leadprep.redact import register_secret, redact
+    from leadprep.redact import redact, register_secret
 
     register_secret("https://hooks.slack.com/services/T9/B9/zq8Xc7Vb6Nm5Lk4Jh3")
     said = redact("Slack: no_service for /services/T9/B9/zq8Xc7Vb6 (hooks.slack.com)")

@@ -13,7 +13,6 @@ from typing import Any
 
 from tests.fakes.loopback import LoopbackServer, Response
 
-
 TEAMS_MAX_BYTES = 28 * 1024  # what Teams webhooks take; larger messages are refused
 
 
