@@ -32,6 +32,7 @@ from leadprep.redact import RedactingFormatter, redact
 from leadprep.sanitize import terminal_text
 
 if TYPE_CHECKING:
+    import socket
     from datetime import datetime
 
     from leadprep.mail import Outcome
@@ -556,7 +557,7 @@ def list_commitments(
 def review(
     config: Path | None = ConfigOpt,
     as_of: str | None = AsOfOpt,
-    port: int = typer.Option(8765, "--port", help="Port to serve on."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to serve on."),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind (other than loopback needs --token)."
     ),
@@ -573,6 +574,7 @@ def review(
     """The last recorded review in the browser: record Deliver and Agree during the 1:1."""
     with _errors(verbose):
         import threading
+        import time
         import webbrowser
         from urllib.parse import quote
 
@@ -580,7 +582,7 @@ def review(
 
         from leadprep.prep import open_review, record_current
         from leadprep.redact import register_secret
-        from leadprep.review import ReviewApp, create_app, is_loopback
+        from leadprep.review import MIN_TOKEN, ReviewApp, create_app, is_loopback
 
         review_date = _as_of(as_of)
         if not is_loopback(host) and not token:
@@ -590,8 +592,15 @@ def review(
                 hint="Set --token (or $LEADPREP_REVIEW_TOKEN) to a long random value and share "
                 "the printed link, or keep the default --host 127.0.0.1.",
             )
+        if token is not None and len(token) < MIN_TOKEN:
+            raise UsageError(
+                f"The access token is {len(token)} characters long; it needs at least "
+                f"{MIN_TOKEN}, or it can be guessed.",
+                hint='Make one with: python3 -c "import secrets; print(secrets.token_urlsafe(24))"',
+            )
         if token:
             register_secret(token)
+        listening = _bind(host, port)  # before anything opens a browser at it
         cfg, _ = (None, None) if demo and config is None else _load(config)
 
         @contextmanager
@@ -601,11 +610,12 @@ def review(
                     record_current(source, review_date)
                 yield source
 
-        review_app = ReviewApp(open_source, review_date, access_token=token)
+        review_app = ReviewApp(open_source, review_date, access_token=token, host=host)
         app_ = create_app(review_app)
         shown = f"[{host}]" if ":" in host else host
-        url = f"http://{shown}:{port}/" + (f"?token={quote(token)}" if token else "")
-        with open_source() as source:
+        code = review_app.launch_code
+        url = f"http://{shown}:{port}/" + (f"?code={quote(code)}" if token and code else "")
+        with listening, open_source() as source:
             review_app.start(source)
             if source.demo:
                 out.print("Demo team: what you record lives in memory until you stop the review.")
@@ -615,14 +625,48 @@ def review(
                 + (" (open it as …/?token=<your token> once)" if token else "")
                 + " — Ctrl-C to stop."
             )
+            server = uvicorn.Server(uvicorn.Config(app_, log_level="warning"))
             if not no_browser:
-                threading.Timer(0.8, webbrowser.open, [url]).start()
-            uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+                def open_when_serving() -> None:
+                    deadline = time.monotonic() + 30
+                    while not server.started and time.monotonic() < deadline:
+                        time.sleep(0.05)
+                    if server.started:
+                        webbrowser.open(url)
+
+                threading.Thread(target=open_when_serving, daemon=True).start()
+            server.run(sockets=[listening])
             out.print(
                 "Stopped. The demo's records are gone with it."
                 if source.demo
                 else f"Stopped. Everything recorded is in {escape(source.store.path)}."
             )
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket for ``review``, bound now, so that a port in use or an address this
+    machine does not have is a usage error before any browser is pointed at it."""
+    import socket as sockets
+
+    try:
+        family = sockets.AF_INET6 if ":" in host else sockets.AF_INET
+        listening = sockets.socket(family, sockets.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(f"Cannot serve on {host}: {exc.strerror}.") from None
+    try:
+        listening.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
+        listening.bind((host.strip("[]"), port))
+        listening.listen(128)
+    except (OSError, OverflowError) as exc:
+        listening.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UsageError(
+            f"Cannot serve on {host} port {port}: {reason}.",
+            hint="Choose another --port (another program uses this one), or a --host this "
+            "machine has (127.0.0.1 by default).",
+        ) from None
+    return listening
 
 
 @app.command()

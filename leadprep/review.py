@@ -12,15 +12,18 @@ start without an access token, which every request must then carry.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
+import os
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,7 +35,7 @@ from starlette.routing import Route
 
 from leadprep import commitments
 from leadprep.config import Person
-from leadprep.errors import UsageError
+from leadprep.errors import LeadprepError, UsageError
 from leadprep.model import Commitment
 from leadprep.packets import Packet, build_packets
 from leadprep.prep import ReviewSource, remembered
@@ -40,6 +43,10 @@ from leadprep.render import Renderer
 
 ACCESS_COOKIE = "leadprep_access"
 MAX_FIELD = 2_000  # characters per form field; a commitment is a sentence, not an essay
+MAX_BODY = 32 * 1024  # bytes a form post may carry (four fields of MAX_FIELD, encoded)
+MIN_TOKEN = 16  # characters an access token needs; shorter ones are guessed
+PAGE_LOCK_WAIT = 2.0  # seconds a save waits for another writer: the page must not hang
+_ID = re.compile(r"[0-9]{1,9}")  # ids in paths and query strings, read without surprises
 
 
 def is_loopback(host: str) -> bool:
@@ -59,7 +66,13 @@ class ReviewApp:
     open_source: Callable[[], AbstractContextManager[ReviewSource]]
     as_of: date
     access_token: str | None = None
+    host: str = "127.0.0.1"
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    # a one-time code the CLI opens the browser with, exchanged for the access cookie, so the
+    # token itself is never on a command line (the browser's) or in the address bar
+    launch_code: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
+    notice: str | None = None  # said on every page: the state cannot be written
+    wrong_tokens: int = 0
     source: ReviewSource | None = None
     renderer: Renderer | None = None
     review_date: date | None = None
@@ -71,6 +84,8 @@ class ReviewApp:
         """Serve ``source``'s last review (called on the thread that opened its store)."""
         self.source = source
         self.renderer = Renderer(source.config, demo=source.demo)
+        source.store.set_lock_wait(PAGE_LOCK_WAIT)
+        self.notice = _unwritable(source)
         self.load()
 
     def load(self) -> None:
@@ -122,7 +137,7 @@ class ReviewApp:
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         assert self.renderer is not None and self.source is not None
         html = self.renderer.render_text(
-            name, csrf=self.csrf, review_date=self.review_date, **context
+            name, csrf=self.csrf, review_date=self.review_date, notice=self.notice, **context
         )
         return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
 
@@ -161,6 +176,24 @@ class ReviewApp:
             saved=saved,
             hint=hint,
         )
+
+
+def _unwritable(source: ReviewSource) -> str | None:
+    """Why nothing recorded on the page can be saved, if so (a read-only state file)."""
+    path = source.store.path
+    if path is None or (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return None
+    return (
+        f"The state file {path} is read-only for this server: nothing recorded here can be "
+        "saved. Write the commitments on paper, and ask whoever runs leadprep to fix the file's "
+        "permissions."
+    )
+
+
+def parse_id(value: str | None) -> int | None:
+    """A positive id from a path or query string, or None for anything else (``²``, 5,000
+    digits, ``-1``): never an exception."""
+    return int(value) if value and _ID.fullmatch(value) else None
 
 
 _SECURITY_HEADERS = {
@@ -209,28 +242,50 @@ def create_app(review: ReviewApp) -> Starlette:
         ]
         return any(hmac.compare_digest(o, review.access_token) for o in offered if o)
 
-    async def checked_post(request: Request) -> tuple[Any, Response | None]:
-        """The form, or the 403 that refuses it: CSRF token and same origin first."""
-        form = await request.form()
+    async def checked_post(request: Request) -> tuple[dict[str, str], Response | None]:
+        """The form, or what refuses it. Origin, type and size are checked before the body is
+        read (a cross-site upload is never spooled); then the CSRF token inside it."""
         origin = request.headers.get("origin")
         own = f"{request.url.scheme}://{request.url.netloc}"
         if origin is not None and origin != own:
-            return form, _forbidden("the form came from another site")
+            return {}, _forbidden("the form came from another site")
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            return {}, _refused(415, "this page takes plain forms only")
+        length = request.headers.get("content-length", "")
+        if length and (not length.isdigit() or int(length) > MAX_BODY):
+            return {}, _refused(413, "the form is larger than a commitment can be")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                return {}, _refused(413, "the form is larger than a commitment can be")
+        pairs = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        form = {name: values[0] for name, values in pairs.items()}
         token = form.get("csrf")
         if not isinstance(token, str) or not hmac.compare_digest(token, review.csrf):
             return form, _forbidden("the form carries no valid session token (reload the page)")
         return form, None
 
     async def access(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        """With an access token, every request (any path) carries it, or is refused here; a
-        link that brings it as ``?token=`` leaves it behind as a cookie."""
+        """With an access token, every request (any path) carries it, or is refused here (each
+        wrong try waits a little longer). The browser the CLI opens brings a one-time code, and
+        a shared link brings ``?token=``: either is exchanged for a cookie and dropped from the
+        address bar by a redirect."""
+        if review.access_token is None:
+            return await call_next(request)
+        code = request.query_params.get("code")
+        if code and review.launch_code and hmac.compare_digest(code, review.launch_code):
+            review.launch_code = None  # once
+            return _with_cookie(_redirect(request, request.url.path), review.access_token)
         if not allowed(request):
+            review.wrong_tokens += 1
+            await asyncio.sleep(min(0.2 * review.wrong_tokens, 5.0))
             return _forbidden("this review needs its access token")
-        response = await call_next(request)
         token = request.query_params.get("token")
-        if review.access_token and token and hmac.compare_digest(token, review.access_token):
-            response.set_cookie(ACCESS_COOKIE, token, httponly=True, samesite="strict")
-        return response
+        if token:
+            return _with_cookie(_redirect(request, request.url.path), review.access_token)
+        return await call_next(request)
 
     def rep_of(request: Request) -> tuple[Packet | None, Response | None]:
         """The rep a request is about, or the 404 when there is no such rep."""
@@ -247,8 +302,9 @@ def create_app(review: ReviewApp) -> Starlette:
         if packet is None:
             return refusal or HTMLResponse(status_code=404)
         saved = None
-        if request.query_params.get("saved", "").isdigit():
-            saved = review.current(packet).get(int(request.query_params["saved"]))
+        saved_id = parse_id(request.query_params.get("saved"))
+        if saved_id is not None:
+            saved = review.current(packet).get(saved_id)
         hint = commitments.vagueness_hint(saved.text, saved.due) if saved else None
         if hint:
             hint = hint.replace("--due", "the Due field")
@@ -262,6 +318,8 @@ def create_app(review: ReviewApp) -> Starlette:
         if refused is not None:
             return refused
         values = {k: _text(form, k) for k in ("text", "deal_id", "due", "success")}
+        if review.notice:
+            return review.rep_page(packet, status=503, errors={"text": review.notice}, form=values)
         errors: dict[str, str] = {}
         assert review.source is not None and review.review_date is not None
         due = None
@@ -290,7 +348,11 @@ def create_app(review: ReviewApp) -> Starlette:
                 errors["text"] = exc.message
         if errors:
             return review.rep_page(packet, status=400, errors=errors, form=values)
-        [new_id] = commitments.record(review.source.store, [prepared])
+        try:
+            [new_id] = commitments.record(review.source.store, [prepared])
+        except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
+            errors = {"text": _store_problem(exc)}
+            return review.rep_page(packet, status=503, errors=errors, form=values)
         review.load()  # the page shows what the store now holds
         return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
 
@@ -302,10 +364,14 @@ def create_app(review: ReviewApp) -> Starlette:
         if refused is not None:
             return refused
         assert review.source is not None and review.review_date is not None
-        commitment_id = int(request.path_params["commitment"])
-        if commitment_id not in review.current(packet):
+        commitment_id = parse_id(request.path_params["commitment"])
+        if commitment_id is None or commitment_id not in review.current(packet):
             return HTMLResponse("No such commitment for this rep.", status_code=404)
         status = _text(form, "status")
+        if review.notice:
+            return review.rep_page(
+                packet, status=503, errors={f"followup-{commitment_id}": review.notice}
+            )
         try:
             commitments.follow_up(
                 review.source.store,
@@ -317,6 +383,9 @@ def create_app(review: ReviewApp) -> Starlette:
         except UsageError as exc:
             errors = {f"followup-{commitment_id}": exc.message}
             return review.rep_page(packet, status=400, errors=errors)
+        except LeadprepError as exc:
+            errors = {f"followup-{commitment_id}": _store_problem(exc)}
+            return review.rep_page(packet, status=503, errors=errors)
         review.load()  # the kept rate and Deliver reflect it
         return _redirect(request, f"/rep/{quote(packet.slug)}#c{commitment_id}")
 
@@ -324,11 +393,12 @@ def create_app(review: ReviewApp) -> Starlette:
         Route("/", index),
         Route("/rep/{slug}", rep),
         Route("/rep/{slug}/commit", commit, methods=["POST"]),
-        Route("/rep/{slug}/followup/{commitment:int}", followup, methods=["POST"]),
+        Route("/rep/{slug}/followup/{commitment}", followup, methods=["POST"]),
     ]
     # Only this machine's names: a web page elsewhere cannot rebind its own domain to 127.0.0.1
     # and read the sheets. With an access token (off loopback) the token is what protects.
-    hosts = ["*"] if review.access_token else ["127.0.0.1", "localhost", "[::1]", "::1"]
+    own = {"127.0.0.1", "localhost", "[::1]", "::1", review.host, f"[{review.host}]"}
+    hosts = ["*"] if review.access_token else sorted(own)
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -344,3 +414,27 @@ def create_app(review: ReviewApp) -> Starlette:
 def _redirect(request: Request, path: str) -> Response:
     # 303: the browser follows with a GET, so a reload never posts the form twice
     return RedirectResponse(path, status_code=303, headers=_SECURITY_HEADERS)
+
+
+def _with_cookie(response: Response, token: str) -> Response:
+    response.set_cookie(ACCESS_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+def _refused(status: int, why: str) -> Response:
+    return HTMLResponse(
+        f"<!doctype html><title>Refused</title><p>Refused: {why}. Nothing was written.</p>",
+        status_code=status,
+        headers=_SECURITY_HEADERS,
+    )
+
+
+def _store_problem(exc: LeadprepError) -> str:
+    """What a save that the state file refused tells the person at the page."""
+    text = exc.message
+    if "locked" in text:
+        return (
+            "Not saved: another leadprep run is writing the state file right now. "
+            "Your text is still here: save again in a moment."
+        )
+    return f"Not saved: {text} Your text is still here; write it down if this persists."

@@ -423,3 +423,193 @@ def test_a_base_url_chat_links_cannot_carry_is_refused(tmp_path, base_url):
     config = write_config(tmp_path / "leadprep.yaml", f"output: {{base_url: '{base_url}'}}\n")
     result = cli("doctor", "-c", config)
     assert result.exit_code == 2 and "base_url" in result.stdout
+
+
+# --- the review server -------------------------------------------------------------------------
+
+from tests.test_review import csrf_of, make_app, reviewed, running, stored  # noqa: E402
+
+__all__ = ["reviewed"]  # the fixture, shared with test_review
+
+
+def form_of(client) -> dict[str, str]:
+    page = client.get("/rep/alex-morgan")
+    return {"csrf": csrf_of(page.text), "text": "Book the CFO call by Friday", "deal_id": "D-1"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/rep/alex-morgan?saved=\u00b2",
+        "/rep/alex-morgan?saved=" + "9" * 5000,
+        "/rep/alex-morgan?saved=-1",
+    ],
+)
+def test_odd_numbers_in_the_query_are_not_a_server_error(reviewed, path):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        assert client.get(path).status_code == 200
+
+
+def test_an_odd_commitment_id_in_the_path_is_a_404_not_a_500(reviewed):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        form = form_of(client)
+        for cid in ("9" * 5000, "\u00b2", "1e3"):
+            answer = client.post(f"/rep/alex-morgan/followup/{cid}", data=form)
+            assert answer.status_code == 404, cid
+
+
+def test_a_cross_site_upload_is_refused_before_its_body_is_read(reviewed, tmp_path):
+    app, _ = make_app(reviewed)
+    read = []
+
+    async def body():
+        read.append(True)
+        yield b"x" * 1024
+
+    with running(app) as client:
+        refused = client.post(
+            "/rep/alex-morgan/commit",
+            content=body(),
+            headers={
+                "Origin": "https://evil.example",
+                "Content-Type": "multipart/form-data; boundary=x",
+            },
+        )
+        assert refused.status_code == 403 and read == []
+        same_site = client.post(
+            "/rep/alex-morgan/commit",
+            content=b"--x\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+        assert same_site.status_code == 415  # no form of ours is multipart
+        huge = client.post(
+            "/rep/alex-morgan/commit",
+            content=b"text=" + b"a" * 100_000,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert huge.status_code == 413
+    assert stored(tmp_path) == []
+
+
+def test_a_save_while_the_state_is_locked_keeps_the_typed_text(reviewed, tmp_path):
+    import sqlite3
+    import time
+
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        form = form_of(client)
+        holder = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the file
+        try:
+            started = time.monotonic()
+            answer = client.post("/rep/alex-morgan/commit", data=form)
+            waited = time.monotonic() - started
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert answer.status_code == 503
+        assert "another leadprep run is writing" in answer.text
+        assert "Book the CFO call by Friday" in answer.text  # what was typed is still there
+        assert waited < 8  # a short wait, not the CLI's 10 s with every page stalled
+        saved = client.post("/rep/alex-morgan/commit", data=form)
+        assert saved.status_code == 303  # once the lock is gone, the same form saves
+    assert [c.text for c in stored(tmp_path)] == ["Book the CFO call by Friday"]
+
+
+def test_a_read_only_state_file_is_said_on_every_page(reviewed, tmp_path, monkeypatch):
+    import leadprep.review as review_module
+
+    # (the tests run as root, which may write any file: the permission check is what is faked)
+    monkeypatch.setattr(review_module.os, "access", lambda path, mode: False)
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        for page in ("/", "/rep/alex-morgan"):
+            assert "is read-only for this server" in client.get(page).text
+        answer = client.post("/rep/alex-morgan/commit", data=form_of(client))
+        assert answer.status_code == 503 and "Book the CFO call by Friday" in answer.text
+    assert stored(tmp_path) == []
+
+
+def test_a_read_only_state_notice_refuses_saves_and_keeps_the_text(reviewed, tmp_path):
+    app, review = make_app(reviewed)
+    with running(app) as client:
+        review.notice = "The state file x is read-only for this server: nothing can be saved."
+        assert "read-only for this server" in client.get("/").text
+        answer = client.post("/rep/alex-morgan/commit", data=form_of(client))
+        assert answer.status_code == 503 and "Book the CFO call by Friday" in answer.text
+    assert stored(tmp_path) == []
+
+
+def test_a_short_access_token_is_refused(reviewed):
+    for token in ("a", "x" * 15):
+        result = cli(
+            "review", "-c", reviewed, "--host", "0.0.0.0", "--token", token, "--no-browser"
+        )
+        assert result.exit_code == 2 and "at least 16" in result.stderr
+        assert "secrets.token_urlsafe" in result.stderr
+
+
+def test_wrong_tokens_wait_longer_each_time(reviewed, monkeypatch):
+    import leadprep.review as review_module
+
+    waits = []
+
+    async def no_sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(review_module.asyncio, "sleep", no_sleep)
+    app, _ = make_app(reviewed, token="s3cret-review-token-1234")
+    with running(app) as client:
+        for _ in range(4):
+            assert client.get("/?token=guess").status_code == 403
+    assert waits == sorted(waits) and waits[-1] > waits[0]
+
+
+def test_the_browser_gets_a_one_time_code_never_the_token(reviewed):
+    app, review = make_app(reviewed, token="s3cret-review-token-1234")
+    code = review.launch_code
+    assert code and "s3cret" not in code
+    with running(app) as client:
+        first = client.get(f"/?code={code}")
+        assert first.status_code == 303 and first.headers["location"] == "/"
+        assert client.get("/").status_code == 200  # by the cookie
+        client.client.cookies.clear()
+        assert client.get(f"/?code={code}").status_code == 403  # used once
+
+
+@pytest.mark.parametrize("port", ["0", "99999", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(reviewed, port):
+    result = cli("review", "-c", reviewed, "--port", port, "--no-browser")
+    assert result.exit_code == 2 and "internal error" not in result.stderr
+
+
+def test_a_port_in_use_is_a_usage_error_and_no_browser_opens(reviewed, monkeypatch):
+    import socket
+    import webbrowser
+
+    opened = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = cli("review", "-c", reviewed, "--port", port)
+    assert result.exit_code == 2 and f"port {port}" in result.stderr
+    assert "Choose another --port" in result.stderr and opened == []
+
+
+def test_any_loopback_host_serves_its_own_url(reviewed):
+    import httpx
+
+    _, review = make_app(reviewed)
+    review.host = "127.0.0.2"
+    from leadprep.review import create_app
+
+    app = create_app(review)
+    with running(app) as client:
+        client.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.2:8765"
+        )
+        assert client.get("/").status_code == 200

@@ -260,8 +260,9 @@ def test_off_loopback_it_needs_an_access_token_and_every_request_carries_it(revi
     app, _ = make_app(reviewed, token="s3cret-review-token-1234")
     with running(app) as client:
         assert client.get("/").status_code == 403
-        first = client.get("/?token=s3cret-review-token-1234")
-        assert first.status_code == 200
+        first = client.get("/rep/alex-morgan?token=s3cret-review-token-1234")
+        assert first.status_code == 303  # the token leaves the address bar for a cookie
+        assert first.headers["location"] == "/rep/alex-morgan"
         assert client.get("/rep/alex-morgan").status_code == 200  # the cookie it set
         bearer = httpx.Headers({"Authorization": "Bearer s3cret-review-token-1234"})
         client.client.cookies.clear()
