@@ -25,7 +25,7 @@ from leadprep.model import (
     NewCommitment,
     name_from_email,
 )
-from leadprep.sanitize import UnsafeValue, clean_line, clean_text, email_address
+from leadprep.sanitize import UnsafeValue, clean_line, clean_text, email_address, has_visible_text
 from leadprep.store import Store
 from leadprep.textfiles import decode_text, sniff_delimiter
 
@@ -114,7 +114,9 @@ def prepare(
     deal_id = (clean_line(deal_id) or "") if deal_id is not None else ""
     text = " ".join((clean_line(text) or "").split())
     success = " ".join((clean_line(success) or "").split()) or None
-    if not text:
+    if not has_visible_text(success):
+        success = None
+    if not has_visible_text(text):
         raise UsageError(
             "The commitment text is empty: write what the rep will do, with whom, by when."
         )

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-from leadprep.config import Config, find_config_path, load_config
+from leadprep.config import ChatSettings, Config, find_config_path, load_config
 from leadprep.connectors import Check, Connector, connector_for
 from leadprep.connectors.file import owner_index
 from leadprep.errors import LeadprepError
@@ -198,19 +198,29 @@ def _chat(config: Config, online: bool) -> Iterator[Check]:
     for path, variable in sorted(config.missing_env.items()):
         if path.startswith("chat.") or ".chat." in path:
             yield Check("chat", False, f"{path}: environment variable {variable} is not set")
-    for team in config.teams:
-        chat = config.chat_for(team.manager.email)
-        if chat is None:
+    # Each team's own webhooks or the default; with no teams, the default is what every
+    # manager's post goes to (managers come from the CRM then), so it is checked on its own.
+    owners: list[tuple[str, ChatSettings | None]] = [
+        (team.manager.name, config.chat_for(team.manager.email)) for team in config.teams
+    ]
+    if not config.teams or not all(t.chat is not None and t.chat.any for t in config.teams):
+        owners.append(("chat (the default)", config.chat))
+    seen: set[tuple[str, str]] = set()
+    for owner, chat in owners:
+        if chat is None or not chat.any:
             continue
         for kind in ("slack", "teams"):
             secret = getattr(chat, kind)
             if secret is None:
                 continue
             url = secret.get_secret_value()
+            if (kind, url) in seen:
+                continue
+            seen.add((kind, url))
             host = urlsplit(url).hostname or ""
             hosts = _SLACK_HOSTS if kind == "slack" else _TEAMS_HOSTS
             known = host in hosts or host.endswith(tuple(h for h in hosts if h.startswith(".")))
-            where = f"{team.manager.name}: {kind} webhook"
+            where = f"{owner}: {kind} webhook"
             if not known and not is_loopback_host(host):
                 service = "hooks.slack.com" if kind == "slack" else "a Teams Workflows address"
                 yield Check("chat", False, f"{where} is not {service} ({host})")

@@ -185,7 +185,11 @@ def _prep(
     }
     teams = None
     if rollup or len(managers) > 1 or source.demo:
-        teams = team_series(_with_current(reps, weeks, as_of), _manager_names(config))
+        names = _manager_names(config)
+        if manager is not None:  # that manager's files only: no other team in the rollup
+            reps = [s for s in reps if s.manager_email == manager]
+            names = {manager: names[manager]} if manager in names else {}
+        teams = team_series(_with_current(reps, weeks, as_of), names)
     renderer.write(
         packets,
         staging,

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -291,6 +292,22 @@ def _write_file(path: Path, data: str | bytes | Iterable[bytes]) -> None:
             handle.writelines(data)
 
 
+ABANDONED_AFTER = 24 * 3600  # seconds after which a staging folder is left over, whatever
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (another user's), or we cannot tell: keep its folder
+    return True
+
+
 class Staging:
     """This run's files, written to a hidden folder beside their final place and moved there
     together once everything rendered: a failed or full-disk run leaves last week's sheets as
@@ -310,13 +327,28 @@ class Staging:
         created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            folder = Path(tempfile.mkdtemp(dir=out_dir, prefix=cls.PREFIX))
+            cls.remove_abandoned(out_dir)
+            folder = Path(tempfile.mkdtemp(dir=out_dir, prefix=f"{cls.PREFIX}{os.getpid()}-"))
         except OSError as exc:
             raise OutputError(
                 f"Cannot write to the output folder {out_dir}: {exc.strerror}.",
                 hint="Pass --out to a writable folder, or set output.dir in the config.",
             ) from None
         return cls(out_dir, folder, created)
+
+    @classmethod
+    def remove_abandoned(cls, out_dir: Path) -> None:
+        """Remove the staging folders of runs that were killed (``kill -9``, a power cut): their
+        process is gone, or (a folder whose process cannot be told) they are a day old. A run
+        going on right now keeps its own."""
+        for folder in out_dir.glob(f"{cls.PREFIX}*"):
+            pid = folder.name.removeprefix(cls.PREFIX).split("-", 1)[0]
+            try:
+                old = time.time() - folder.stat().st_mtime > ABANDONED_AFTER
+            except OSError:
+                continue
+            if (pid.isdigit() and not _running(int(pid))) or old:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def put(self, name: str, data: str | bytes | Iterable[bytes]) -> str:
         """Write one file into the staging folder; returns its name."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import unicodedata
 from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -206,3 +207,17 @@ def spreadsheet_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+# Letters that draw nothing (Hangul fillers, the braille blank), beside the format characters
+# (zero-width space, word joiner, byte-order mark …) and spaces.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def has_visible_text(value: str | None) -> bool:
+    """Whether ``value`` shows anything on a page: not empty, not only spaces, zero-width or
+    format characters, or letters that draw nothing."""
+    return any(
+        ch not in _BLANK_LETTERS and unicodedata.category(ch) not in ("Cc", "Cf", "Zs", "Zl", "Zp")
+        for ch in value or ""
+    )

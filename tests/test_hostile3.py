@@ -271,7 +271,7 @@ def test_contact_role_rows_that_disagree_on_the_deal_are_a_row_problem(tmp_path)
 def test_a_report_footer_is_only_recognised_after_the_last_deal(tmp_path):
     text = SF_HEAD + (
         '"Alex Morgan","006A","Northwind","Proposal","USD 5,000.00","12/15/2026","",""\n'
-        '"Alex Morgan","","Total Rewards rollout","Proposal","USD 7,000.00","12/15/2026","",""\n'
+        '"","","Total Rewards rollout","Proposal","USD 7,000.00","12/15/2026","",""\n'
         '"Alex Morgan","006C","Contoso","Proposal","USD 1,000.00","12/15/2026","",""\n'
         '""\n"Grand Totals (3 records)","","","","USD 13,000.00"\n""\n'
         '"Confidential Information - Do Not Distribute"\n'
@@ -581,8 +581,11 @@ def test_the_browser_gets_a_one_time_code_never_the_token(reviewed):
 
 @pytest.mark.parametrize("port", ["0", "99999", "-1"])
 def test_a_port_out_of_range_is_a_usage_error(reviewed, port):
-    result = cli("review", "-c", reviewed, "--port", port, "--no-browser")
+    result = cli(
+        "review", "-c", reviewed, "--port", port, "--no-browser", "--as-of", TODAY.isoformat()
+    )
     assert result.exit_code == 2 and "internal error" not in result.stderr
+    assert "Usage: leadprep review" in result.stderr  # Click's own range check, before anything
 
 
 def test_a_port_in_use_is_a_usage_error_and_no_browser_opens(reviewed, monkeypatch):
@@ -595,7 +598,7 @@ def test_a_port_in_use_is_a_usage_error_and_no_browser_opens(reviewed, monkeypat
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        result = cli("review", "-c", reviewed, "--port", port)
+        result = cli("review", "-c", reviewed, "--port", port, "--as-of", TODAY.isoformat())
     assert result.exit_code == 2 and f"port {port}" in result.stderr
     assert "Choose another --port" in result.stderr and opened == []
 
@@ -613,3 +616,124 @@ def test_any_loopback_host_serves_its_own_url(reviewed):
             transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.2:8765"
         )
         assert client.get("/").status_code == 200
+
+
+# --- the rest of the findings ------------------------------------------------------------------
+
+
+def two_managers(tmp_path: Path) -> Path:
+    write_csv(
+        tmp_path / "deals.csv",
+        [
+            csv_row(deal_id="A-1", owner_email="ann.rep@example.com", owner_name="Ann Rep",
+                    manager_email=""),
+            csv_row(deal_id="B-1", owner_email="bob.rep@example.com", owner_name="Bob Rep",
+                    manager_email=""),
+        ],
+    )  # fmt: skip
+    return write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        "teams:\n"
+        "  - manager: {name: Ann Boss, email: ann@example.com}\n    reps: [ann.rep@example.com]\n"
+        "  - manager: {name: Bob Boss, email: bob@example.com}\n    reps: [bob.rep@example.com]\n",
+    )
+
+
+def test_prep_for_one_manager_writes_nothing_of_another_team(tmp_path):
+    config = two_managers(tmp_path)
+    assert cli("prep", "-c", config, "--as-of", "2026-11-23", "-o", "w1").exit_code == 0
+    result = cli(
+        "prep", "-c", config, "--as-of", TODAY.isoformat(), "--manager", "ann@example.com",
+        "-o", "ann", "-f", "html,md,json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for path in (tmp_path / "ann").iterdir():
+        text = path.read_text()
+        assert "Bob" not in text and "bob" not in text, path.name
+    assert "Ann Boss" in (tmp_path / "ann" / "rollup.html").read_text()
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_run(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "prep-sheets"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    killed = out / f".leadprep-staging-{dead}-abc123"
+    killed.mkdir()
+    (killed / "alex-morgan.html").write_text("half written")
+    ancient = out / ".leadprep-staging-oldstyle"  # a folder of an earlier release, a day old
+    ancient.mkdir()
+    os.utime(ancient, (0, 0))
+    alive = out / f".leadprep-staging-{os.getpid()}-running"  # a run going on right now
+    alive.mkdir()
+    config = write_config(tmp_path / "leadprep.yaml", "")
+    assert cli("prep", "--demo", "-c", config, "--as-of", TODAY.isoformat()).exit_code == 0
+    left = sorted(p.name for p in out.iterdir() if p.name.startswith(".leadprep-staging-"))
+    assert left == [alive.name]
+
+
+def test_doctor_checks_the_default_chat_webhook_when_no_team_is_listed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SLACK_ANY", "https://attacker.example/hook/abc")
+    config = write_config(tmp_path / "leadprep.yaml", 'chat: {slack: "${SLACK_ANY}"}\n')
+    result = cli("doctor", "-c", config)
+    assert result.exit_code == 2
+    assert "FAIL chat: chat (the default): slack webhook is not hooks.slack.com" in result.stdout
+
+
+INVISIBLE = ["\u200b", "\u2060\u2060", "\ufeff", "\u3164", "\u2800 \u200b"]
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+def test_a_commitment_of_invisible_characters_is_refused(reviewed, tmp_path, text):
+    result = cli("commit", "-c", reviewed, "D-1", text, "--as-of", TODAY.isoformat())
+    assert result.exit_code == 2 and "empty" in result.stderr
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        form = {**form_of(client), "text": text}
+        assert client.post("/rep/alex-morgan/commit", data=form).status_code == 400
+    assert stored(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "answer", [{"portalId": "not-a-number"}, {"results": "a string"}, ["a", "list"]]
+)
+def test_a_hubspot_answer_of_the_wrong_shape_is_a_crm_error_not_a_crash(
+    tmp_path, monkeypatch, answer
+):
+    from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    portal = build_portal([3], closed=0, seed=2)
+    with FakeHubSpot(portal) as fake:
+        wanted = "/account-info" if "portalId" in str(answer) else "/crm/v3/pipelines"
+
+        def odd(number, path):
+            return (200, {}, answer) if path.startswith(wanted) else None
+
+        fake.fault = odd
+        config = write_config(
+            tmp_path / "hs.yaml",
+            "crm:\n  kind: hubspot\n"
+            f'  hubspot: {{access_token: "${{HUBSPOT_ACCESS_TOKEN}}", base_url: "{fake.url}",'
+            " retry: {base_delay: 0.001, max_attempts: 1}}\nstate: {path: s.db}\n",
+        )
+        result = cli("prep", "-c", config, "--as-of", TODAY.isoformat())
+    assert result.exit_code == 4, result.output
+    assert "HubSpot answered in a shape leadprep does not know" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_a_full_disk_says_so_with_what_to_do():
+    import sqlite3
+
+    from leadprep.store.errors import database_error
+
+    for said in ("disk I/O error", "database or disk is full"):
+        error = database_error(sqlite3.OperationalError(said), Path("/data/state.db"))
+        assert "disk is full or failing" in error.message
+        assert "df -h /data" in (error.hint or "")

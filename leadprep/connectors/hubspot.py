@@ -36,6 +36,7 @@ from leadprep.connectors.kit import (
     Verdict,
     chunks,
     parse_retry_after,
+    reads_answers_of,
     walk_pages,
     with_retries,
 )
@@ -619,6 +620,7 @@ class HubSpotConnector:
         self.settings = settings
         self.client = client or HubSpotClient(settings)
 
+    @reads_answers_of("HubSpot")
     def fetch(
         self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
     ) -> FetchResult:

@@ -10,12 +10,13 @@ the cursor walk, ``fetch`` and ``diagnose``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from leadprep.errors import CRMUnavailableError, LeadprepError
 
@@ -189,3 +190,30 @@ class Usage:
         if self.budget:
             text += f"; {self.budget}"
         return text
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_answers_of(service: str) -> Callable[[F], F]:
+    """A connector method whose parsing of the service's answers may meet a shape it does not
+    know (a field of the wrong type, a list where an object was expected): that is reported as
+    the service's answer, exit 4, never as an internal error. The details are in the -v log."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+                log.debug("an answer of unexpected shape from %s", service, exc_info=True)
+                raise CRMUnavailableError(
+                    f"{service} answered in a shape leadprep does not know "
+                    f"({type(exc).__name__}: {str(exc)[:120]}); nothing was written.",
+                    hint=f"Try again later. If it repeats, run with -v and report it: {service} "
+                    "may have changed its API, or leadprep misreads it.",
+                ) from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

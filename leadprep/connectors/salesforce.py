@@ -38,6 +38,7 @@ from leadprep.connectors.kit import (
     Usage,
     Verdict,
     chunks,
+    reads_answers_of,
     walk_pages,
     with_retries,
 )
@@ -429,6 +430,7 @@ class SalesforceConnector:
     def instance_url(self) -> str:
         return f"https://{self.sf.sf_instance}"
 
+    @reads_answers_of("Salesforce")
     def fetch(
         self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()
     ) -> FetchResult:

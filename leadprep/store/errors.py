@@ -28,6 +28,13 @@ def database_error(exc: sqlite3.Error, path: Path | None) -> DataError:
             hint="Another leadprep run (or an open sqlite3 shell) holds it: wait for it to "
             "finish, then run again.",
         )
+    if "disk is full" in text or "disk i/o error" in text or "no space" in text:
+        return DataError(
+            f"The state database {where} could not be written: the disk is full or failing "
+            f"({exc}). Nothing of this run was recorded.",
+            hint=f"Free some space where it lives (df -h {Path(where).parent}), or point "
+            "state.path (or $LEADPREP_STATE) at another disk, then run again.",
+        )
     if "not a database" in text and path is not None and not _has_sqlite_header(path):
         return DataError(
             f"{where} is not a leadprep state database (not an SQLite file at all).",
