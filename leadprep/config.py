@@ -508,6 +508,13 @@ class Config(Section):
         for team in self.teams:
             for rep in dict.fromkeys(team.reps):
                 managers.setdefault(rep, []).append(team.manager.email)
+        listed = [team.manager.email for team in self.teams]
+        repeated = sorted({m for m in listed if listed.count(m) > 1})
+        if repeated:
+            raise ValueError(
+                f"teams: {', '.join(repeated)} manage{'s' if len(repeated) == 1 else ''} more "
+                "than one team entry; list each manager once, with all their reps (and one chat)"
+            )
         twice = {rep: m for rep, m in managers.items() if len(m) > 1}
         if twice:
             listed = "; ".join(f"{rep} under {' and '.join(m)}" for rep, m in twice.items())

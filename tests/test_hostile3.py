@@ -737,3 +737,59 @@ def test_a_full_disk_says_so_with_what_to_do():
         error = database_error(sqlite3.OperationalError(said), Path("/data/state.db"))
         assert "disk is full or failing" in error.message
         assert "df -h /data" in (error.hint or "")
+
+
+# --- cases of our own, beyond the review's ------------------------------------------------------
+
+
+def test_one_manager_on_two_team_entries_is_a_config_error(tmp_path, smtp):
+    """(Lee@ and lee@ are one manager: their two teams' posts went to the first team's channel.)"""
+    config = two_teams(tmp_path, "Lee@Example.com", "lee@example.com", to_reps=False,
+                       port=smtp.port)  # fmt: skip
+    result = cli("send", "-c", config, "--as-of", TODAY.isoformat())
+    assert result.exit_code == 2 and "manages more than one team entry" in result.stderr
+    assert smtp.inbox.messages == []
+
+
+def test_a_commitment_longer_than_the_form_takes_is_refused_not_cut(reviewed, tmp_path):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        form = {**form_of(client), "text": "Call the CFO " + "x" * 3000}
+        answer = client.post("/rep/alex-morgan/commit", data=form)
+        assert answer.status_code == 400 and "Keep it to 2,000 characters" in answer.text
+    assert stored(tmp_path) == []
+
+
+def test_a_chunked_post_past_the_bound_is_refused_while_it_streams(reviewed, tmp_path):
+    app, _ = make_app(reviewed)
+    sent = []
+
+    async def body():
+        for _ in range(1000):
+            sent.append(1)
+            yield b"text=" + b"a" * 1000
+
+    with running(app) as client:
+        answer = client.post(
+            "/rep/alex-morgan/commit",
+            content=body(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert answer.status_code == 413 and len(sent) < 100  # stopped reading, not spooled
+    assert stored(tmp_path) == []
+
+
+def test_a_header_repeated_under_two_spellings_is_refused(tmp_path):
+    text = "deal_id,deal_name,Owner Email,stage,owner_email\nD-1,A,a@example.com,Proposal,b@example.com\n"
+    result, _ = import_file(tmp_path, text)
+    assert result.exit_code == 2 and "'Owner Email', 'owner_email' more than once" in result.stderr
+
+
+@pytest.mark.parametrize("origin", ["null", "http://127.0.0.1:8766", "http://localhost:8765"])
+def test_a_post_from_any_other_origin_is_refused(reviewed, tmp_path, origin):
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        answer = client.post("/rep/alex-morgan/commit", data=form_of(client),
+                             headers={"Origin": origin})  # fmt: skip
+        assert answer.status_code == 403
+    assert stored(tmp_path) == []
