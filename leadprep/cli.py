@@ -636,7 +636,10 @@ def review(
                         webbrowser.open(url)
 
                 threading.Thread(target=open_when_serving, daemon=True).start()
-            server.run(sockets=[listening])
+            try:
+                server.run(sockets=[listening])
+            except KeyboardInterrupt:  # uvicorn shuts down, then raises Ctrl-C again: a stop
+                pass
             out.print(
                 "Stopped. The demo's records are gone with it."
                 if source.demo
