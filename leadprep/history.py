@@ -96,6 +96,11 @@ class Series:
         }
 
 
+def moved_close_date(change: Any) -> bool:
+    """A close date pushed or pulled in: a first close date (set) or one removed is no move."""
+    return change.field == "close_date" and change.old is not None and change.new is not None
+
+
 def week_of(packets: Iterable[Any]) -> list[RepWeek]:
     """Each packet's week as ``rep_weeks`` records it (at ``prep`` time, from the same flags)."""
     return [
@@ -108,7 +113,7 @@ def week_of(packets: Iterable[Any]) -> list[RepWeek]:
             flagged=len(p.flagged),
             flags=sum(len(v.flags) for v in p.deals),
             high_flags=sum(1 for v in p.deals for f in v.flags if f.severity == "high"),
-            close_moved=sum(1 for v in p.deals if any(c.field == "close_date" for c in v.changes)),
+            close_moved=sum(1 for v in p.deals if any(moved_close_date(c) for c in v.changes)),
         )
         for p in packets
     ]

@@ -202,3 +202,20 @@ def test_one_managers_sheets_only(four_weeks, tmp_path):
         WEEKS[-1].isoformat(),
     )
     assert wrong.exit_code == 2 and "No rep in this pipeline has the manager" in wrong.stderr
+
+
+def test_a_first_close_date_is_set_not_moved(tmp_path):
+    """Dating four undated deals is no slip: 'Close dates moved' counts pushes and pull-ins."""
+    undated = [csv_row(deal_id=f"D-{i}", close_date="", manager_email="") for i in range(4)]
+    dated = [csv_row(deal_id=f"D-{i}", close_date="2027-01-15", manager_email="") for i in range(4)]
+    config = write_config(
+        tmp_path / "leadprep.yaml", "crm: {kind: file, file: {path: deals.csv}}\n"
+    )
+    for day, rows in ((WEEKS[0], undated), (WEEKS[1], dated)):
+        write_csv(tmp_path / "deals.csv", rows)
+        assert cli("prep", "-c", config, "--as-of", day.isoformat(), "-o", "out").exit_code == 0
+    result = cli("history", "-c", config, "--as-of", WEEKS[1].isoformat(), "--format", "json")
+    (row,) = [r for r in json.loads(result.stdout) if r["review"] == WEEKS[1].isoformat()]
+    assert row["close_moved"] == 0
+    assert "4 open deals" in (tmp_path / "out" / "alex-morgan.md").read_text()
+    assert "close date set to" in (tmp_path / "out" / "alex-morgan.html").read_text()
