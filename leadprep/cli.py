@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -636,10 +636,9 @@ def review(
                         webbrowser.open(url)
 
                 threading.Thread(target=open_when_serving, daemon=True).start()
-            try:
+            # uvicorn shuts down gracefully, then raises Ctrl-C again: that is a stop
+            with suppress(KeyboardInterrupt):
                 server.run(sockets=[listening])
-            except KeyboardInterrupt:  # uvicorn shuts down, then raises Ctrl-C again: a stop
-                pass
             out.print(
                 "Stopped. The demo's records are gone with it."
                 if source.demo
