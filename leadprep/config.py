@@ -508,8 +508,8 @@ class Config(Section):
         for team in self.teams:
             for rep in dict.fromkeys(team.reps):
                 managers.setdefault(rep, []).append(team.manager.email)
-        listed = [team.manager.email for team in self.teams]
-        repeated = sorted({m for m in listed if listed.count(m) > 1})
+        heads = [team.manager.email for team in self.teams]
+        repeated = sorted({m for m in heads if heads.count(m) > 1})
         if repeated:
             raise ValueError(
                 f"teams: {', '.join(repeated)} manage{'s' if len(repeated) == 1 else ''} more "

@@ -320,8 +320,8 @@ def create_app(review: ReviewApp) -> Starlette:
         values = {k: _text(form, k) for k in ("text", "deal_id", "due", "success")}
         too_long = [k for k in ("text", "success") if len(form.get(k) or "") > MAX_FIELD]
         if too_long:  # refused whole, never cut short without a word
-            errors = {k: f"Keep it to {MAX_FIELD:,} characters: one sentence." for k in too_long}
-            return review.rep_page(packet, status=400, errors=errors, form=values)
+            long = {k: f"Keep it to {MAX_FIELD:,} characters: one sentence." for k in too_long}
+            return review.rep_page(packet, status=400, errors=long, form=values)
         if review.notice:
             return review.rep_page(packet, status=503, errors={"text": review.notice}, form=values)
         errors: dict[str, str] = {}
