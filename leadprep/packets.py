@@ -20,6 +20,7 @@ from leadprep.questions import QuestionBank, QuestionPicker
 from leadprep.signals import (
     REGISTRY,
     SEVERITY_RANK,
+    USUAL_SHARE,
     Context,
     Flag,
     StuckInStageSettings,
@@ -186,6 +187,35 @@ def checks_off(unsupported: dict[str, str]) -> list[str]:
     return [f"{', '.join(titles)}: {reason}" for reason, titles in by_reason.items()]
 
 
+# The inputs whose absence a check flags, how to tell a deal has one, and the check's words.
+_ABSENCE_FLAGGED = {
+    "close_date": (lambda d: d.close_date is not None, "a close date", "No close date"),
+    "next_step": (
+        lambda d: bool(d.next_step) or d.next_activity_at is not None,
+        "a next step or a scheduled activity",
+        "No next step",
+    ),
+}
+
+
+def sparse_inputs(open_deals: list[Deal], unsupported: frozenset[str]) -> dict[str, str]:
+    """The inputs fewer than USUAL_SHARE of the open deals carry (but some do), with the line the
+    sheet says: a deal lacking one is then not flagged for it, the others are still checked."""
+    out: dict[str, str] = {}
+    if not open_deals:
+        return out
+    for need, (has, what, title) in _ABSENCE_FLAGGED.items():
+        if need in unsupported:
+            continue
+        carrying = sum(1 for d in open_deals if has(d))
+        if 0 < carrying < USUAL_SHARE * len(open_deals):
+            out[need] = (
+                f"{title}: only {carrying:,} of {len(open_deals):,} open deals have {what}, so a "
+                "deal without one is not flagged (the ones that have it are still checked)"
+            )
+    return out
+
+
 # Files the tool writes itself: a rep named "Index" or "Packets" must never get one of these.
 RESERVED_NAMES = frozenset({"index", "packets", "rollup", "outbox", "review", "history", "state"})
 MAX_SLUG = 60  # file names stay far below every file system's 255-byte limit
@@ -264,14 +294,16 @@ def build_packets(
     if only_reps:
         reps = {e: r for e, r in reps.items() if e in only_reps}
 
+    sparse = sparse_inputs(open_deals, frozenset(unsupported or {}))
     base = Context(
         today=as_of,
         settings=config.signals,
         stage_medians=stage_medians(deals, config.signals.of(StuckInStageSettings).min_sample),
         stage_orders=stage_orders(deals),
         unsupported=frozenset(unsupported or {}),
+        sparse=frozenset(sparse),
     )
-    off = checks_off(unsupported or {})
+    off = checks_off(unsupported or {}) + list(sparse.values())
     picker = QuestionPicker(bank, as_of)
     slugs = rep_slugs(list(reps.values()))
     packets = []

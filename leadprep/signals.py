@@ -124,6 +124,13 @@ class Context:
     stage_medians: dict[str, float] = field(default_factory=dict)  # stage (lower) -> median days
     stage_orders: dict[str, int] = field(default_factory=dict)  # stage (lower) -> pipeline order
     unsupported: frozenset[str] = frozenset()  # inputs the source does not carry: checks off
+    # inputs most open deals lack: a deal without one is not flagged for lacking it
+    sparse: frozenset[str] = frozenset()
+
+
+# An input fewer than this share of the open deals carry is the data's gap, not each deal's:
+# its absence is not flagged (four dated deals must not make the other thousands "no close date").
+USUAL_SHARE = 0.5
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -372,7 +379,7 @@ class NoCloseDateSettings(SignalSection):
 @signal("no_close_date", "No close date", settings=NoCloseDateSettings, needs=("close_date",))
 def no_close_date(deal: Deal, ctx: Context, cfg: NoCloseDateSettings) -> Flag | None:
     """An open deal with no close date at all: a hygiene gap."""
-    if deal.close_date is not None:
+    if deal.close_date is not None or "close_date" in ctx.sparse:
         return None
     return Flag("no_close_date", MEDIUM, f"no close date in the CRM (stage {deal.stage})")
 
@@ -442,6 +449,8 @@ def no_next_step(deal: Deal, ctx: Context, cfg: NoNextStepSettings) -> Flag | No
     if not deal.next_step:
         planned = deal.next_activity_at
         if planned is not None and planned.date() >= ctx.today:
+            return None
+        if planned is None and "next_step" in ctx.sparse:
             return None
         evidence = "no next step recorded"
         if planned is not None:

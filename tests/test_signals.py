@@ -1,6 +1,7 @@
 """Table-driven tests for every risk signal, at and around each threshold, with a frozen today."""
 
 import itertools
+import json
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -389,3 +390,51 @@ def test_missing_everything_does_not_crash():
     )
     codes = {f.code for f in evaluate(bare, CTX)}
     assert codes == {"single_threaded", "no_close_date", "no_next_step"}
+
+
+@pytest.mark.parametrize(
+    ("dated", "undated", "flagged"),
+    [
+        (4, 20, 0),  # four dated deals do not make the other twenty "no close date"
+        (12, 8, 8),  # most deals are dated: an undated one is a gap worth a flag
+        (0, 5, 0),  # no deal dated at all: the check is off (the file carries no close dates)
+    ],
+)
+def test_no_close_date_is_flagged_only_where_close_dates_are_usual(
+    tmp_path, dated, undated, flagged
+):
+    from tests.helpers import cli, csv_row, write_config, write_csv
+
+    rows = [
+        csv_row(deal_id=f"D-{i}", close_date="2026-10-01", manager_email="")  # passed
+        for i in range(dated)
+    ] + [csv_row(deal_id=f"U-{i}", close_date="", manager_email="") for i in range(undated)]
+    write_csv(tmp_path / "deals.csv", rows)
+    config = write_config(
+        tmp_path / "leadprep.yaml", "crm: {kind: file, file: {path: deals.csv}}\n"
+    )
+    result = cli("prep", "-c", config, "-f", "json,html", "--as-of", "2026-11-30")
+    assert result.exit_code == 0, result.output
+    (packet,) = json.loads((tmp_path / "prep-sheets" / "packets.json").read_text())["packets"]
+    codes = {d["id"]: {f["code"] for f in d["flags"]} for d in packet["deals"]}
+    assert sum("no_close_date" in c for c in codes.values()) == flagged
+    assert all("close_date_passed" in codes[f"D-{i}"] for i in range(dated))  # still checked
+    if dated and flagged == 0:
+        sheet = (tmp_path / "prep-sheets" / "alex-morgan.html").read_text()
+        assert f"only {dated} of {dated + undated} open deals have a close date" in sheet
+
+
+def test_a_missing_next_step_is_flagged_only_where_next_steps_are_usual(tmp_path):
+    from tests.helpers import cli, csv_row, write_config, write_csv
+
+    rows = [csv_row(deal_id="D-0", next_step="Pricing call", manager_email="")] + [
+        csv_row(deal_id=f"U-{i}", next_step="", manager_email="") for i in range(9)
+    ]
+    write_csv(tmp_path / "deals.csv", rows)
+    config = write_config(
+        tmp_path / "leadprep.yaml", "crm: {kind: file, file: {path: deals.csv}}\n"
+    )
+    assert cli("prep", "-c", config, "-f", "json", "--as-of", "2026-11-30").exit_code == 0
+    (packet,) = json.loads((tmp_path / "prep-sheets" / "packets.json").read_text())["packets"]
+    assert not any(f["code"] == "no_next_step" for d in packet["deals"] for f in d["flags"])
+    assert any("only 1 of 10 open deals have a next step" in line for line in packet["checks_off"])
