@@ -233,3 +233,19 @@ def test_parallel_sends_deliver_each_message_exactly_once(tmp_path, smtp):
     assert sorted(recipients) == sorted([*reps, "dana@example.com"]), report
     again = send(config)
     assert again.exit_code == 0 and len(smtp.inbox.messages) == 7
+
+
+def test_a_rep_with_no_deals_and_nothing_to_follow_up_gets_no_pre_read(tmp_path, smtp):
+    config = mail_config(tmp_path, smtp.port, to_reps=True)
+    text = config.read_text().replace(
+        "reps: [alex@example.com, sam@example.com]",
+        "reps: [alex@example.com, sam@example.com, new.rep@example.com]",
+    )
+    config.write_text(text)
+    result = send(config)
+    assert result.exit_code == 0, result.output
+    assert smtp.inbox.to("new.rep@example.com") == []
+    assert (
+        "has no open deals and nothing to follow up: no pre-read" in result.output + result.stderr
+    )
+    assert len(smtp.inbox.to("alex@example.com")) == 1

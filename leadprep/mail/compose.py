@@ -135,6 +135,12 @@ def compose(
                     "no pre-read for them"
                 )
                 continue
+            if not packet.deals and not packet.deliver:
+                notes.append(
+                    f"{packet.rep.name} has no open deals and nothing to follow up: no pre-read "
+                    "for them"
+                )
+                continue
             manager_name = packet.manager.name if packet.manager else "your manager"
             message = new_message(
                 settings,
