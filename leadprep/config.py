@@ -502,8 +502,9 @@ class Config(Section):
     missing_env: dict[str, str] = Field(default_factory=dict, exclude=True)  # key path -> variable
 
     @model_validator(mode="after")
-    def _one_manager_per_rep(self) -> Config:
-        # A rep under two managers would get one of them silently (the first listed).
+    def _each_person_once(self) -> Config:
+        # A rep under two managers would get one of them silently (the first listed); a manager
+        # on two entries would get one entry's chat for both teams.
         managers: dict[str, list[str]] = {}
         for team in self.teams:
             for rep in dict.fromkeys(team.reps):

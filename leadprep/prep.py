@@ -139,7 +139,8 @@ def _prep(
     rollup: bool = False,
 ) -> PrepResult:
     config, store, connector = source.config, source.store, source.connector
-    record_missing_weeks(store, config, renderer.question_bank())
+    bank = renderer.question_bank()
+    record_missing_weeks(store, config, bank)
     team = config.team_reps() or None  # None: everyone (or, with manager-only teams, their reports)
     memory = remembered(store, as_of)
     known = frozenset(
@@ -157,7 +158,7 @@ def _prep(
         fetched.deals,
         memory,
         config,
-        renderer.question_bank(),
+        bank,
         as_of,
         only_reps,
         unsupported=fetched.unsupported,

@@ -207,11 +207,7 @@ _SECURITY_HEADERS = {
 
 
 def _forbidden(why: str) -> Response:
-    return HTMLResponse(
-        f"<!doctype html><title>Refused</title><p>Refused: {why}. Nothing was written.</p>",
-        status_code=403,
-        headers=_SECURITY_HEADERS,
-    )
+    return _refused(403, why)
 
 
 def _text(form: Any, name: str) -> str:
@@ -255,12 +251,12 @@ def create_app(review: ReviewApp) -> Starlette:
         length = request.headers.get("content-length", "")
         if length and (not length.isdigit() or int(length) > MAX_BODY):
             return {}, _refused(413, "the form is larger than a commitment can be")
-        body = b""
+        body = bytearray()
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY:
                 return {}, _refused(413, "the form is larger than a commitment can be")
-        pairs = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        pairs = parse_qs(bytes(body).decode("utf-8", "replace"), keep_blank_values=True)
         form = {name: values[0] for name, values in pairs.items()}
         token = form.get("csrf")
         if not isinstance(token, str) or not hmac.compare_digest(token, review.csrf):

@@ -133,6 +133,35 @@ class Context:
 USUAL_SHARE = 0.5
 
 
+# The inputs whose absence a check flags, how to tell a deal has one, and the check's words.
+_ABSENCE_FLAGGED = {
+    "close_date": (lambda d: d.close_date is not None, "a close date", "No close date"),
+    "next_step": (
+        lambda d: bool(d.next_step) or d.next_activity_at is not None,
+        "a next step or a scheduled activity",
+        "No next step",
+    ),
+}
+
+
+def sparse_inputs(open_deals: list[Deal], unsupported: frozenset[str]) -> dict[str, str]:
+    """The inputs fewer than USUAL_SHARE of the open deals carry (but some do), with the line the
+    sheet says: a deal lacking one is then not flagged for it, the others are still checked."""
+    out: dict[str, str] = {}
+    if not open_deals:
+        return out
+    for need, (has, what, title) in _ABSENCE_FLAGGED.items():
+        if need in unsupported:
+            continue
+        carrying = sum(1 for d in open_deals if has(d))
+        if 0 < carrying < USUAL_SHARE * len(open_deals):
+            out[need] = (
+                f"{title}: only {carrying:,} of {len(open_deals):,} open deals have {what}, so a "
+                "deal without one is not flagged (the ones that have it are still checked)"
+            )
+    return out
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 

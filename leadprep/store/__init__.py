@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -177,7 +177,7 @@ class Store:
         copy = sqlite3.connect(":memory:", isolation_level=None)
         try:
             self.connection.backup(copy)
-            migrate(copy, self._transaction_on(copy))
+            migrate(copy, Store(copy, None).transaction)
         except (sqlite3.DatabaseError, MigrationError) as exc:
             copy.close()
             raise DataError(
@@ -213,25 +213,17 @@ class Store:
         rows = self.connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         return version, {row[0] for row in rows}
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; BEGIN IMMEDIATE so concurrent writers queue instead of failing."""
-        return self._transaction_on(self.connection)()
-
-    def _transaction_on(
-        self, connection: sqlite3.Connection
-    ) -> Callable[[], AbstractContextManager[sqlite3.Connection]]:
-        @contextmanager
-        def transaction() -> Iterator[sqlite3.Connection]:
-            _when_unlocked(lambda: connection.execute("BEGIN IMMEDIATE"), self.lock_wait)
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            else:
-                connection.execute("COMMIT")
-
-        return transaction
+        _when_unlocked(lambda: self.connection.execute("BEGIN IMMEDIATE"), self.lock_wait)
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        else:
+            self.connection.execute("COMMIT")
 
     def close(self) -> None:
         self.connection.close()
