@@ -51,6 +51,12 @@ def _contact_key(contact: Contact) -> str:
 def diff_deal(before: Deal, now: Deal, today: date) -> list[DealChange]:
     """Changes of the fields a coach cares about, in a fixed order."""
     changes: list[DealChange] = []
+    if before.owner.email != now.owner.email:
+        changes.append(
+            DealChange(
+                "owner", before.owner.name, now.owner.name, f"reassigned from {before.owner.name}"
+            )
+        )
     if before.close_date != now.close_date:
         old, new = before.close_date, now.close_date
         if old and new:

@@ -237,10 +237,17 @@ def prep(
         for note in result.notes:
             err.print(f"[yellow]note:[/] {escape(note)}")
         _print_summary(result)
+        missing = result.no_sheet
+        if missing is not None:
+            err.print(
+                f"[yellow]{missing.count:,} of {missing.total:,} open deals went to no sheet:[/] "
+                + escape(missing.why)
+            )
         if result.problems:
             err.print(f"[yellow]{len(result.problems)} record(s) skipped:[/]")
             for problem in result.problems:
                 err.print(f"  {terminal_text(problem)}", markup=False)
+        if result.problems or (missing is not None and missing.most):
             raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -258,18 +265,36 @@ def _progress() -> Iterator[Progress]:
         yield bar
 
 
+# One definition of each count, said under both tables that show it (prep and history).
+COUNTS_CAPTION = (
+    "Flagged: open deals with at least one flag. High: high-severity flags, those in a line "
+    "shared by most deals included (a forecast judgement riding on another flag is not counted)."
+)
+
+
 def _print_summary(result: PrepResult) -> None:
     table = Table(
-        title=f"Review {result.as_of.isoformat()} · source: {result.source}", title_justify="left"
+        title=f"Review {result.as_of.isoformat()} · source: {result.source}",
+        title_justify="left",
+        caption=COUNTS_CAPTION,
+        caption_justify="left",
     )
-    for column in ("Rep", "Open deals", "Flagged", "High", "Focus", "Changed", "Commitments"):
+    for column in (
+        "Rep",
+        "Open deals",
+        "Flagged",
+        "High",
+        "Focus",
+        "Changed",
+        "Commitments",
+    ):
         table.add_column(column, justify="left" if column == "Rep" else "right")
     for p in result.packets:
         table.add_row(
             escape(p.rep.name),
             str(len(p.deals)),
             str(len(p.flagged)),
-            str(sum(1 for d in p.flagged if d.top_severity == "high")),
+            str(p.high_flags),
             str(len(p.focus)),
             str(len(p.changed)) if p.previous_review else "—",
             str(len(p.deliver)),
@@ -708,7 +733,12 @@ def history(
         if not rows:
             out.print("No reviews recorded yet.")
             return
-        table = Table(title=f"The last {weeks} reviews", title_justify="left")
+        table = Table(
+            title=f"The last {weeks} reviews",
+            title_justify="left",
+            caption=COUNTS_CAPTION,
+            caption_justify="left",
+        )
         for column in (
             "Rep",
             "Review",
@@ -767,6 +797,7 @@ def doctor(
     online: bool = typer.Option(
         False, "--online", help="Also ask each chat service whether it knows the webhook."
     ),
+    as_of: str | None = AsOfOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
     """Check the config, the data source, the state store and the templates; one line each."""
@@ -774,8 +805,14 @@ def doctor(
         from leadprep.doctor import run_checks
 
         failures = 0
-        for check in run_checks(config, online=online):
-            mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
+        for check in run_checks(config, online=online, as_of=_as_of(as_of)):
+            mark = (
+                "[red]FAIL[/]"
+                if not check.ok
+                else "[yellow]WARN[/]"
+                if check.warn
+                else "[green]ok[/]  "
+            )
             out.print(f"{mark} {check.name}: {escape(redact(check.detail))}")
             failures += not check.ok
         raise typer.Exit(2 if failures else EXIT_OK)

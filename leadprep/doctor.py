@@ -9,15 +9,21 @@ from datetime import date
 from pathlib import Path
 
 from leadprep.config import ChatSettings, Config, find_config_path, load_config
-from leadprep.connectors import Check, Connector, connector_for
+from leadprep.connectors import Check, FetchResult, connector_for
 from leadprep.connectors.file import owner_index
 from leadprep.errors import LeadprepError
+from leadprep.packets import signal_context
+from leadprep.prep import no_sheet
+from leadprep.signals import RIDER, SIGNALS, StuckInStageSettings, evaluate, limits_in_use
 
 __all__ = ["Check", "run_checks"]
 
 
-def run_checks(config_path: Path | None, *, online: bool = False) -> Iterator[Check]:
-    """Run every check; stops early only when the config itself cannot be loaded."""
+def run_checks(
+    config_path: Path | None, *, online: bool = False, as_of: date | None = None
+) -> Iterator[Check]:
+    """Run every check; stops early only when the config itself cannot be loaded. ``as_of``
+    is the review day the signals are tried on (default today)."""
     try:
         path = find_config_path(config_path)
         config = load_config(path) if path else Config()
@@ -27,7 +33,7 @@ def run_checks(config_path: Path | None, *, online: bool = False) -> Iterator[Ch
     yield Check(
         "config", True, str(path) if path else "no config file: the bundled demo pipeline is used"
     )
-    yield from _crm(config)
+    yield from _crm(config, as_of or date.today())
     teams = config.teams
     reps = config.team_reps()
     yield Check(
@@ -47,7 +53,7 @@ def run_checks(config_path: Path | None, *, online: bool = False) -> Iterator[Ch
     yield _pdf(config)
 
 
-def _crm(config: Config) -> Iterator[Check]:
+def _crm(config: Config, as_of: date) -> Iterator[Check]:
     """The source's own checks (a file's rows; a service's login, scopes or objects, usage).
     A CRM service is retried little: doctor should answer quickly, not wait out a rate limit."""
     section = getattr(config.crm, config.crm.kind, None)
@@ -61,19 +67,26 @@ def _crm(config: Config) -> Iterator[Check]:
     try:
         connector = connector_for(config)
         yield from connector.diagnose()
-        if config.crm.kind == "file" and config.teams:
-            yield from _team_coverage(config, connector)
+        if config.crm.kind == "file":
+            fetched = connector.fetch(config.team_reps() or None, as_of)
+            if config.teams:
+                yield from _team_coverage(config, fetched)
+            yield from signal_checks(config, fetched, as_of)
     except LeadprepError as exc:
         yield Check("crm", False, str(exc))
 
 
-def _team_coverage(config: Config, connector: Connector) -> Iterator[Check]:
+def _team_coverage(config: Config, fetched: FetchResult) -> Iterator[Check]:
     """For an export: the owners no team lists, and the team's reps with no open deal in it."""
     team = config.team_reps()
-    fetched = connector.fetch(team or None, date.today())
-    for note in fetched.notes:
-        if "no team lists" in note:
-            yield Check("teams", True, note)
+    missing = no_sheet(fetched)
+    if missing is not None:
+        yield Check(
+            "teams",
+            True,
+            f"{missing.count:,} of {missing.total:,} open deals go to no sheet: {missing.why}",
+            warn=missing.most,
+        )
     _, shared = owner_index(config.rep_names())
     if shared:
         listed = "; ".join(" and ".join(emails) for emails in shared.values())
@@ -89,6 +102,59 @@ def _team_coverage(config: Config, connector: Connector) -> Iterator[Check]:
     idle = sorted(names.get(e, e) for e in team - with_deals)
     if idle:
         yield Check("teams", True, f"no open deals in the data for: {', '.join(idle)}")
+
+
+def signal_checks(config: Config, fetched: FetchResult, as_of: date) -> Iterator[Check]:
+    """The signals tried on the data: the limits in use, and WARN where the setup likely is not
+    what was meant (most checks off, a flag on most deals, limits at defaults beside won deals)."""
+    context, sparse = signal_context(fetched.deals, config, as_of, None, fetched.unsupported)
+    open_deals = [d for d in fetched.deals if d.is_open]
+    off = [
+        s.title
+        for s in SIGNALS.values()
+        if not config.signals.section(s.code).enabled
+        or context.unsupported.intersection(s.needs)
+        or (s.code in ("no_close_date",) and "close_date" in sparse)
+    ]
+    if off:
+        yield Check(
+            "signals",
+            True,
+            f"{len(off)} of {len(SIGNALS)} checks off (switched off, or the data cannot support "
+            f"them): {', '.join(off)}",
+            warn=len(off) * 2 > len(SIGNALS),
+        )
+    limits = limits_in_use(context, open_deals)
+    if limits:
+        yield Check("signals", True, "stuck-in-stage limits: " + "; ".join(limits))
+    stuck = config.signals.of(StuckInStageSettings)
+    learned = context.limits.by_stage or context.limits.cycle
+    if limits and stuck.learn and not learned and context.limits.won:
+        yield Check(
+            "signals",
+            True,
+            f"stuck-in-stage limits are defaults although the data holds "
+            f"{context.limits.won:,} won deal(s): {stuck.min_sample} won deals with a "
+            "created_at and a close date (or dated stage history) are needed to learn them; map "
+            "created_at in crm.file.columns, or pin a limit (signals.stuck_in_stage.days)",
+            warn=True,
+        )
+    if not open_deals:
+        return
+    counts: dict[str, int] = {}
+    for deal in open_deals:
+        for code in {f.code for f in evaluate(deal, context) if f.shown != RIDER}:
+            counts[code] = counts.get(code, 0) + 1
+    for code, count in sorted(counts.items(), key=lambda item: -item[1]):
+        if count * 2 > len(open_deals):
+            yield Check(
+                "signals",
+                True,
+                f"{SIGNALS[code].title} on {count:,} of {len(open_deals):,} open deals: the sheets "
+                f"state it once as a gap most deals share; if it is not real, adjust "
+                f"signals.{code} in the config (docs/signals.md)",
+                warn=True,
+            )
 
 
 def _state(config: Config) -> Check:

@@ -111,8 +111,8 @@ def week_of(packets: Iterable[Any]) -> list[RepWeek]:
             manager_name=p.manager.name if p.manager else None,
             open_deals=len(p.deals),
             flagged=len(p.flagged),
-            flags=sum(len(v.flags) for v in p.deals),
-            high_flags=sum(1 for v in p.deals for f in v.flags if f.severity == "high"),
+            flags=p.flag_total,
+            high_flags=p.high_flags,
             close_moved=sum(1 for v in p.deals if any(moved_close_date(c) for c in v.changes)),
         )
         for p in packets

@@ -15,21 +15,31 @@ from typing import Any
 from leadprep.changes import DealChange, Departure, departures, diff_deal
 from leadprep.commitments import CoachingRecord, coaching_record, reviews_missed, vagueness_hint
 from leadprep.config import Config, Person
+from leadprep.hygiene import MIN_DEALS, HygieneLine, counts, gather, team_lines, widespread
+from leadprep.limits import learn
 from leadprep.model import Commitment, Deal, Rep, name_from_email
 from leadprep.questions import QuestionBank, QuestionPicker
 from leadprep.signals import (
+    DEAL,
+    HIGH,
+    HYGIENE,
     REGISTRY,
+    RIDER,
     SEVERITY_RANK,
     Context,
     Flag,
     StuckInStageSettings,
     evaluate,
+    limits_in_use,
     sparse_inputs,
-    stage_medians,
     stage_orders,
 )
 
 SEVERITY_POINTS = {"high": 3, "medium": 2, "low": 1}
+NEWS_WEIGHT = 2  # a change since the last review outranks a standing condition of the same size
+PRINTED_OTHER_DEALS = 15  # rows of other deals printed at most (the PDF may print fewer to fit)
+PRINTED_DEPARTED = 8
+PRINT_STEP = 4  # rows taken off at a time while a sheet does not fit two pages
 MINUTES = {"listen": 3, "explore": 3, "agree": 2}
 
 
@@ -47,7 +57,32 @@ class DealView:
 
     @property
     def top_severity(self) -> str | None:
+        """The most severe of the deal's flags, however they are shown."""
         return self.flags[0].severity if self.flags else None
+
+    @property
+    def listed(self) -> list[Flag]:
+        """The flags shown on the deal's own row: not riders, not in a hygiene line."""
+        return [f for f in self.flags if f.shown == DEAL]
+
+    @property
+    def riders(self) -> list[Flag]:
+        """Flags that restate another's root cause: one line under the deal's flags."""
+        return [f for f in self.flags if f.shown == RIDER]
+
+    @property
+    def in_hygiene(self) -> list[Flag]:
+        """Flags most deals share: stated once for the pipeline, and on a focus deal."""
+        return [f for f in self.flags if f.shown == HYGIENE]
+
+    @property
+    def evidence(self) -> list[Flag]:
+        """What a focus deal shows: its own flags, then the pipeline-wide ones with its numbers."""
+        return self.listed + self.in_hygiene
+
+    @property
+    def news(self) -> list[Flag]:
+        return [f for f in self.listed if f.news]
 
     @property
     def close_date_timeline(self) -> list[date]:
@@ -88,6 +123,10 @@ class Packet:
     agree: list[str] = field(default_factory=list)  # the one commitment question, then its check
     minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
     checks_off: list[str] = field(default_factory=list)  # checks the data cannot support, and why
+    hygiene: list[HygieneLine] = field(default_factory=list)  # gaps most of the deals share
+    limits: list[str] = field(default_factory=list)  # stuck-in-stage limits and their source
+    printed_others: int | None = None  # rows of other deals that fit the printed page
+    printed_departed: int | None = None  # departed deals that fit the printed page
     # the last weeks, oldest first: (review date, flagged deals, kept rate or None)
     trend: list[tuple[date, int | None, float | None]] = field(default_factory=list)
 
@@ -104,6 +143,30 @@ class Packet:
     @property
     def others(self) -> list[DealView]:
         return [d for d in self.deals if not d.focus]
+
+    def fewer_printed(self) -> bool:
+        """Print fewer rows of other and departed deals (the sheet ran past two pages); False
+        when there is nothing left to take off."""
+        others = len(self.others) if self.printed_others is None else self.printed_others
+        departed = len(self.departed) if self.printed_departed is None else self.printed_departed
+        if others == 0 and departed == 0:
+            return False
+        self.printed_others = max(0, min(others, len(self.others)) - PRINT_STEP)
+        self.printed_departed = max(0, min(departed, len(self.departed)) - PRINT_STEP // 2)
+        return True
+
+    @property
+    def departed_not_printed(self) -> int:
+        if self.printed_departed is None:
+            return 0
+        return max(0, len(self.departed) - self.printed_departed)
+
+    @property
+    def others_not_printed(self) -> int:
+        """Other deals the printed sheet leaves to the HTML sheet and packets.json."""
+        if self.printed_others is None:
+            return 0
+        return max(0, len(self.others) - self.printed_others)
 
     @property
     def flagged(self) -> list[DealView]:
@@ -122,6 +185,19 @@ class Packet:
         """Open pipeline per currency: amounts in different currencies are never added
         together (no exchange rates are guessed)."""
         return currency_totals(d.deal for d in self.deals)
+
+    @property
+    def flag_total(self) -> int:
+        """Flags on the open deals, however shown; riders restate another flag and count nothing
+        (the definition ``prep``, ``history``, the index and the rollup share)."""
+        return sum(1 for v in self.deals for f in v.flags if f.shown != RIDER)
+
+    @property
+    def high_flags(self) -> int:
+        """High-severity flags, counted as :attr:`flag_total` counts them."""
+        return sum(
+            1 for v in self.deals for f in v.flags if f.shown != RIDER and f.severity == "high"
+        )
 
     @property
     def flag_counts(self) -> dict[str, int]:
@@ -145,10 +221,12 @@ def currency_totals(deals: Iterable[Deal]) -> dict[str, Decimal]:
 
 
 def risk_score(flags: list[Flag], deal: Deal, median_amount: Decimal | None, today: date) -> float:
-    """Severity points × size weight × urgency weight (docs/signals.md, "Ranking")."""
-    if not flags:
+    """Severity points (doubled for news) × size weight × urgency weight (docs/signals.md,
+    "Ranking"); flags shown only as riders or in a hygiene line score nothing."""
+    listed = [f for f in flags if f.shown == DEAL]
+    if not listed:
         return 0.0
-    points = sum(SEVERITY_POINTS[f.severity] for f in flags)
+    points = sum(SEVERITY_POINTS[f.severity] * (NEWS_WEIGHT if f.news else 1) for f in listed)
     size = 1.0
     if deal.amount is not None and median_amount:
         size = min(max(float(deal.amount / median_amount), 0.5), 2.0)
@@ -163,16 +241,21 @@ _LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def _rank_key(view: DealView) -> tuple[Any, ...]:
-    """Most in need of coaching first; on a tie (thin data scores alike), bigger, older and
-    closer-dated deals first, and the name only when all of that is equal too."""
+    """Most in need of coaching first, what changed badly since the last review before all; on a tie (thin data scores alike), the deal furthest past
+    a pipeline-wide limit, then bigger, older and closer-dated deals, and the name last."""
     deal = view.deal
+    listed = view.listed
     return (
+        not any(f.severity == HIGH for f in view.news),  # high-severity news first
         -view.risk_score,
+        -(SEVERITY_RANK[listed[0].severity] if listed else 0),
+        -max((f.facts.get("excess", 0) for f in view.in_hygiene), default=0),
         -(SEVERITY_RANK.get(view.top_severity or "", 0)),
         -(deal.amount or 0),
         deal.created_at or _LATEST,
         deal.close_date or date.max,
         deal.name.lower(),
+        deal.id,
     )
 
 
@@ -265,46 +348,35 @@ def build_packets(
     if only_reps:
         reps = {e: r for e, r in reps.items() if e in only_reps}
 
-    sparse = sparse_inputs(open_deals, frozenset(unsupported or {}))
-    base = Context(
-        today=as_of,
-        settings=config.signals,
-        stage_medians=stage_medians(deals, config.signals.of(StuckInStageSettings).min_sample),
-        stage_orders=stage_orders(deals),
-        unsupported=frozenset(unsupported or {}),
-        sparse=frozenset(sparse),
-    )
+    base, sparse = signal_context(deals, config, as_of, memory.previous_review, unsupported)
     off = checks_off(unsupported or {}) + list(sparse.values())
+    limits = limits_in_use(base, open_deals)
     picker = QuestionPicker(bank, as_of)
     slugs = rep_slugs(list(reps.values()))
+    ordered = sorted(reps.items(), key=lambda item: item[1].name.lower())
+    flagged = {email: _flagged(memory, base, open_deals, email) for email, _ in ordered}
+    team_codes = {line.code for line in team_lines(flagged.values())}
     packets = []
-    for email, rep in sorted(reps.items(), key=lambda item: item[1].name.lower()):
-        mine = [d for d in open_deals if d.owner.email == email]
-        by_currency: dict[str, list[Decimal]] = {}
-        for d in mine:
-            if d.amount:
-                by_currency.setdefault(d.currency, []).append(d.amount)
-        medians = {c: statistics.median(amounts) for c, amounts in by_currency.items()}
-        views = []
-        for deal in mine:
-            before = memory.previous.get(deal.id)
-            seen = tuple(c for _, c in memory.close_dates_seen.get(deal.id, []) if c is not None)
-            ctx = replace(base, previous=before, close_dates_seen=seen)
-            flags = evaluate(deal, ctx)
-            views.append(
-                DealView(
-                    deal=deal,
-                    flags=flags,
-                    changes=diff_deal(before, deal, as_of) if before else [],
-                    is_new=memory.previous_review is not None and before is None,
-                    risk_score=risk_score(flags, deal, medians.get(deal.currency), as_of),
-                )
+    for email, rep in ordered:
+        mine = [v.deal for v in flagged[email]]
+        views = flagged[email]
+        shared = {
+            code
+            for code, count in counts(views).items()
+            if widespread(count, len(views)) or (code in team_codes and count >= MIN_DEALS)
+        }
+        hygiene = gather(views, shared)
+        medians = _median_amounts(mine)
+        for view in views:
+            view.risk_score = risk_score(
+                view.flags, view.deal, medians.get(view.deal.currency), as_of
             )
         views.sort(key=_rank_key)
         first_name = _first_name(rep)
-        for view in [v for v in views if v.flags][: config.review.focus_deals]:
+        for view in _focus(views, config.review.focus_deals):
             view.focus = True
-            view.questions = picker.for_deal(view.deal, view.flags, first_name)
+            asked = view.news + [f for f in view.evidence if not f.news]
+            view.questions = picker.for_deal(view.deal, asked, first_name)
         packets.append(
             Packet(
                 rep=rep,
@@ -324,9 +396,73 @@ def build_packets(
                     as_of,
                 ),
                 checks_off=off,
+                hygiene=hygiene,
+                printed_others=PRINTED_OTHER_DEALS,
+                printed_departed=PRINTED_DEPARTED,
+                limits=limits,
             )
         )
     return packets
+
+
+def signal_context(
+    deals: list[Deal],
+    config: Config,
+    as_of: date,
+    previous_review: date | None = None,
+    unsupported: dict[str, str] | None = None,
+) -> tuple[Context, dict[str, str]]:
+    """What every signal sees of this review (limits learned from the won deals, stage order,
+    the checks off), and the inputs too few open deals carry to flag their absence."""
+    open_deals = [d for d in deals if d.is_open]
+    sparse = sparse_inputs(open_deals, frozenset(unsupported or {}))
+    stuck = config.signals.of(StuckInStageSettings)
+    context = Context(
+        today=as_of,
+        settings=config.signals,
+        previous_review=previous_review,
+        limits=learn(deals, stuck.percentile, stuck.min_sample),
+        stage_orders=stage_orders(deals),
+        unsupported=frozenset(unsupported or {}),
+        sparse=frozenset(sparse),
+    )
+    return context, sparse
+
+
+def _flagged(memory: Memory, base: Context, open_deals: list[Deal], email: str) -> list[DealView]:
+    """The rep's open deals with their flags and changes (scored and ranked later, once it is
+    known which flags the whole pipeline shares)."""
+    views = []
+    for deal in (d for d in open_deals if d.owner.email == email):
+        before = memory.previous.get(deal.id)
+        seen = tuple(c for _, c in memory.close_dates_seen.get(deal.id, []) if c is not None)
+        ctx = replace(base, previous=before, close_dates_seen=seen)
+        views.append(
+            DealView(
+                deal=deal,
+                flags=evaluate(deal, ctx),
+                changes=diff_deal(before, deal, base.today) if before else [],
+                is_new=memory.previous_review is not None and before is None,
+                risk_score=0.0,
+            )
+        )
+    return views
+
+
+def _median_amounts(deals: list[Deal]) -> dict[str, Decimal]:
+    by_currency: dict[str, list[Decimal]] = {}
+    for deal in deals:
+        if deal.amount:
+            by_currency.setdefault(deal.currency, []).append(deal.amount)
+    return {c: statistics.median(amounts) for c, amounts in by_currency.items()}
+
+
+def _focus(ranked: list[DealView], count: int) -> list[DealView]:
+    """The deals to talk through: those with a flag of their own first; when fewer, the deals
+    furthest past a pipeline-wide limit (each with its own numbers)."""
+    own = [v for v in ranked if v.listed]
+    shared = [v for v in ranked if not v.listed and v.in_hygiene]
+    return (own + shared)[:count]
 
 
 def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:
@@ -374,7 +510,14 @@ def _deliver(
 
 
 def _flag_json(flag: Flag) -> dict[str, Any]:
-    return {"code": flag.code, "severity": flag.severity, "evidence": flag.evidence}
+    return {
+        "code": flag.code,
+        "title": flag.title,
+        "severity": flag.severity,
+        "evidence": flag.evidence,
+        "news": flag.news,
+        "shown": flag.shown,
+    }
 
 
 def deal_json(view: DealView) -> dict[str, Any]:
@@ -426,6 +569,10 @@ def packet_json(packet: Packet) -> dict[str, Any]:
             "summary": packet.coaching.summary,
         },
         "checks_off": packet.checks_off,
+        "hygiene": [
+            {"code": h.code, "deals": h.count, "of": h.total, "high": h.high, "text": h.text}
+            for h in packet.hygiene
+        ],
         "pipeline_value_known": packet.amounts_known,
         "listen": packet.listen,
         "agree": {"prompts": packet.agree},

@@ -65,6 +65,39 @@ def open_review(
         yield ReviewSource(config, connector, opened)
 
 
+@dataclass(frozen=True)
+class NoSheet:
+    """Open deals that went to no sheet because no team lists their owner."""
+
+    count: int
+    total: int  # open deals found, on a sheet or not
+    owners: dict[str, int]  # owner name -> open deals
+
+    @property
+    def most(self) -> bool:
+        """More than half the open deals went to no sheet: a setup mistake, not a choice."""
+        return self.count * 2 > self.total
+
+    @property
+    def why(self) -> str:
+        ranked = sorted(self.owners.items(), key=lambda item: (-item[1], item[0]))
+        named = ", ".join(f"{name} ({count:,})" for name, count in ranked[:6])
+        more = f" and {len(ranked) - 6} more" if len(ranked) > 6 else ""
+        return (
+            f"no team in the config lists their owners: {named}{more}. Add them to teams as "
+            '"Name <email>", or remove teams to give every owner a sheet.'
+        )
+
+
+def no_sheet(fetched: FetchResult) -> NoSheet | None:
+    """The open deals the teams leave out, or None when every open deal found has a sheet."""
+    count = sum(fetched.unassigned.values())
+    if not count:
+        return None
+    total = count + sum(1 for d in fetched.deals if d.is_open)
+    return NoSheet(count, total, dict(fetched.unassigned))
+
+
 @dataclass
 class PrepResult:
     """What a prep run produced and what it had to skip."""
@@ -77,6 +110,7 @@ class PrepResult:
     problems: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     previous_review: date | None = None
+    no_sheet: NoSheet | None = None
 
 
 def remembered(store: Store, as_of: date) -> Memory:
@@ -199,6 +233,7 @@ def _prep(
         source=fetched.source,
         progress=progress,
         rollup=teams,
+        no_sheet=no_sheet(fetched),
     )
     # Recorded only once every sheet rendered; published right after, so both change together.
     store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported, weeks)
@@ -215,6 +250,7 @@ def _prep(
         problems=fetched.problems,
         notes=fetched.notes,
         previous_review=memory.previous_review,
+        no_sheet=no_sheet(fetched),
     )
 
 

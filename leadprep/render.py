@@ -33,6 +33,7 @@ from leadprep.config import Config
 from leadprep.errors import ConfigError, OutputError
 from leadprep.formatting import ago, money, money_totals, percent, plural, short_date
 from leadprep.history import sparkline
+from leadprep.hygiene import team_lines
 from leadprep.packets import Packet, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
@@ -194,8 +195,10 @@ class Renderer:
         source: str,
         files: dict[str, list[str]],
         rollup: bool = False,
+        no_sheet: Any = None,
     ) -> str:
-        """The manager's index: reps grouped under their manager, each team with its totals."""
+        """The manager's index: reps grouped under their manager, each team with its totals,
+        the gaps most of the team's deals share, and the deals that went to no sheet."""
         teams: dict[str, list[Packet]] = {}
         for packet in packets:
             teams.setdefault(packet.manager.email if packet.manager else "", []).append(packet)
@@ -214,6 +217,9 @@ class Renderer:
             source=source,
             files=files,
             rollup=rollup,
+            unassigned=no_sheet,
+            hygiene=team_lines(p.deals for p in packets),
+            limits=packets[0].limits if packets else [],
         )
 
     def stage(self, out_dir: Path) -> Staging:
@@ -231,6 +237,7 @@ class Renderer:
         source: str,
         progress: Callable[[str], None] | None = None,
         rollup: list[Any] | None = None,
+        no_sheet: Any = None,
     ) -> None:
         """Render every requested format into ``staging`` (and ``rollup.html`` when given the
         teams' series); nothing reaches the output folder until :meth:`Staging.publish`."""
@@ -244,13 +251,15 @@ class Renderer:
         per_rep: dict[str, list[str]] = {}
         for packet in packets:
             names = []
+            document = None
+            if layout is not None:  # first: fitting the pages sets how many rows print
+                document = self._fit(packet, layout, staging.out_dir)
+                laid_out.append(document)
             if "html" in formats:
                 names.append(staging.put(f"{packet.slug}.html", self.packet_html(packet)))
             if "md" in formats:
                 names.append(staging.put(f"{packet.slug}.md", self.packet_markdown(packet)))
-            if layout is not None:
-                document = layout(self.packet_html(packet), staging.out_dir)
-                laid_out.append(document)
+            if document is not None:
                 names.append(staging.put(f"{packet.slug}.pdf", document.write_pdf()))
             per_rep[packet.slug] = names
             if progress:
@@ -262,13 +271,30 @@ class Renderer:
         if "json" in formats:
             staging.put("packets.json", _packets_json_bytes(packets, as_of, source))
         staging.put(
-            "index.html", self.index_html(packets, as_of, source, per_rep, rollup is not None)
+            "index.html",
+            self.index_html(packets, as_of, source, per_rep, rollup is not None, no_sheet),
         )
         if rollup is not None:
             staging.put(
                 "rollup.html",
                 self.render_text("rollup.html.j2", teams=rollup, as_of=as_of, source=source),
             )
+
+    def _fit(self, packet: Packet, layout: Callable[[str, Path], Any], base: Path) -> Any:
+        """Lay the sheet out, printing fewer of the other (and departed) deals until it fits on
+        two pages (or on as few as its focus deals alone need, when that is more); the rest stay
+        in the HTML sheet and packets.json, and the page says so."""
+        document = layout(self.packet_html(packet), base)
+        if len(document.pages) <= MAX_PAGES:
+            return document
+        wanted = (packet.printed_others, packet.printed_departed)
+        packet.printed_others = packet.printed_departed = 0
+        bare = layout(self.packet_html(packet), base)
+        target = max(MAX_PAGES, len(bare.pages))
+        packet.printed_others, packet.printed_departed = wanted
+        while len(document.pages) > target and packet.fewer_printed():
+            document = layout(self.packet_html(packet), base)
+        return document
 
     def write_to(
         self, packets: list[Packet], out_dir: Path, formats: list[str], **options: Any
@@ -280,6 +306,9 @@ class Renderer:
             return staging.publish()
         finally:
             staging.discard()
+
+
+MAX_PAGES = 2  # a sheet is one sheet of paper, printed on both sides
 
 
 def _write_file(path: Path, data: str | bytes | Iterable[bytes]) -> None:

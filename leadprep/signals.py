@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import itertools
 import re
-import statistics
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field, create_model, model_validator
 
 from leadprep.formatting import days_between, money, percent, plural, short_date
+from leadprep.limits import DEFAULT, PINNED, LearnedLimits, Limit, stage_key
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Deal
 from leadprep.settings import Section
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
+# How a flag is shown: on its deal's row; as one line under the flag it derives from (a rider);
+# or, when it covers most of a rep's open deals, once in a pipeline-hygiene line.
+DEAL, RIDER, HYGIENE = "deal", "rider", "hygiene"
 SEVERITY_RANK = {HIGH: 3, MEDIUM: 2, LOW: 1}
 _RAISE = {LOW: MEDIUM, MEDIUM: HIGH, HIGH: HIGH}
 F = TypeVar("F", bound=Callable[..., "Flag | None"])
@@ -107,10 +110,17 @@ class Flag:
     severity: str
     evidence: str
     facts: dict[str, Any] = field(default_factory=dict, compare=False)
+    label: str | None = None  # a truer title than the signal's for this evidence
+    shown: str = DEAL  # DEAL: on the deal's row; RIDER: one line under another flag; HYGIENE
 
     @property
     def title(self) -> str:
-        return FLAG_TITLES.get(self.code, self.code)
+        return self.label or FLAG_TITLES.get(self.code, self.code)
+
+    @property
+    def news(self) -> bool:
+        """Whether the flag reports a change since the last review (it ranks first)."""
+        return bool(self.facts.get("news"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +130,16 @@ class Context:
     today: date
     settings: SignalSettingsBase = field(default_factory=lambda: SignalSettings())
     previous: Deal | None = None  # the deal at the previous review
+    previous_review: date | None = None  # what changed after it is news
     close_dates_seen: tuple[date, ...] = ()  # close dates at earlier reviews, oldest first
-    stage_medians: dict[str, float] = field(default_factory=dict)  # stage (lower) -> median days
+    limits: LearnedLimits = field(default_factory=LearnedLimits)  # from the won deals
     stage_orders: dict[str, int] = field(default_factory=dict)  # stage (lower) -> pipeline order
     unsupported: frozenset[str] = frozenset()  # inputs the source does not carry: checks off
     # inputs most open deals lack: a deal without one is not flagged for lacking it
     sparse: frozenset[str] = frozenset()
 
+
+NEWS_WINDOW = 7  # days: without an earlier review, changes this recent are the news
 
 # An input fewer than this share of the open deals carry is the data's gap, not each deal's:
 # its absence is not flagged (four dated deals must not make the other thousands "no close date").
@@ -165,6 +178,11 @@ def sparse_inputs(open_deals: list[Deal], unsupported: frozenset[str]) -> dict[s
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def news_since(ctx: Context) -> date:
+    """Changes on or after this day are news: since the last review, else the last week."""
+    return ctx.previous_review or ctx.today - timedelta(days=NEWS_WINDOW)
+
+
 def _quarter(day: date, fiscal_start_month: int) -> tuple[int, int]:
     shifted = (day.month - fiscal_start_month) % 12
     year = day.year if day.month >= fiscal_start_month else day.year - 1
@@ -201,6 +219,17 @@ def close_date_timeline(deal: Deal, seen: Iterable[date]) -> list[date]:
     return [v for i, v in enumerate(merged) if i == 0 or merged[i - 1] != v]
 
 
+COMMITTED = frozenset({"commit", "best case"})  # forecast categories that put a deal in the number
+
+
+def forecast_category_key(deal: Deal) -> str:
+    return " ".join((deal.forecast_category or "").lower().replace("_", " ").split())
+
+
+def _is_committed(deal: Deal) -> bool:
+    return forecast_category_key(deal) in COMMITTED
+
+
 def _chain(values: list[date], today: date, limit: int = 5) -> str:
     shown = [short_date(v, today) for v in values[-limit:]]
     return ("… → " if len(values) > limit else "") + " → ".join(shown)
@@ -212,14 +241,10 @@ def _contact_list(deal: Deal, limit: int = 4) -> str:
     return ", ".join(labels) + (f" and {more} more" if more > 0 else "")
 
 
-def _stage_key(stage: str) -> str:
-    return " ".join(stage.lower().split())
-
-
 def _by_stage(limits: dict[str, int], stage: str) -> int | None:
-    wanted = _stage_key(stage)
+    wanted = stage_key(stage)
     for name, days in limits.items():
-        if _stage_key(name) == wanted:
+        if stage_key(name) == wanted:
             return days
     return None
 
@@ -264,7 +289,7 @@ def _is_power(contact_role: str | None, title: str | None, cfg: NoDecisionMakerS
 
 def _late_stage(deal: Deal, ctx: Context, cfg: NoDecisionMakerSettings) -> bool:
     if cfg.from_stage:
-        threshold = ctx.stage_orders.get(_stage_key(cfg.from_stage))
+        threshold = ctx.stage_orders.get(stage_key(cfg.from_stage))
         if threshold is not None and deal.stage_order is not None:
             return deal.stage_order >= threshold
     return deal.probability is not None and deal.probability >= cfg.from_probability
@@ -363,12 +388,21 @@ def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) 
     severity = HIGH if count >= cfg.unreliable_at else MEDIUM if count >= cfg.escalate_at else LOW
     if crossed:
         severity = _RAISE[severity]
+    last_push = _last_push(deal, ctx)
+    news = last_push is not None
+    if news and _is_committed(deal) and crossed:
+        severity = HIGH  # a committed deal pushed out of its quarter moves the forecast now
     evidence = (
         f"close date pushed {count}×, {plural(days, 'day')} in total: {_chain(timeline, ctx.today)}"
     )
     if crossed:
         evidence += " (crossed a quarter end)"
+    if news:
+        evidence += f"; last pushed {last_push}"
+        if _is_committed(deal):
+            evidence += f", forecast {deal.forecast_category}"
     facts = {
+        "news": news,
         "pushes": count,
         "days": days,
         "crossed_quarter": crossed,
@@ -376,6 +410,22 @@ def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) 
         "timeline": timeline,
     }
     return Flag("close_date_slipped", severity, evidence, facts)
+
+
+def _last_push(deal: Deal, ctx: Context) -> str | None:
+    """How the sheet says the close date was pushed recently ("since the last review", "on Nov
+    27"), or None when no push is news."""
+    before = ctx.previous.close_date if ctx.previous is not None else None
+    if before is not None and deal.close_date is not None and deal.close_date > before:
+        return "since the last review"
+    since = news_since(ctx)
+    for change in reversed(deal.history_of(CLOSE_DATE)):
+        old, new = change.old, change.new
+        if change.at is None or change.at.date() < since:
+            continue
+        if isinstance(old, date) and isinstance(new, date) and new > old:
+            return f"on {short_date(change.at.date(), ctx.today)}"
+    return None
 
 
 class CloseDatePassedSettings(SignalSection):
@@ -436,35 +486,75 @@ def stale(deal: Deal, ctx: Context, cfg: StaleSettings) -> Flag | None:
 
 
 class StuckInStageSettings(SignalSection):
-    days: int = Field(30, ge=1)
-    by_stage: dict[str, int] = {}
-    median_multiple: float = Field(1.5, gt=0)
-    min_sample: int = Field(5, ge=2)
+    days: int = Field(30, ge=1)  # the default limit; written in the config, it pins every stage
+    by_stage: dict[str, int] = {}  # pinned limits per stage
+    learn: bool = True  # learn limits from the won deals in the data
+    percentile: int = Field(90, ge=50, le=99)
+    min_sample: int = Field(20, ge=5)  # won deals needed before a limit is learned
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_median_multiple(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "median_multiple" in data:
+            raise ValueError(
+                "median_multiple was replaced in leadprep 0.2: limits are now learned from your "
+                "won deals (percentile, min_sample); remove median_multiple, or pin limits with "
+                "days / by_stage"
+            )
+        return data
+
+
+def stuck_limit(stage: str, ctx: Context, cfg: StuckInStageSettings) -> Limit:
+    """The limit for ``stage`` and where it came from: pinned in the config, else learned from
+    the won deals, else the default."""
+    configured = _by_stage(cfg.by_stage, stage)
+    if configured is not None:
+        return Limit(configured, PINNED, f"limit {configured} days for {stage}, set in the config")
+    if "days" in cfg.model_fields_set:
+        return Limit(cfg.days, PINNED, f"limit {cfg.days} days, set in the config")
+    learned = ctx.limits.learned(stage) if cfg.learn else None
+    if learned is not None:
+        return learned
+    return Limit(cfg.days, DEFAULT, f"default limit {cfg.days} days")
+
+
+def limits_in_use(ctx: Context, open_deals: Iterable[Deal], most: int = 8) -> list[str]:
+    """The stuck-in-stage limit of each stage the open deals are in, with where it came from
+    (for the index and ``doctor``); empty when the check is off."""
+    cfg = ctx.settings.of(StuckInStageSettings)
+    if not cfg.enabled or "stage_entered" in ctx.unsupported:
+        return []
+    stages: dict[str, str] = {}
+    for deal in open_deals:
+        if deal.stage_entered_at is not None:
+            stages.setdefault(stage_key(deal.stage), deal.stage)
+    lines = [f"{stage}: {stuck_limit(stage, ctx, cfg).why}" for stage in stages.values()]
+    return lines[:most] + ([f"and {len(lines) - most} more stages"] if len(lines) > most else [])
 
 
 @signal("stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings, needs=("stage_entered",))
 def stuck_in_stage(deal: Deal, ctx: Context, cfg: StuckInStageSettings) -> Flag | None:
-    """Longer in the current stage than its limit: configured, else a multiple of the median, else 30 days."""
+    """Longer in the current stage than its limit: pinned, else learned from won deals, else 30 days."""
     if deal.stage_entered_at is None:
         return None
     days = days_between(deal.stage_entered_at, ctx.today)
-    configured = _by_stage(cfg.by_stage, deal.stage)
-    median = ctx.stage_medians.get(_stage_key(deal.stage))
-    if configured is not None:
-        limit, why = configured, f"limit {configured} days for this stage"
-    elif median is not None:
-        limit = round(median * cfg.median_multiple)
-        why = f"{cfg.median_multiple:g}× the {round(median)}-day median for this stage"
-    else:
-        limit, why = cfg.days, f"limit {cfg.days} days"
-    if days <= limit:
+    limit = stuck_limit(deal.stage, ctx, cfg)
+    if days <= limit.days:
         return None
-    severity = HIGH if days > 2 * limit else MEDIUM
+    severity = HIGH if days > 2 * limit.days else MEDIUM
     evidence = (
         f"in {deal.stage} for {plural(days, 'day')} since "
-        f"{short_date(deal.stage_entered_at, ctx.today)} ({why})"
+        f"{short_date(deal.stage_entered_at, ctx.today)}; {limit.why}"
     )
-    return Flag("stuck_in_stage", severity, evidence, {"days": days, "limit": limit})
+    facts = {
+        "days": days,
+        "limit": limit.days,
+        "limit_source": limit.source,
+        "rule": f"{deal.stage}: {limit.why}",
+        "brief": f"{plural(days, 'day')} in stage",
+        "excess": days / limit.days,
+    }
+    return Flag("stuck_in_stage", severity, evidence, facts)
 
 
 class NoNextStepSettings(SignalSection):
@@ -493,7 +583,7 @@ def no_next_step(deal: Deal, ctx: Context, cfg: NoNextStepSettings) -> Flag | No
     if days < cfg.max_age_days:
         return None
     evidence = f"next step unchanged for {plural(days, 'day')}: “{deal.next_step}”"
-    return Flag("no_next_step", LOW, evidence, {"days": days})
+    return Flag("no_next_step", LOW, evidence, {"days": days}, label="Next step unchanged")
 
 
 class AmountDecreasedSettings(SignalSection):
@@ -508,13 +598,13 @@ def amount_decreased(deal: Deal, ctx: Context, cfg: AmountDecreasedSettings) -> 
     if current is None:
         return None
     before: Decimal | None = None
-    since = ""
+    since, news = "", False
     if (
         ctx.previous is not None
         and ctx.previous.amount is not None
         and ctx.previous.amount > current
     ):
-        before, since = ctx.previous.amount, "since the last review"
+        before, since, news = ctx.previous.amount, "since the last review", True
     for change in deal.history_of(AMOUNT):
         if change.at is None or days_between(change.at, ctx.today) > cfg.lookback_days:
             continue
@@ -522,16 +612,61 @@ def amount_decreased(deal: Deal, ctx: Context, cfg: AmountDecreasedSettings) -> 
         if isinstance(old, Decimal) and isinstance(new, Decimal) and new < old:
             if before is None or old > before:
                 before, since = old, f"on {short_date(change.at, ctx.today)}"
+                news = news or change.at.date() >= news_since(ctx)
             break
     if before is None or before <= current or before == 0:
         return None
     drop = float((before - current) / before * 100)
     severity = HIGH if drop >= cfg.high_drop_percent else MEDIUM
+    if news and _is_committed(deal):
+        severity = HIGH  # a committed deal cut this week changes the number now
     evidence = (
         f"amount cut from {money(before, deal.currency)} to {money(current, deal.currency)} "
         f"(−{drop:.0f}%) {since}"
     )
-    return Flag("amount_decreased", severity, evidence, {"percent": round(drop)})
+    if _is_committed(deal):
+        evidence += f" on a {deal.forecast_category} deal"
+    return Flag("amount_decreased", severity, evidence, {"percent": round(drop), "news": news})
+
+
+class StageMovedBackSettings(SignalSection):
+    lookback_days: int = Field(30, ge=1)
+
+
+@signal("stage_moved_back", "Stage moved back", settings=StageMovedBackSettings)
+def stage_moved_back(deal: Deal, ctx: Context, cfg: StageMovedBackSettings) -> Flag | None:
+    """The deal went back to an earlier stage since the last review, or within ``lookback_days``
+    of CRM history (only where the pipeline's stage order is known)."""
+
+    def order(stage: object) -> int | None:
+        return ctx.stage_orders.get(stage_key(stage)) if isinstance(stage, str) else None
+
+    now = deal.stage_order if deal.stage_order is not None else order(deal.stage)
+    if now is None:
+        return None
+    moved: tuple[str, str] | None = None
+    news = False
+    before = ctx.previous
+    if before is not None and stage_key(before.stage) != stage_key(deal.stage):
+        was = before.stage_order if before.stage_order is not None else order(before.stage)
+        if was is not None and was > now:
+            moved, news = (before.stage, "since the last review"), True
+    if moved is None:
+        for change in reversed(deal.history_of(STAGE)):
+            if change.at is None or days_between(change.at, ctx.today) > cfg.lookback_days:
+                continue
+            old, new = order(change.old), order(change.new)
+            if old is not None and new is not None and new < old:
+                moved = (str(change.old), f"on {short_date(change.at, ctx.today)}")
+                news = change.at.date() >= news_since(ctx)
+                break
+    if moved is None:
+        return None
+    severity = HIGH if _is_committed(deal) else MEDIUM
+    evidence = f"moved back from {moved[0]} to {deal.stage} {moved[1]}"
+    if _is_committed(deal):
+        evidence += f" while forecast {deal.forecast_category}"
+    return Flag("stage_moved_back", severity, evidence, {"from": moved[0], "news": news})
 
 
 class CommitWithoutEvidenceSettings(SignalSection):
@@ -540,7 +675,7 @@ class CommitWithoutEvidenceSettings(SignalSection):
 
 @signal(
     "commit_without_evidence",
-    "Commit without evidence",
+    "Forecast ahead of evidence",
     settings=CommitWithoutEvidenceSettings,
     needs=("forecast",),
     reads_other_flags=True,
@@ -548,9 +683,10 @@ class CommitWithoutEvidenceSettings(SignalSection):
 def commit_without_evidence(
     deal: Deal, ctx: Context, cfg: CommitWithoutEvidenceSettings, others: list[Flag]
 ) -> Flag | None:
-    """Forecast says Commit / Best Case while a high-severity risk stands."""
-    categories = {c.lower().replace("_", " ") for c in cfg.categories}
-    category = (deal.forecast_category or "").lower().replace("_", " ").strip()
+    """Forecast says Commit / Best Case while a high-severity risk stands. It derives from those
+    flags, so the sheet shows it as one line under them, not as a risk of its own."""
+    categories = {" ".join(c.lower().replace("_", " ").split()) for c in cfg.categories}
+    category = forecast_category_key(deal)
     if category not in categories:
         return None
     high = [f for f in others if f.severity == HIGH]
@@ -558,8 +694,14 @@ def commit_without_evidence(
         return None
     severity = HIGH if category == "commit" else MEDIUM
     risks = ", ".join(f.title.lower() for f in high)
-    evidence = f"forecast {deal.forecast_category} while high-severity flags stand: {risks}"
-    return Flag("commit_without_evidence", severity, evidence, {"category": deal.forecast_category})
+    evidence = f"forecast {deal.forecast_category} while these stand: {risks}"
+    return Flag(
+        "commit_without_evidence",
+        severity,
+        evidence,
+        {"category": deal.forecast_category},
+        label=f"Forecast ahead of evidence ({deal.forecast_category})",
+    )
 
 
 class ClosingSoonEarlyStageSettings(SignalSection):
@@ -608,7 +750,8 @@ else:
 
 
 def evaluate(deal: Deal, ctx: Context) -> list[Flag]:
-    """Every enabled flag that fires on an open deal, most severe first."""
+    """Every enabled flag that fires on an open deal, most severe first (news first among
+    equals); flags that only restate another's root cause are marked as its riders."""
     if deal.is_closed:
         return []
     enabled = [
@@ -621,20 +764,30 @@ def evaluate(deal: Deal, ctx: Context) -> list[Flag]:
         flag = late(deal, ctx, flags)
         if flag is not None:
             flags.append(flag)
-    return sorted(flags, key=lambda f: (-SEVERITY_RANK[f.severity], FLAG_CODES.index(f.code)))
+    return sorted(one_per_root_cause(flags), key=flag_order)
 
 
-def stage_medians(deals: Iterable[Deal], min_sample: int) -> dict[str, float]:
-    """Median days deals spent in each stage, from dated stage history; stages with too few stays omitted."""
-    stays: dict[str, list[int]] = {}
-    for deal in deals:
-        entries = [(c.at, c.new) for c in deal.history_of(STAGE) if c.at is not None]
-        for (entered, stage), (left, _) in itertools.pairwise(entries):
-            if isinstance(stage, str):
-                stays.setdefault(_stage_key(stage), []).append((left - entered).days)
-    return {stage: statistics.median(d) for stage, d in stays.items() if len(d) >= min_sample}
+def flag_order(flag: Flag) -> tuple[int, int, int]:
+    return (-SEVERITY_RANK[flag.severity], 0 if flag.news else 1, FLAG_CODES.index(flag.code))
+
+
+def one_per_root_cause(flags: list[Flag]) -> list[Flag]:
+    """The forecast judgement derives from the high flags it names, and "no decision maker" on a
+    deal with at most one contact restates "single-threaded": both ride on those flags."""
+    codes = {f.code: f for f in flags}
+    thread = codes.get("single_threaded")
+    out = []
+    for flag in flags:
+        derived = flag.code == "commit_without_evidence" or (
+            flag.code == "no_decision_maker"
+            and thread is not None
+            and thread.severity == HIGH
+            and flag.facts.get("contacts", 0) <= 1
+        )
+        out.append(replace(flag, shown=RIDER) if derived else flag)
+    return out
 
 
 def stage_orders(deals: Iterable[Deal]) -> dict[str, int]:
     """Stage name (lower) -> pipeline order, as the deals' source reported it."""
-    return {_stage_key(d.stage): d.stage_order for d in deals if d.stage_order is not None}
+    return {stage_key(d.stage): d.stage_order for d in deals if d.stage_order is not None}

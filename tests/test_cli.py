@@ -124,8 +124,11 @@ def test_csv_to_packets_json_contract(tmp_path):
     assert deal["amount"] == "48000.00" and deal["focus"] is True
     assert deal["flags"][0] == {
         "code": "single_threaded",
+        "title": "Single-threaded",
         "severity": "high",
         "evidence": "1 contact: Ana Ruiz (Champion)",
+        "news": False,
+        "shown": "deal",  # or "rider" (one line under another flag), "hygiene" (shared by most)
     }
     assert set(deal["questions"]) == {"listen", "explore"}
     assert len(deal["questions"]["listen"]) == 1 and 1 <= len(deal["questions"]["explore"]) <= 2

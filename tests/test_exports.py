@@ -71,7 +71,7 @@ def test_a_hubspot_export_as_it_comes(tmp_path):
         for line in packets["Alex Morgan"]["checks_off"]
     )
     assert "columns not used: Pipeline, Deal Type, Priority" in printed
-    assert "Jamie Fox" in printed and "no team lists" in printed
+    assert "Jamie Fox (1)" in printed and "went to no sheet" in printed
     html = (tmp_path / "2026-11-30" / "index.html").read_text()
     assert "Checks off" in html and "no contact roles" in html
 

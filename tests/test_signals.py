@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from leadprep.config import SignalSettings
+from leadprep.limits import CYCLE, DEFAULT, PINNED, STAGE_HISTORY, learn, nearest_rank
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact
 from leadprep.signals import (
     FLAG_CODES,
@@ -15,7 +16,6 @@ from leadprep.signals import (
     Context,
     close_date_timeline,
     evaluate,
-    stage_medians,
 )
 from tests.helpers import TODAY, at, make_deal
 
@@ -232,44 +232,105 @@ def test_stale(days, stage, by_stage, expected):
         assert f"no activity for {days} days" in flag.evidence
 
 
-@pytest.mark.parametrize(
-    ("days", "by_stage", "medians", "expected"),
-    [
-        (30, {}, {}, None),  # fallback 30 days
-        (31, {}, {}, "medium"),
-        (61, {}, {}, "high"),
-        (21, {"Proposal": 20}, {}, "medium"),
-        (20, {"Proposal": 20}, {}, None),
-        (16, {}, {"proposal": 10}, "medium"),  # 1.5 × median 10 = 15
-        (15, {}, {"proposal": 10}, None),
-        (None, {}, {}, None),
-    ],
-)
-def test_stuck_in_stage(days, by_stage, medians, expected):
-    settings = SignalSettings.model_validate({"stuck_in_stage": {"by_stage": by_stage}})
-    deal = make_deal(stage="Proposal", stage_entered_at=None if days is None else at(days))
-    check(
-        "stuck_in_stage",
-        deal,
-        expected,
-        Context(today=TODAY, settings=settings, stage_medians=medians),
+def won_deal(i, created_days_ago, cycle_days, stays=()):
+    """A won deal created ``created_days_ago`` and closed ``cycle_days`` later, with dated
+    stage stays ``(stage, days)`` from its creation on."""
+    created = at(created_days_ago)
+    history, when, before = [], created, None
+    for stage, days in stays:
+        history.append(Change(STAGE, before, stage, when))
+        when, before = when + timedelta(days=days), stage
+    if stays:
+        history.append(Change(STAGE, before, "Won", when))
+    return make_deal(
+        id=f"W-{i}",
+        stage="Won",
+        is_closed=True,
+        is_won=True,
+        created_at=created,
+        close_date=created.date() + timedelta(days=cycle_days),
+        history=tuple(history),
     )
 
 
-def test_stage_medians_from_history_need_enough_stays():
-    def with_stays(i, days):
-        return make_deal(
-            id=f"D-{i}",
-            history=(
-                Change(STAGE, "Demo", "Proposal", at(100)),
-                Change(STAGE, "Proposal", "Negotiation", at(100 - days)),
-            ),
-        )
+WON_CYCLES = [won_deal(i, 400, 10 * (i + 1)) for i in range(20)]  # 10 … 200 days
+WON_STAYS = [
+    won_deal(i, 400, 300, stays=[("Demo", 5 + i), ("Proposal", 2 * (i + 1))]) for i in range(20)
+]
 
-    deals = [with_stays(i, days) for i, days in enumerate([10, 12, 14, 16, 30])]
-    assert stage_medians(deals, min_sample=5) == {"proposal": 14}
-    assert stage_medians(deals[:4], min_sample=5) == {}
-    assert stage_medians([make_deal(history=())], min_sample=2) == {}  # no history: no crash
+
+@pytest.mark.parametrize(
+    ("days", "config", "won", "expected", "source"),
+    [
+        (30, {}, [], None, DEFAULT),  # no won deals: the default 30 days
+        (31, {}, [], "medium", DEFAULT),
+        (61, {}, [], "high", DEFAULT),
+        (21, {"by_stage": {"Proposal": 20}}, WON_CYCLES, "medium", PINNED),  # pinned wins
+        (20, {"by_stage": {"Proposal": 20}}, WON_CYCLES, None, PINNED),
+        (46, {"days": 45}, WON_CYCLES, "medium", PINNED),  # days written in the config pins
+        (180, {}, WON_CYCLES, None, CYCLE),  # 9 in 10 of the won deals closed within 180 days
+        (181, {}, WON_CYCLES, "medium", CYCLE),
+        (361, {}, WON_CYCLES, "high", CYCLE),
+        (181, {}, WON_CYCLES[:19], "high", DEFAULT),  # 19 won deals: too few to learn from…
+        (31, {}, WON_CYCLES[:19], "medium", DEFAULT),  # …so the default holds
+        (181, {"learn": False}, WON_CYCLES, "high", DEFAULT),
+        (36, {}, WON_STAYS, None, STAGE_HISTORY),  # 9 in 10 left Proposal within 36 days
+        (37, {}, WON_STAYS, "medium", STAGE_HISTORY),  # the stage's own history beats the cycle
+        (None, {}, WON_CYCLES, None, None),
+    ],
+)
+def test_stuck_in_stage(days, config, won, expected, source):
+    settings = SignalSettings.model_validate({"stuck_in_stage": config})
+    deal = make_deal(stage="Proposal", stage_entered_at=None if days is None else at(days))
+    ctx = Context(today=TODAY, settings=settings, limits=learn(won, 90, 20))
+    flag = check("stuck_in_stage", deal, expected, ctx)
+    if flag:
+        assert flag.facts["limit_source"] == source
+        assert f"for {days} days" in flag.evidence
+
+
+def test_learned_limits_are_cited_in_the_evidence():
+    ctx = Context(today=TODAY, limits=learn(WON_CYCLES, 90, 20))
+    flag = SIGNAL["stuck_in_stage"](make_deal(stage="Engaging", stage_entered_at=at(200)), ctx)
+    assert flag.evidence.endswith(
+        "9 in 10 of your 20 won deals closed within 180 days of being created"
+    )
+    ctx = Context(today=TODAY, limits=learn(WON_STAYS, 90, 20))
+    flag = SIGNAL["stuck_in_stage"](make_deal(stage="proposal ", stage_entered_at=at(50)), ctx)
+    assert "9 in 10 of your 20 won deals that passed through Proposal left it within 36 days" in (
+        flag.evidence
+    )
+    ctx = Context(today=TODAY)
+    flag = SIGNAL["stuck_in_stage"](make_deal(stage="Demo", stage_entered_at=at(50)), ctx)
+    assert flag.evidence.endswith("default limit 30 days")
+
+
+def test_only_won_deals_teach_limits():
+    lost = [
+        make_deal(
+            id=f"L-{i}",
+            is_closed=True,
+            created_at=at(400),
+            close_date=d(-400 + 5),
+        )
+        for i in range(30)
+    ]
+    open_ = [make_deal(id=f"O-{i}", created_at=at(400)) for i in range(30)]
+    assert learn([*lost, *open_], 90, 20).cycle is None
+    assert learn([*lost, *open_], 90, 20).won == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "percentile", "expected"),
+    [([5], 90, 5), ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90, 9), (list(range(1, 101)), 75, 75)],
+)
+def test_nearest_rank(values, percentile, expected):
+    assert nearest_rank(values, percentile) == expected
+
+
+def test_the_old_median_setting_is_explained():
+    with pytest.raises(ValueError, match="median_multiple was replaced"):
+        SignalSettings.model_validate({"stuck_in_stage": {"median_multiple": 2}})
 
 
 @pytest.mark.parametrize(

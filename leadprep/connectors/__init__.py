@@ -40,6 +40,8 @@ class FetchResult:
     notes: list[str] = field(default_factory=list)
     # inputs the source does not carry at all (a signal's ``needs``) -> why; their checks are off
     unsupported: dict[str, str] = field(default_factory=dict)
+    # open deals found but owned by no one the teams list (no sheet): owner name -> deals
+    unassigned: dict[str, int] = field(default_factory=dict)
 
 
 class Check(NamedTuple):
@@ -48,6 +50,7 @@ class Check(NamedTuple):
     name: str
     ok: bool
     detail: str
+    warn: bool = False  # ok to run, but likely not what was meant: marked, exit 0
 
 
 class Connector(Protocol):

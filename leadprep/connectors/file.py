@@ -3,7 +3,7 @@ with ``crm.file.columns``, or the import format of the README ("Import format").
 
 A record that cannot be used is reported with its line (CSV) or position (JSON) and every reason;
 every other record is still imported. Nothing is dropped without a word: the columns no field
-reads, the stages the catalogue does not know, the owners no team lists, and the checks the file
+reads, the stages the catalogue does not know, and the checks the file
 cannot support are all named in notes.
 """
 
@@ -814,19 +814,17 @@ class FileConnector:
     ) -> FetchResult:
         found = self.read()
         deals, notes = found.deals, found.notes
+        unassigned: dict[str, int] = {}
         if reps is not None or self.managers:
             ours = [
                 d
                 for d in deals
                 if d.owner.email in (reps or ()) or d.manager_email in self.managers
             ]
-            others = sorted({d.owner.name for d in deals if d.is_open and d not in ours})
-            if others:
-                notes.append(
-                    f"deal owners no team lists (no sheet): {', '.join(others[:12])}"
-                    + (f" and {len(others) - 12} more" if len(others) > 12 else "")
-                    + ' — add them to teams as "Name <email>" to give them one'
-                )
+            kept = {d.id for d in ours}
+            for deal in deals:
+                if deal.is_open and deal.id not in kept:
+                    unassigned[deal.owner.name] = unassigned.get(deal.owner.name, 0) + 1
             deals = ours
         return FetchResult(
             source=self.source,
@@ -834,6 +832,7 @@ class FileConnector:
             problems=found.problems,
             notes=notes,
             unsupported=found.unsupported,
+            unassigned=unassigned,
         )
 
     def diagnose(self) -> Iterator[Check]:

@@ -90,7 +90,7 @@ def _lines(packet: Packet, base_url: str | None) -> RepLines:
     today = packet.as_of
     focus = []
     for view in packet.focus:
-        flag = view.flags[0]
+        flag = view.evidence[0]
         focus.append(f"{view.deal.name} — {flag.title}: {flag.evidence}")
     commitments = []
     for item in packet.deliver:
