@@ -171,6 +171,7 @@ class ReviewApp:
             current=current,
             agreed=agreed,
             deals=focus_first,
+            focus_count=len(packet.focus),
             errors=errors or {},
             form=form or {},
             saved=saved,

@@ -128,6 +128,9 @@ def test_the_team_page_and_a_reps_page_with_the_forms_labels(reviewed):
     )
     assert "<script>alert(1)</script>" not in page.text and "&lt;script&gt;" in page.text
     assert "no specific deal" in page.text
+    # each deal findable by more than its name: focus order, account, size, id
+    assert '<option value="D-2">Acme · Globex pilot · $50,000 · #D-2</option>' in page.text
+    assert '<option value="D-1">Focus 1: Acme &lt;script&gt;' in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
 
 
@@ -344,7 +347,9 @@ def test_the_1on1_in_chromium_keyboard_only(reviewed, tmp_path):
                 page.keyboard.press("Tab")
             page.keyboard.type("Ask Ana to bring the CFO to Thursday's call")
             page.keyboard.press("Tab")  # Deal
-            page.get_by_label("Deal").select_option(label="Acme <script>alert(1)</script>")
+            page.get_by_label("Deal").select_option(
+                label="Focus 1: Acme <script>alert(1)</script> · $50,000 · #D-1"
+            )
             page.keyboard.press("Tab")  # Due
             page.get_by_label("Due").fill((TODAY + timedelta(days=3)).isoformat())
             page.get_by_label("How will you know it worked?").fill("The CFO is on the invite")

@@ -499,3 +499,89 @@ def test_a_missing_next_step_is_flagged_only_where_next_steps_are_usual(tmp_path
     (packet,) = json.loads((tmp_path / "prep-sheets" / "packets.json").read_text())["packets"]
     assert not any(f["code"] == "no_next_step" for d in packet["deals"] for f in d["flags"])
     assert any("only 1 of 10 open deals have a next step" in line for line in packet["checks_off"])
+
+
+# --- news, riders, true titles ---------------------------------------------------------------------
+
+ORDERS = {"discovery": 1, "proposal": 5, "negotiation": 6}
+
+
+@pytest.mark.parametrize(
+    ("before", "history", "forecast", "expected", "news"),
+    [
+        ("Negotiation", (), "Pipeline", "medium", True),  # back since the last review
+        ("Negotiation", (), "Commit", "high", True),  # …on a deal in the forecast
+        ("Discovery", (), "Commit", None, None),  # forward is no flag
+        ("Proposal", (), "Commit", None, None),
+        (None, (Change(STAGE, "Negotiation", "Proposal", at(3)),), "Pipeline", "medium", True),
+        (None, (Change(STAGE, "Negotiation", "Proposal", at(20)),), "Pipeline", "medium", False),
+        (None, (Change(STAGE, "Negotiation", "Proposal", at(40)),), "Pipeline", None, None),
+        (None, (Change(STAGE, "Unknown", "Proposal", at(3)),), "Pipeline", None, None),
+    ],
+)
+def test_stage_moved_back(before, history, forecast, expected, news):
+    deal = make_deal(
+        stage="Proposal", stage_order=None, forecast_category=forecast, history=history
+    )
+    previous = make_deal(stage=before, stage_order=None) if before else None
+    ctx = Context(today=TODAY, previous=previous, stage_orders=ORDERS)
+    flag = check("stage_moved_back", deal, expected, ctx)
+    if flag:
+        assert flag.news is news
+        assert flag.evidence.startswith("moved back from Negotiation to Proposal")
+
+
+def test_a_stale_next_step_is_titled_for_what_it_is():
+    deal = make_deal(next_step="Follow up", next_step_updated_at=at(20))
+    (flag,) = [f for f in evaluate(deal, CTX) if f.code == "no_next_step"]
+    assert flag.title == "Next step unchanged"  # there is a next step: "No next step" would lie
+    blank = make_deal(next_step=None, next_step_updated_at=None)
+    (flag,) = [f for f in evaluate(blank, CTX) if f.code == "no_next_step"]
+    assert flag.title == "No next step"
+
+
+@pytest.mark.parametrize(
+    ("contacts", "forecast", "riders"),
+    [
+        (contacts("Champion"), "Commit", {"no_decision_maker", "commit_without_evidence"}),
+        ((), "Best Case", {"no_decision_maker", "commit_without_evidence"}),
+        # two contacts: not single-threaded, so "no decision maker" stands on its own
+        (contacts("Champion", "User"), "Commit", {"commit_without_evidence"}),
+        (contacts("Champion"), "Pipeline", {"no_decision_maker"}),
+    ],
+)
+def test_derived_flags_ride_on_their_root_cause(contacts, forecast, riders):
+    deal = make_deal(contacts=contacts, forecast_category=forecast, probability=0.8)
+    flags = evaluate(deal, CTX)
+    assert {f.code for f in flags if f.shown == "rider"} == riders
+    if "commit_without_evidence" in riders:
+        rider = next(f for f in flags if f.code == "commit_without_evidence")
+        assert rider.title == f"Forecast ahead of evidence ({forecast})"
+
+
+def test_a_push_since_the_last_review_is_news_and_a_committed_one_out_of_quarter_is_high():
+    previous = make_deal(close_date=date(2026, 12, 20))
+    deal = make_deal(close_date=date(2027, 1, 10), forecast_category="Commit", probability=0.9)
+    seen = (date(2026, 12, 20),)  # the close date the last review saw
+    flag = SIGNAL["close_date_slipped"](deal, replace_ctx(previous=previous, close_dates_seen=seen))
+    assert flag.news and flag.severity == "high"
+    assert flag.evidence.endswith(
+        "(crossed a quarter end); last pushed since the last review, forecast Commit"
+    )
+    old = make_deal(history=(Change(CLOSE_DATE, d(-40), d(-20), at(60)),), close_date=d(-20))
+    assert not SIGNAL["close_date_slipped"](old, CTX).news  # a push two months ago is not news
+
+
+def test_an_amount_cut_this_week_on_a_commit_deal_is_high_news():
+    previous = make_deal(amount=Decimal(100000))
+    deal = make_deal(amount=Decimal(90000), forecast_category="Commit")
+    flag = SIGNAL["amount_decreased"](deal, replace_ctx(previous=previous))
+    assert flag.news and flag.severity == "high"  # −10% alone would be medium
+    pipeline = make_deal(amount=Decimal(90000))
+    assert SIGNAL["amount_decreased"](pipeline, replace_ctx(previous=previous)).severity == "medium"
+
+
+def replace_ctx(**changes):
+    from dataclasses import replace
+
+    return replace(CTX, **changes)
