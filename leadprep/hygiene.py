@@ -101,16 +101,29 @@ def team_lines(per_rep: Iterable[Sequence[DealView]]) -> list[HygieneLine]:
     """The gaps most of the whole team's open deals share (for the index), without marking."""
     totals: dict[str, int] = {}
     high: dict[str, int] = {}
+    rules: dict[str, list[str]] = {}
     deals = 0
     for views in per_rep:
         deals += len(views)
         for code, count in counts(views).items():
             totals[code] = totals.get(code, 0) + count
         for view in views:
+            for flag in (f for f in view.flags if f.shown != RIDER):
+                rule = flag.facts.get("rule")
+                known = rules.setdefault(flag.code, [])
+                if isinstance(rule, str) and rule not in known:
+                    known.append(rule)
             for code in {f.code for f in view.flags if f.severity == HIGH and f.shown != RIDER}:
                 high[code] = high.get(code, 0) + 1
     lines = [
-        HygieneLine(code, count, deals, high.get(code, 0))
+        HygieneLine(
+            code,
+            count,
+            deals,
+            high.get(code, 0),
+            tuple(rules[code][:MAX_RULES]),
+            max(0, len(rules[code]) - MAX_RULES),
+        )
         for code, count in totals.items()
         if widespread(count, deals)
     ]

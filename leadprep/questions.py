@@ -206,6 +206,27 @@ def deal_facts(deal: Deal, today: date) -> dict[str, Any]:
     }
 
 
+def missing_facts(deal: Deal) -> frozenset[str]:
+    """The deal facts a question must not lean on because the CRM does not have them."""
+    missing = set()
+    if deal.close_date is None:
+        missing.add("close_date")
+    if deal.amount is None:
+        missing.add("amount")
+    if not deal.next_step:
+        missing.add("next_step")
+    if not deal.contacts:
+        missing.add("contact")
+    return frozenset(missing)
+
+
+def usable(options: tuple[str, ...], missing: frozenset[str]) -> tuple[str, ...]:
+    """The questions that do not quote a fact the deal lacks ("…by the close date?" on a deal with
+    none); all of them when every one would (the bank's fallbacks then read naturally)."""
+    fitting = tuple(q for q in options if not any(f"deal.{name}" in q for name in missing))
+    return fitting or options
+
+
 def fill(template: str, **context: Any) -> str:
     """Fill one question; an unknown variable is a bank error, reported with the question."""
     try:
@@ -237,6 +258,7 @@ class QuestionPicker:
         facts = deal_facts(deal, self.as_of)
         context = {"deal": facts, "rep": {"first_name": rep_first_name}}
         keys = (deal.id, self.week)
+        missing = missing_facts(deal)
         explore = []
         for flag in flags[:MAX_EXPLORE]:
             code = flag.code
@@ -246,15 +268,18 @@ class QuestionPicker:
                     if code + "_no_contacts" in self.bank.explore
                     else code
                 )
-            options = self.bank.explore.get(code) or self.bank.explore["healthy"]
+            options = usable(self.bank.explore.get(code) or self.bank.explore["healthy"], missing)
             flag_ctx = {"evidence": flag.evidence, "severity": flag.severity, **flag.facts}
             explore.append(fill(pick(options, *keys, code), **context, flag=flag_ctx))
         if not explore:
-            explore.append(fill(pick(self.bank.explore["healthy"], *keys, "healthy"), **context))
+            healthy = usable(self.bank.explore["healthy"], missing)
+            explore.append(fill(pick(healthy, *keys, "healthy"), **context))
         if len(explore) < MAX_EXPLORE:
-            explore.append(fill(pick(self.bank.explore["general"], *keys, "general"), **context))
+            general = usable(self.bank.explore["general"], missing)
+            explore.append(fill(pick(general, *keys, "general"), **context))
+        listen = usable(self.bank.listen_deal, missing)
         return {
-            "listen": [fill(pick(self.bank.listen_deal, *keys, "listen"), **context)],
+            "listen": [fill(pick(listen, *keys, "listen"), **context)],
             "explore": explore,
         }
 

@@ -198,3 +198,27 @@ def test_every_question_fills_on_every_demo_deal(bank):
             flags = evaluate(deal, Context(today=today))
             for step, questions in picker.for_deal(deal, flags, "Alex").items():
                 assert questions and all("{{" not in q for q in questions), step
+
+
+def test_no_question_quotes_a_fact_the_deal_does_not_have():
+    """A deal with no close date, amount, next step or contacts is never asked about "the close
+    date" or "this amount": over a year of weekly variants, every flag's questions."""
+    from leadprep.signals import Flag
+
+    bank = load_bank(BANK_PATH)
+    facts = {
+        "category": "Commit",
+        "pushes": 2,
+        "days": 40,
+        "contacts": 0,
+        "percent": 25,
+        "limit": 30,
+    }
+    bare = make_deal(close_date=None, amount=None, next_step=None, contacts=())
+    for week in range(52):
+        picker = QuestionPicker(bank, TODAY + timedelta(weeks=week))
+        for code in FLAG_CODES:
+            asked = picker.for_deal(bare, [Flag(code, "high", "evidence", facts)], "Alex")
+            text = " ".join(asked["listen"] + asked["explore"])
+            for placeholder in ("the close date", "this amount", "your contact"):
+                assert placeholder not in text, (code, text)
