@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.state
 	$(BIN)/python -m bench.history
+	$(BIN)/python -m bench.public
 
 clean:
 	rm -rf $(VENV) $(OUT) dist build .pytest_cache .ruff_cache
