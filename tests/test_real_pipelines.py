@@ -290,3 +290,28 @@ def test_a_derived_judgement_rides_on_its_root_cause(two_weeks):
     assert rider["title"] == "Forecast ahead of evidence (Commit)"
     html = (folder / "w2" / "kami-ito.html").read_text()
     assert 'class="rider"' in html
+
+
+def test_a_hostile_stage_name_in_a_shared_line_stays_text(tmp_path):
+    stage = "<img src=x onerror=alert(1)> *Eng* [x](javascript:alert(1))"
+    rows = [
+        csv_row(deal_id=f"H-{n}", deal_name=f"Deal {n}", stage=stage, stage_entered_at="2026-01-05")
+        for n in range(8)
+    ]
+    write_csv(tmp_path / "deals.csv", rows)
+    config = write_config(
+        tmp_path / "leadprep.yaml", "crm: {kind: file, file: {path: deals.csv}}\n"
+    )
+    result = cli("prep", "-c", config, "-o", tmp_path / "o", "-f", "html,md,json", "--as-of", AS_OF)
+    assert result.exit_code == 0, result.output + result.stderr
+    (packet,) = json.loads((tmp_path / "o" / "packets.json").read_text())["packets"]
+    (line,) = packet["hygiene"]
+    assert line["text"].startswith("Stuck in stage on 8 of 8 open deals (8 high). <img")
+    html = (tmp_path / "o" / "alex-morgan.html").read_text()
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    markdown = (tmp_path / "o" / "alex-morgan.md").read_text()
+    assert not re.search(r"(?<!\\)<img", markdown)  # only the escaped \<img: shown as text
+    assert not re.search(r"(?<!\\)\]\(javascript:", markdown)
+    assert "\\*Eng\\*" in markdown
+    index = (tmp_path / "o" / "index.html").read_text()
+    assert "<img src=x" not in index
