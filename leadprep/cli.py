@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from leadprep.mail import Outcome
-    from leadprep.prep import PrepResult, ReviewSource
+    from leadprep.prep import NoSheet, PrepResult, ReviewSource
     from leadprep.store import Store
 
 app = typer.Typer(
@@ -265,6 +265,14 @@ def _progress() -> Iterator[Progress]:
         yield bar
 
 
+def _say_no_sheet(missing: NoSheet | None) -> None:
+    if missing is not None:
+        err.print(
+            f"[yellow]{missing.count:,} of {missing.total:,} open deals went to no sheet:[/] "
+            + escape(missing.why)
+        )
+
+
 # One definition of each count, said under both tables that show it (prep and history).
 COUNTS_CAPTION = (
     "Flagged: open deals with at least one flag. High: high-severity flags, those in a line "
@@ -367,6 +375,8 @@ def _send_once(
         err.print(f"[yellow]note:[/] {escape(note)}")
     for problem in result.prep.problems:
         err.print(f"  skipped record {terminal_text(problem)}", markup=False)
+    missing = result.prep.no_sheet
+    _say_no_sheet(missing)
     sent = sum(o.status == "sent" for o in report.outcomes)
     if dry_run:
         out.print(
@@ -378,7 +388,8 @@ def _send_once(
         )
     if report.failed:
         err.print("Failed messages stay in the outbox and go out on the next `leadprep send`.")
-    return EXIT_PARTIAL if report.failed or result.prep.problems else EXIT_OK
+    partial = report.failed or result.prep.problems or (missing is not None and missing.most)
+    return EXIT_PARTIAL if partial else EXIT_OK
 
 
 @app.command()

@@ -315,3 +315,17 @@ def test_a_hostile_stage_name_in_a_shared_line_stays_text(tmp_path):
     assert "\\*Eng\\*" in markdown
     index = (tmp_path / "o" / "index.html").read_text()
     assert "<img src=x" not in index
+
+
+def test_send_too_says_when_most_deals_went_to_no_sheet(tmp_path):
+    from tests.helpers import mail_config
+
+    config = mail_config(tmp_path, 2525)
+    rows = [
+        csv_row(deal_id=f"X-{n}", owner_email="kim@example.com", owner_name="Kim Lee")
+        for n in range(3)
+    ]
+    write_csv(tmp_path / "deals.csv", [csv_row(deal_id="D-1"), *rows])
+    result = cli("send", "-c", config, "--dry-run", "--as-of", TODAY.isoformat())
+    assert result.exit_code == 1, result.output + result.stderr
+    assert "3 of 4 open deals went to no sheet" in result.stderr and "Kim Lee (3)" in result.stderr
