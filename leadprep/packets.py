@@ -30,6 +30,7 @@ from leadprep.signals import (
     Flag,
     StuckInStageSettings,
     evaluate,
+    input_coverage,
     limits_in_use,
     sparse_inputs,
     stage_orders,
@@ -125,6 +126,7 @@ class Packet:
     checks_off: list[str] = field(default_factory=list)  # checks the data cannot support, and why
     hygiene: list[HygieneLine] = field(default_factory=list)  # gaps most of the deals share
     limits: list[str] = field(default_factory=list)  # stuck-in-stage limits and their source
+    coverage: list[str] = field(default_factory=list)  # inputs most, not all, deals carry
     printed_others: int | None = None  # rows of other deals that fit the printed page
     printed_departed: int | None = None  # departed deals that fit the printed page
     # the last weeks, oldest first: (review date, flagged deals, kept rate or None)
@@ -350,6 +352,7 @@ def build_packets(
 
     base, sparse = signal_context(deals, config, as_of, memory.previous_review, unsupported)
     off = checks_off(unsupported or {}) + list(sparse.values())
+    coverage = input_coverage(open_deals, frozenset(unsupported or {}))
     limits = limits_in_use(base, open_deals)
     picker = QuestionPicker(bank, as_of)
     slugs = rep_slugs(list(reps.values()))
@@ -400,6 +403,7 @@ def build_packets(
                 printed_others=PRINTED_OTHER_DEALS,
                 printed_departed=PRINTED_DEPARTED,
                 limits=limits,
+                coverage=coverage,
             )
         )
     return packets
@@ -569,6 +573,7 @@ def packet_json(packet: Packet) -> dict[str, Any]:
             "summary": packet.coaching.summary,
         },
         "checks_off": packet.checks_off,
+        "coverage": packet.coverage,
         "hygiene": [
             {"code": h.code, "deals": h.count, "of": h.total, "high": h.high, "text": h.text}
             for h in packet.hygiene

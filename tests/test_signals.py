@@ -480,9 +480,14 @@ def test_no_close_date_is_flagged_only_where_close_dates_are_usual(
     codes = {d["id"]: {f["code"] for f in d["flags"]} for d in packet["deals"]}
     assert sum("no_close_date" in c for c in codes.values()) == flagged
     assert all("close_date_passed" in codes[f"D-{i}"] for i in range(dated))  # still checked
+    sheet = (tmp_path / "prep-sheets" / "alex-morgan.html").read_text()
     if dated and flagged == 0:
-        sheet = (tmp_path / "prep-sheets" / "alex-morgan.html").read_text()
         assert f"only {dated} of {dated + undated} open deals have a close date" in sheet
+    if flagged:  # either way the sheet says how many carry it
+        assert (
+            f"No close date: {dated} of {dated + undated} open deals have a close date; "
+            f"the other {undated} are flagged" in sheet
+        )
 
 
 def test_a_missing_next_step_is_flagged_only_where_next_steps_are_usual(tmp_path):
