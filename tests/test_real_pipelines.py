@@ -148,6 +148,9 @@ def test_the_example_teams_left_in_place_is_loud(tmp_path):
     doctor = cli("doctor", "-c", config, "--as-of", AS_OF)
     assert doctor.exit_code == 0, doctor.output
     assert re.search(r"WARN teams: 2,089 of 2,089 open deals go to no sheet", doctor.output)
+    assert (
+        "WARN teams: no open deals in the data for: Alex Morgan, sam@example.com" in doctor.output
+    )
 
 
 def test_doctor_warns_where_the_setup_is_likely_not_what_was_meant(tmp_path):
