@@ -357,7 +357,10 @@ def build_packets(
     picker = QuestionPicker(bank, as_of)
     slugs = rep_slugs(list(reps.values()))
     ordered = sorted(reps.items(), key=lambda item: item[1].name.lower())
-    flagged = {email: _flagged(memory, base, open_deals, email) for email, _ in ordered}
+    by_owner: dict[str, list[Deal]] = {}
+    for deal in open_deals:
+        by_owner.setdefault(deal.owner.email, []).append(deal)
+    flagged = {email: _flagged(memory, base, by_owner.get(email, [])) for email, _ in ordered}
     team_codes = {line.code for line in team_lines(flagged.values())}
     packets = []
     for email, rep in ordered:
@@ -433,11 +436,11 @@ def signal_context(
     return context, sparse
 
 
-def _flagged(memory: Memory, base: Context, open_deals: list[Deal], email: str) -> list[DealView]:
+def _flagged(memory: Memory, base: Context, mine: list[Deal]) -> list[DealView]:
     """The rep's open deals with their flags and changes (scored and ranked later, once it is
     known which flags the whole pipeline shares)."""
     views = []
-    for deal in (d for d in open_deals if d.owner.email == email):
+    for deal in mine:
         before = memory.previous.get(deal.id)
         seen = tuple(c for _, c in memory.close_dates_seen.get(deal.id, []) if c is not None)
         ctx = replace(base, previous=before, close_dates_seen=seen)
