@@ -69,7 +69,7 @@ def vagueness_hint(text: str, due: date | None = None) -> str | None:
     if _HEDGES.search(text) or not _ACTIONS.search(text):
         missing.append("what (one concrete action, not 'try' or 'follow up')")
     if due is None and not _WHEN.search(text):
-        missing.append("by when (a day or --due)")
+        missing.append("by when (a day, or a due date)")
     if not missing:
         return None
     return "Make it specific — who, what, by when. Missing: " + "; ".join(missing) + "."

@@ -15,6 +15,7 @@ from typing import Any
 from leadprep.changes import DealChange, Departure, departures, diff_deal
 from leadprep.commitments import CoachingRecord, coaching_record, reviews_missed, vagueness_hint
 from leadprep.config import Config, Person
+from leadprep.formatting import short_date
 from leadprep.hygiene import MIN_DEALS, HygieneLine, counts, gather, team_lines, widespread
 from leadprep.limits import learn
 from leadprep.model import Commitment, Deal, Rep, name_from_email
@@ -37,6 +38,12 @@ from leadprep.signals import (
 )
 
 SEVERITY_POINTS = {"high": 3, "medium": 2, "low": 1}
+# A news flag's evidence already says this change since the last review: not printed twice.
+CHANGE_TOLD_BY = {
+    "amount_decreased": "amount",
+    "close_date_slipped": "close_date",
+    "stage_moved_back": "stage",
+}
 NEWS_WEIGHT = 2  # a change since the last review outranks a standing condition of the same size
 PRINTED_OTHER_DEALS = 15  # rows of other deals printed at most (the PDF may print fewer to fit)
 PRINTED_DEPARTED = 8
@@ -55,6 +62,7 @@ class DealView:
     risk_score: float
     focus: bool = False
     questions: dict[str, list[str]] = field(default_factory=dict)
+    deep: bool = False  # the one focus deal talked through in depth; the others are "if time"
 
     @property
     def top_severity(self) -> str | None:
@@ -86,6 +94,12 @@ class DealView:
         return [f for f in self.listed if f.news]
 
     @property
+    def changes_not_in_flags(self) -> list[DealChange]:
+        """The changes a flag's evidence does not already say (evidence is printed once)."""
+        told = {CHANGE_TOLD_BY[f.code] for f in self.flags if f.news and f.code in CHANGE_TOLD_BY}
+        return [c for c in self.changes if c.field not in told]
+
+    @property
     def close_date_timeline(self) -> list[date]:
         """Every close date the deal has had, oldest first, when it has slipped (else empty)."""
         slipped = next((f for f in self.flags if f.code == "close_date_slipped"), None)
@@ -104,6 +118,7 @@ class DeliverItem:
     prompts: dict[str, list[str]]  # kept: what was learned; missed: what got in the way
     reviews_missed: int = 0  # reviews that went by without a follow-up
     hint: str | None = None  # how to make a vague commitment specific
+    since: str | None = None  # what the CRM shows about the deal since the commitment was made
 
 
 @dataclass
@@ -124,9 +139,11 @@ class Packet:
     agree: list[str] = field(default_factory=list)  # the one commitment question, then its check
     minutes: dict[str, int] = field(default_factory=lambda: dict(MINUTES))
     checks_off: list[str] = field(default_factory=list)  # checks the data cannot support, and why
+    off_titles: list[str] = field(default_factory=list)  # the same checks, by title only
     hygiene: list[HygieneLine] = field(default_factory=list)  # gaps most of the deals share
     limits: list[str] = field(default_factory=list)  # stuck-in-stage limits and their source
     coverage: list[str] = field(default_factory=list)  # inputs most, not all, deals carry
+    asked: dict[str, list[str]] = field(default_factory=dict)  # deal id -> question keys asked
     printed_others: int | None = None  # rows of other deals that fit the printed page
     printed_departed: int | None = None  # departed deals that fit the printed page
     # the last weeks, oldest first: (review date, flagged deals, kept rate or None)
@@ -140,7 +157,16 @@ class Packet:
 
     @property
     def focus(self) -> list[DealView]:
-        return [d for d in self.deals if d.focus]
+        """The focus deals, the deep one first."""
+        return sorted((d for d in self.deals if d.focus), key=lambda d: not d.deep)
+
+    @property
+    def deep(self) -> DealView | None:
+        return next((d for d in self.deals if d.deep), None)
+
+    @property
+    def if_time(self) -> list[DealView]:
+        return [d for d in self.focus if not d.deep]
 
     @property
     def others(self) -> list[DealView]:
@@ -320,6 +346,8 @@ class Memory:
     open_commitments: list[Commitment] = field(default_factory=list)
     commitment_history: list[Commitment] = field(default_factory=list)  # every status
     review_dates: list[date] = field(default_factory=list)  # earlier reviews, newest first
+    asked_last: dict[str, set[str]] = field(default_factory=dict)  # deal id -> question keys
+    at_commitment: dict[int, Deal] = field(default_factory=dict)  # commitment id -> deal then
 
 
 def build_packets(
@@ -352,9 +380,15 @@ def build_packets(
 
     base, sparse = signal_context(deals, config, as_of, memory.previous_review, unsupported)
     off = checks_off(unsupported or {}) + list(sparse.values())
+    off_titles = [
+        s.title
+        for s in REGISTRY.values()
+        if set(s.needs) & set(unsupported or {})
+        or (s.code == "no_close_date" and "close_date" in sparse)
+    ]
     coverage = input_coverage(open_deals, frozenset(unsupported or {}))
     limits = limits_in_use(base, open_deals)
-    picker = QuestionPicker(bank, as_of)
+    picker = QuestionPicker(bank, as_of, memory.asked_last)
     slugs = rep_slugs(list(reps.values()))
     ordered = sorted(reps.items(), key=lambda item: item[1].name.lower())
     by_owner: dict[str, list[Deal]] = {}
@@ -379,10 +413,18 @@ def build_packets(
             )
         views.sort(key=_rank_key)
         first_name = _first_name(rep)
-        for view in _focus(views, config.review.focus_deals):
+        picker.start_sheet()
+        picker.asked = {}
+        # Deliver already opens on a deal with an open commitment: Explore talks about others
+        committed = {c.deal_id for c in memory.open_commitments if c.rep_email == email}
+        focus = _focus([v for v in views if v.deal.id not in committed], config.review.focus_deals)
+        deep = focus[0] if focus else None
+        for view in sorted(focus, key=lambda v: v is not deep):
             view.focus = True
-            asked = view.news + [f for f in view.evidence if not f.news]
-            view.questions = picker.for_deal(view.deal, asked, first_name)
+            view.deep = view is deep
+            flags = view.news + [f for f in view.evidence if not f.news]
+            ask = picker.deep if view.deep else picker.backup
+            view.questions = ask(view.deal, flags, first_name)
         packets.append(
             Packet(
                 rep=rep,
@@ -402,11 +444,13 @@ def build_packets(
                     as_of,
                 ),
                 checks_off=off,
+                off_titles=off_titles,
                 hygiene=hygiene,
                 printed_others=PRINTED_OTHER_DEALS,
                 printed_departed=PRINTED_DEPARTED,
                 limits=limits,
                 coverage=coverage,
+                asked=dict(picker.asked),
             )
         )
     return packets
@@ -497,7 +541,11 @@ def _deliver(
         outcome = None
         if deal is not None and deal.is_closed:
             outcome = "won" if deal.is_won else "lost"
-        opening, prompts = picker.deliver_prompts(commitment)
+        missed = reviews_missed(commitment, memory.review_dates, as_of)
+        last = memory.review_dates[0] if memory.review_dates else None
+        recent = commitment.made_on == last and (as_of - commitment.made_on).days <= 9
+        when = "Last week" if recent else f"On {short_date(commitment.made_on, as_of)}"
+        opening, prompts = picker.deliver_prompts(commitment, when, skipped=missed > 0)
         items.append(
             DeliverItem(
                 commitment=commitment,
@@ -506,11 +554,24 @@ def _deliver(
                 overdue=commitment.overdue(as_of),
                 opening=opening,
                 prompts=prompts,
-                reviews_missed=reviews_missed(commitment, memory.review_dates, as_of),
+                reviews_missed=missed,
                 hint=vagueness_hint(commitment.text, commitment.due),
+                since=_since(memory.at_commitment.get(commitment.id), deal, as_of),
             )
         )
     return items
+
+
+def _since(then: Deal | None, now: Deal | None, as_of: date) -> str | None:
+    """What the CRM shows about a commitment's deal since it was made, said neutrally: what
+    changed, and the number of contacts when that did not."""
+    if then is None or now is None or now.is_closed:
+        return None
+    changes = [c.text for c in diff_deal(then, now, as_of)]
+    if len(then.contacts) == len(now.contacts):
+        count = len(now.contacts)
+        changes.append(f"still {count} contact{'' if count == 1 else 's'} on the deal")
+    return "; ".join(changes) if changes else None
 
 
 # --- JSON (the packets.json contract) ------------------------------------------------------------
@@ -539,6 +600,7 @@ def deal_json(view: DealView) -> dict[str, Any]:
         "close_date": deal.close_date.isoformat() if deal.close_date else None,
         "url": deal.url,
         "focus": view.focus,
+        "deep": view.deep,
         "risk_score": view.risk_score,
         "new": view.is_new,
         "flags": [_flag_json(f) for f in view.flags],
@@ -592,6 +654,7 @@ def packet_json(packet: Packet) -> dict[str, Any]:
                 "prompts": item.prompts,
                 "reviews_missed": item.reviews_missed,
                 "hint": item.hint,
+                "since": item.since,
             }
             for item in packet.deliver
         ],

@@ -116,13 +116,21 @@ class PrepResult:
 def remembered(store: Store, as_of: date) -> Memory:
     """What the store knows from reviews before ``as_of``."""
     previous = store.runs.previous(as_of)
+    open_commitments = store.commitments.all(status="open", made_before=as_of)
+    at_commitment = {}
+    for c in open_commitments:
+        found = store.runs.latest_snapshot_of(c.deal_id, c.made_on) if c.deal_id else None
+        if found is not None:
+            at_commitment[c.id] = found[1]
     return Memory(
         previous_review=previous.as_of if previous else None,
         previous=store.runs.snapshot(previous.run_id) if previous else {},
         close_dates_seen=store.runs.close_date_observations(as_of),
-        open_commitments=store.commitments.all(status="open", made_before=as_of),
+        open_commitments=open_commitments,
+        at_commitment=at_commitment,
         commitment_history=store.commitments.all(made_before=as_of),
         review_dates=store.runs.review_dates(as_of - timedelta(days=1), 12),
+        asked_last=store.runs.asked_at(previous),
     )
 
 
@@ -236,7 +244,8 @@ def _prep(
         no_sheet=no_sheet(fetched),
     )
     # Recorded only once every sheet rendered; published right after, so both change together.
-    store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported, weeks)
+    asked = {deal: keys for p in packets for deal, keys in p.asked.items()}
+    store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported, weeks, asked)
     pruned = store.runs.prune(config.state.keep_reviews)
     if pruned:
         log.debug("pruned %d deal snapshots beyond state.keep_reviews", pruned)

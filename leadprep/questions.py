@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,7 +69,7 @@ class QuestionBank:
     agree.ask/check (once per rep), deliver.open/kept/missed (per open commitment)."""
 
     listen_opening: tuple[str, ...]
-    listen_deal: tuple[str, ...]
+    listen_deal: tuple[str, ...]  # the deep deal's Listen: "walk me through your thinking"
     listen_cues: tuple[str, ...]
     explore: dict[str, tuple[str, ...]]
     agree_ask: tuple[str, ...]
@@ -77,6 +77,10 @@ class QuestionBank:
     deliver_open: tuple[str, ...]
     deliver_kept: tuple[str, ...]
     deliver_missed: tuple[str, ...]
+    # the stages of a deal a question fits (early, middle, late); a question not named fits all
+    stages: dict[str, frozenset[str]] = field(default_factory=dict)
+    deliver_not_worked: tuple[str, ...] = ()  # done, but it did not work
+    agree_rehearse: tuple[str, ...] = ()  # when the commitment is a conversation
 
     def all_questions(self) -> list[tuple[str, str]]:
         """(slot, text) for every question, for linting."""
@@ -88,14 +92,45 @@ class QuestionBank:
         out += [("deliver.open", q) for q in self.deliver_open]
         out += [("deliver.kept", q) for q in self.deliver_kept]
         out += [("deliver.missed", q) for q in self.deliver_missed]
+        out += [("deliver.not_worked", q) for q in self.deliver_not_worked]
+        out += [("agree.rehearse", q) for q in self.agree_rehearse]
         return out
 
 
-def _strings(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+PHASES = ("early", "middle", "late")
+
+
+def _strings(
+    value: Any, where: str, problems: list[str], stages: dict[str, frozenset[str]] | None = None
+) -> tuple[str, ...]:
+    """A slot's questions: each a string, or ``{q: "…", stages: [early, middle]}`` for a question
+    that fits only deals at those stages (recorded in ``stages``)."""
+    if not isinstance(value, list) or not value:
         problems.append(f"{where}: must be a non-empty list of questions")
         return ()
-    return tuple(v.strip() for v in value)
+    out = []
+    for item in value:
+        if isinstance(item, str):
+            out.append(item.strip())
+            continue
+        text = item.get("q") if isinstance(item, dict) else None
+        fits = item.get("stages") if isinstance(item, dict) else None
+        if (
+            not isinstance(text, str)
+            or not isinstance(fits, list)
+            or not fits
+            or any(f not in PHASES for f in fits)
+            or set(item) - {"q", "stages"}
+        ):
+            problems.append(
+                f'{where}: {str(item)[:60]!r} must be a question, or {{q: "…", stages: [...]}} '
+                f"with stages among {', '.join(PHASES)}"
+            )
+            continue
+        out.append(text.strip())
+        if stages is not None:
+            stages[text.strip()] = frozenset(fits)
+    return tuple(out)
 
 
 def _section(data: dict, name: str, keys: tuple[str, ...], problems: list[str]) -> dict:
@@ -112,6 +147,13 @@ def _section(data: dict, name: str, keys: tuple[str, ...], problems: list[str]) 
     return {}
 
 
+def _optional(section: dict, key: str, where: str, problems: list[str]) -> tuple[str, ...]:
+    """A slot added after 0.2's banks: absent is fine (the sheet goes without it)."""
+    if key not in section:
+        return ()
+    return _strings(section[key], f"{where}.{key}", problems)
+
+
 def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
     """Validate a loaded bank; every problem is reported at once."""
     problems: list[str] = []
@@ -125,17 +167,20 @@ def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
     if not isinstance(explore_raw, dict):
         problems.append("explore: must map flag codes to lists of questions")
         explore_raw = {}
+    stages: dict[str, frozenset[str]] = {}
     explore = {
-        str(code): _strings(qs, f"explore.{code}", problems) for code, qs in explore_raw.items()
+        str(code): _strings(qs, f"explore.{code}", problems, stages)
+        for code, qs in explore_raw.items()
     }
     for code in (*FLAG_CODES, "healthy", "general"):
         if code not in explore:
             problems.append(f"explore.{code}: missing (every flag code needs questions)")
     agree = _section(data, "agree", ("ask", "check"), problems)
     deliver = _section(data, "deliver", ("open", "kept", "missed"), problems)
+    deep = listen.get("deep", listen.get("deal"))
     bank = QuestionBank(
         listen_opening=_strings(listen.get("opening"), "listen.opening", problems),
-        listen_deal=_strings(listen.get("deal"), "listen.deal", problems),
+        listen_deal=_strings(deep, "listen.deep", problems, stages),
         listen_cues=_strings(listen.get("cues"), "listen.cues", problems),
         explore=explore,
         agree_ask=_strings(agree.get("ask"), "agree.ask", problems),
@@ -143,6 +188,9 @@ def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
         deliver_open=_strings(deliver.get("open"), "deliver.open", problems),
         deliver_kept=_strings(deliver.get("kept"), "deliver.kept", problems),
         deliver_missed=_strings(deliver.get("missed"), "deliver.missed", problems),
+        stages=stages,
+        deliver_not_worked=_optional(deliver, "not_worked", "deliver", problems),
+        agree_rehearse=_optional(agree, "rehearse", "agree", problems),
     )
     for slot, text in bank.all_questions():
         if is_status_check(text):
@@ -186,16 +234,40 @@ MAX_EXPLORE = 2  # per focus deal: the ten-minute budget (DESIGN §1)
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
+def template_key(template: str) -> str:
+    """A short stable key of a question template, as the state store remembers it."""
+    return hashlib.sha256(template.encode()).hexdigest()[:16]
+
+
 def pick(options: tuple[str, ...], *keys: object) -> str:
     """A variant chosen deterministically from the keys (deal id, review week, slot)."""
     digest = hashlib.sha256("|".join(map(str, keys)).encode()).digest()
     return options[int.from_bytes(digest[:4], "big") % len(options)]
 
 
+def spoken_name(deal: Deal) -> str:
+    """How a person says the deal: the account when known ("Crescent Bank"), else the record's
+    name before a dash ("Crescent Bank – staffing pilot" → "Crescent Bank"), else the name."""
+    if deal.account:
+        return deal.account
+    for dash in (" – ", " — ", " - ", ": "):
+        if dash in deal.name:
+            return deal.name.split(dash, 1)[0].strip() or deal.name
+    return deal.name
+
+
+def _names(contacts: tuple[Any, ...], most: int = 2) -> str:
+    firsts = [c.name.split()[0] if c.name.split() else c.name for c in contacts]
+    if len(firsts) <= most:
+        return " and ".join(firsts)
+    return ", ".join(firsts[:most]) + f" and {len(firsts) - most} more"
+
+
 def deal_facts(deal: Deal, today: date) -> dict[str, Any]:
     """The plain-text facts a question may use (CRM text stays unescaped here; renderers escape)."""
     return {
         "name": deal.name,
+        "spoken": spoken_name(deal),
         "buyer": deal.account or "the buyer",
         "stage": deal.stage,
         "amount": money(deal.amount, deal.currency) if deal.amount is not None else "this amount",
@@ -203,7 +275,16 @@ def deal_facts(deal: Deal, today: date) -> dict[str, Any]:
         "next_step": deal.next_step or "the next step",
         "contact_count": len(deal.contacts),
         "contact": deal.contacts[0].name if deal.contacts else "your contact",
+        "contacts": _names(deal.contacts) if deal.contacts else "your contacts",
     }
+
+
+def phase_of(deal: Deal) -> str:
+    """Where the deal is: early (below 30%), middle (below 60%) or late, by its stage's
+    probability; middle when the CRM gives none."""
+    if deal.probability is None:
+        return "middle"
+    return "early" if deal.probability < 0.3 else "middle" if deal.probability < 0.6 else "late"
 
 
 def missing_facts(deal: Deal) -> frozenset[str]:
@@ -236,12 +317,20 @@ def fill(template: str, **context: Any) -> str:
 
 
 class QuestionPicker:
-    """Chooses and fills questions for one review."""
+    """Chooses and fills questions for one review: a variant per deal and week, never one
+    template twice on a sheet (:meth:`start_sheet`), never the template a deal was asked at the
+    last review (``avoid``), never one quoting a fact the deal lacks or unfit for its stage.
+    ``asked`` collects, per deal, the templates chosen, for the state store."""
 
-    def __init__(self, bank: QuestionBank, as_of: date) -> None:
+    def __init__(
+        self, bank: QuestionBank, as_of: date, avoid: dict[str, set[str]] | None = None
+    ) -> None:
         self.bank = bank
         self.as_of = as_of
         self.week = review_week(as_of)
+        self.avoid = avoid or {}
+        self.used: set[str] = set()
+        self.asked: dict[str, list[str]] = {}
 
     def opening(self, rep_email: str) -> list[str]:
         """The one opening Listen prompt for the rep (the ten-minute budget allows one)."""
@@ -252,58 +341,129 @@ class QuestionPicker:
         start = int(hashlib.sha256(f"{rep_email}|{self.week}".encode()).hexdigest(), 16) % len(cues)
         return [cues[(start + i) % len(cues)] for i in range(min(count, len(cues)))]
 
-    def for_deal(self, deal: Deal, flags: list[Flag], rep_first_name: str) -> dict[str, list[str]]:
-        """One Listen and at most two Explore questions for a focus deal: its two strongest
-        flags, or its one flag and one of the framework's general questions."""
-        facts = deal_facts(deal, self.as_of)
-        context = {"deal": facts, "rep": {"first_name": rep_first_name}}
+    def start_sheet(self) -> None:
+        """A new rep's sheet: templates used on the last one may be used again."""
+        self.used = set()
+
+    def choose(
+        self, options: tuple[str, ...], keys: tuple[object, ...], deal: Deal | None = None
+    ) -> str | None:
+        """One template of ``options`` for this deal and week, or None when every one is
+        already on the sheet (a sheet never asks the same question twice)."""
+        fitting = options
+        if deal is not None:
+            fitting = usable(options, missing_facts(deal))
+            phase = phase_of(deal)
+            staged = tuple(q for q in fitting if phase in self.bank.stages.get(q, PHASES))
+            fitting = staged or fitting
+            last = self.avoid.get(deal.id, set())
+            fresh = tuple(q for q in fitting if template_key(q) not in last)
+            fitting = fresh or fitting
+        unused = [q for q in fitting if q not in self.used]
+        if not unused:
+            return None
+        start = pick(tuple(unused), *keys)
+        self.used.add(start)
+        if deal is not None:
+            self.asked.setdefault(deal.id, []).append(template_key(start))
+        return start
+
+    def _ask(
+        self, options: tuple[str, ...], keys: tuple[object, ...], subject: Deal, **ctx: Any
+    ) -> str | None:
+        template = self.choose(options, keys, subject)
+        return fill(template, **ctx) if template is not None else None
+
+    def _flag_options(self, deal: Deal, flag: Flag) -> tuple[str, tuple[str, ...]]:
+        code = flag.code
+        if code == "single_threaded":
+            count = len(deal.contacts)
+            variant = "single_threaded_no_contacts" if count == 0 else "single_threaded_thin"
+            if count != 1 and variant in self.bank.explore:
+                code = variant
+        return code, self.bank.explore.get(code) or self.bank.explore["healthy"]
+
+    def _context(self, deal: Deal, rep_first_name: str) -> dict[str, Any]:
+        return {"deal": deal_facts(deal, self.as_of), "rep": {"first_name": rep_first_name}}
+
+    def deep(self, deal: Deal, flags: list[Flag], rep_first_name: str) -> dict[str, list[str]]:
+        """The one deal talked through: the rep's own read (Listen), the framework's core
+        Explore questions (the buyer's alternative, what would need to be true), then at most two
+        follow-ups from its flags (else one fitting its stage)."""
+        context = self._context(deal, rep_first_name)
         keys = (deal.id, self.week)
-        missing = missing_facts(deal)
-        explore = []
-        for flag in flags[:MAX_EXPLORE]:
-            code = flag.code
-            if code == "single_threaded" and flag.facts.get("contacts") == 0:
-                code = (
-                    "single_threaded_no_contacts"
-                    if code + "_no_contacts" in self.bank.explore
-                    else code
-                )
-            options = usable(self.bank.explore.get(code) or self.bank.explore["healthy"], missing)
+        need_true = "core_need_true" if deal.close_date else "core_need_true_undated"
+        if need_true not in self.bank.explore:
+            need_true = "core_need_true"
+        explore: list[str | None] = [
+            self._ask(self.bank.explore.get(slot, ()), (*keys, slot), deal, **context)
+            for slot in ("core_alternative", need_true)
+            if slot in self.bank.explore
+        ]
+        for flag in flags:
+            if sum(1 for q in explore if q) >= MAX_EXPLORE + 2:
+                break
+            code, options = self._flag_options(deal, flag)
             flag_ctx = {"evidence": flag.evidence, "severity": flag.severity, **flag.facts}
-            explore.append(fill(pick(options, *keys, code), **context, flag=flag_ctx))
-        if not explore:
-            healthy = usable(self.bank.explore["healthy"], missing)
-            explore.append(fill(pick(healthy, *keys, "healthy"), **context))
-        if len(explore) < MAX_EXPLORE:
-            general = usable(self.bank.explore["general"], missing)
-            explore.append(fill(pick(general, *keys, "general"), **context))
-        listen = usable(self.bank.listen_deal, missing)
-        return {
-            "listen": [fill(pick(listen, *keys, "listen"), **context)],
-            "explore": explore,
-        }
+            explore.append(self._ask(options, (*keys, code), deal, **context, flag=flag_ctx))
+        if sum(1 for q in explore if q) < MAX_EXPLORE + 1:
+            slot = f"stage_{phase_of(deal)}"
+            general = self.bank.explore.get(slot) or self.bank.explore["general"]
+            explore.append(self._ask(general, (*keys, slot), deal, **context))
+        listen = self._ask(self.bank.listen_deal, (*keys, "listen"), deal, **context)
+        return {"listen": [listen] if listen else [], "explore": [q for q in explore if q]}
+
+    def backup(self, deal: Deal, flags: list[Flag], rep_first_name: str) -> dict[str, list[str]]:
+        """An "if time" deal: one question, from its strongest flag (else a general one)."""
+        context = self._context(deal, rep_first_name)
+        keys = (deal.id, self.week)
+        for flag in flags:
+            code, options = self._flag_options(deal, flag)
+            flag_ctx = {"evidence": flag.evidence, "severity": flag.severity, **flag.facts}
+            question = self._ask(options, (*keys, code), deal, **context, flag=flag_ctx)
+            if question:
+                return {"listen": [], "explore": [question]}
+        question = self._ask(self.bank.explore["general"], (*keys, "general"), deal, **context)
+        return {"listen": [], "explore": [question] if question else []}
+
+    def for_deal(self, deal: Deal, flags: list[Flag], rep_first_name: str) -> dict[str, list[str]]:
+        """One Listen and at most two Explore questions for a deal (the shape of leadprep 0.2's
+        focus deals, kept for custom templates and the email)."""
+        full = self.deep(deal, flags, rep_first_name)
+        return {"listen": full["listen"], "explore": full["explore"][:MAX_EXPLORE]}
 
     def agree(self, rep_email: str, rep_first_name: str) -> list[str]:
-        """The one Agree of the 1:1: the commitment question, then how both will know it worked."""
+        """The one Agree of the 1:1: the commitment question, how both will know it worked, and
+        (when the bank has it) the rehearsal for a commitment that is a conversation."""
         context = {"rep": {"first_name": rep_first_name}}
         keys = (rep_email, self.week)
-        return [
+        prompts = [
             fill(pick(self.bank.agree_ask, *keys, "agree"), **context),
             fill(pick(self.bank.agree_check, *keys, "check"), **context),
         ]
+        if self.bank.agree_rehearse:
+            prompts.append(fill(pick(self.bank.agree_rehearse, *keys, "rehearse"), **context))
+        return prompts
 
-    def deliver_prompts(self, commitment: Commitment) -> tuple[str, dict[str, list[str]]]:
-        """How to open on a commitment, and the prompts for each branch: kept, missed."""
+    def deliver_prompts(
+        self, commitment: Commitment, when: str = "Last week", skipped: bool = False
+    ) -> tuple[str, dict[str, list[str]]]:
+        """How to open on a commitment (``when`` it was made, as the review dates say; whether a
+        review went by without it), and the prompts for each branch: kept (it worked),
+        not_worked (done, did not work), missed."""
         context = {
             "commitment": {
                 "text": commitment.text,
                 "about": commitment.about,
                 "success": commitment.success or "",
+                "when": when,
+                "skipped": skipped,
             }
         }
         keys = (commitment.id, self.week)
         opening = fill(pick(self.bank.deliver_open, *keys, "open"), **context)
         return opening, {
             "kept": [fill(q, **context) for q in self.bank.deliver_kept],
+            "not_worked": [fill(q, **context) for q in self.bank.deliver_not_worked],
             "missed": [fill(q, **context) for q in self.bank.deliver_missed],
         }

@@ -303,8 +303,6 @@ def create_app(review: ReviewApp) -> Starlette:
         if saved_id is not None:
             saved = review.current(packet).get(saved_id)
         hint = commitments.vagueness_hint(saved.text, saved.due) if saved else None
-        if hint:
-            hint = hint.replace("--due", "the Due field")
         return review.rep_page(packet, saved=saved, hint=hint)
 
     async def commit(request: Request) -> Response:

@@ -131,8 +131,9 @@ def test_csv_to_packets_json_contract(tmp_path):
         "shown": "deal",  # or "rider" (one line under another flag), "hygiene" (shared by most)
     }
     assert set(deal["questions"]) == {"listen", "explore"}
-    assert len(deal["questions"]["listen"]) == 1 and 1 <= len(deal["questions"]["explore"]) <= 2
-    assert len(packet["agree"]["prompts"]) == 2
+    assert deal["deep"] is True  # the one deal talked through in depth
+    assert len(deal["questions"]["listen"]) == 1 and 2 <= len(deal["questions"]["explore"]) <= 4
+    assert len(packet["agree"]["prompts"]) == 3  # the one thing, how we will know, rehearse
     assert all(deal["questions"][step] for step in deal["questions"])
     assert (tmp_path / "o" / "index.html").is_file()
 

@@ -256,7 +256,8 @@ def test_an_amount_cut_on_a_commit_deal_ranks_first_with_its_own_question(two_we
     cut = first["flags"][0]
     assert cut["code"] == "amount_decreased" and cut["news"] and cut["severity"] == "high"
     assert "since the last review on a Commit deal" in cut["evidence"]
-    question = first["questions"]["explore"][0]
+    assert first["deep"]  # the one deal talked through
+    question = first["questions"]["explore"][2]  # the first follow-up after the two core ones
     assert "went down" in question or "take out of scope" in question  # the amount bank's
 
 

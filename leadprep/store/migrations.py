@@ -190,6 +190,18 @@ UPDATE runs SET weeks_recorded = 1 WHERE id IN (SELECT run_id FROM rep_weeks)
 """
 
 
+# Which question (a template's key) each deal was asked at each run, so the next review asks it
+# something else. Kept with the run (a row is a few dozen bytes), gone when the run is.
+_ASKED = """
+CREATE TABLE asked (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    deal_id        TEXT NOT NULL,
+    question       TEXT NOT NULL
+);
+CREATE INDEX asked_run ON asked (run_id)
+"""
+
+
 @dataclass(frozen=True)
 class Migration:
     """One step of the schema: its number (the ``user_version`` it leaves), a name for people,
@@ -221,10 +233,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "checks off per run", sql("ALTER TABLE runs ADD COLUMN unsupported TEXT")),
     Migration(7, "each rep's week, for history and the rollup", sql(_REP_WEEKS)),
     Migration(8, "which runs have their weeks recorded", sql(_WEEKS_RECORDED)),
+    Migration(9, "the questions each deal was asked", sql(_ASKED)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
-OUR_TABLES = frozenset({"runs", "snapshots", "commitments", "deliveries", "followups", "rep_weeks"})
+OUR_TABLES = frozenset(
+    {"runs", "snapshots", "commitments", "deliveries", "followups", "rep_weeks", "asked"}
+)
 REBUILDING = frozenset(
     {"deliveries_v3", "commitments_v4", "commitments_v5"}
 )  # only inside a migration

@@ -47,9 +47,11 @@ class Runs(Repository):
         deals: Iterable[Deal],
         unsupported: dict[str, str] | None = None,
         rep_weeks: Iterable[RepWeek] = (),
+        asked: dict[str, list[str]] | None = None,
     ) -> int:
         """Record a run and a snapshot of every deal it saw, in one transaction; returns the run
-        id. ``unsupported``: the inputs the source did not carry (their checks were off)."""
+        id. ``unsupported``: the inputs the source did not carry (their checks were off);
+        ``asked``: deal id -> the keys of the questions its sheet asked."""
         deals = list(deals)
         with self._store.transaction() as db:
             run_id = db.execute(
@@ -76,7 +78,23 @@ class Runs(Repository):
                 ],
             )
             _insert_weeks(db, run_id, as_of, rep_weeks)
+            db.executemany(
+                "INSERT INTO asked (run_id, deal_id, question) VALUES (?, ?, ?)",
+                [(run_id, deal, key) for deal, keys in (asked or {}).items() for key in keys],
+            )
         return run_id
+
+    def asked_at(self, review: Review | None) -> dict[str, set[str]]:
+        """Deal id -> the keys of the questions asked at that review (empty for none)."""
+        if review is None:
+            return {}
+        out: dict[str, set[str]] = {}
+        rows = self._store.connection.execute(
+            "SELECT deal_id, question FROM asked WHERE run_id = ?", (review.run_id,)
+        )
+        for deal_id, key in rows:
+            out.setdefault(deal_id, set()).add(key)
+        return out
 
     def without_weeks(self) -> list[Review]:
         """Runs recorded before the store kept each rep's week (schema 7), oldest first."""
