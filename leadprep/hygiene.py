@@ -44,7 +44,7 @@ class HygieneLine:
         if self.high:
             text += f" ({self.high:,} high)"
         if self.rules:
-            text += ". " + "; ".join(self.rules)
+            text += ". " + "; ".join(r[:1].upper() + r[1:] for r in self.rules)
             if self.more_rules:
                 text += f"; and {self.more_rules} more"
         return text
@@ -73,11 +73,7 @@ def gather(views: Sequence[DealView], codes: Iterable[str]) -> list[HygieneLine]
         carrying = [f for v in views for f in v.flags if f.code == code and f.shown == DEAL]
         if not carrying:
             continue
-        rules: list[str] = []
-        for flag in carrying:
-            rule = flag.facts.get("rule")
-            if isinstance(rule, str) and rule not in rules:
-                rules.append(rule)
+        rules = grouped_rules(carrying)
         lines.append(
             HygieneLine(
                 code=code,
@@ -93,6 +89,30 @@ def gather(views: Sequence[DealView], codes: Iterable[str]) -> list[HygieneLine]
     return sorted(lines, key=lambda line: (-line.count, line.code))
 
 
+def grouped_rules(flags: Iterable[Flag]) -> list[str]:
+    """The rules the flags were raised by, one per distinct limit, naming the stages that share
+    it: "Qualification, Solution Demo and Proposal: default limit 30 days"."""
+    scopes: dict[str, list[str]] = {}
+    for flag in flags:
+        why, scope = flag.facts.get("rule_why"), flag.facts.get("rule_scope")
+        if not isinstance(why, str):
+            rule = flag.facts.get("rule")
+            if isinstance(rule, str):
+                scopes.setdefault(rule, [])
+            continue
+        named = scopes.setdefault(why, [])
+        if isinstance(scope, str) and scope not in named:
+            named.append(scope)
+    out = []
+    for why, named in scopes.items():
+        if not named:
+            out.append(why)
+            continue
+        head = ", ".join(named[:-1]) + f" and {named[-1]}" if len(named) > 1 else named[0]
+        out.append(f"{head}: {why}")
+    return out
+
+
 def _as_hygiene(flag: Flag) -> Flag:
     return replace(flag, shown=HYGIENE) if flag.shown == DEAL else flag
 
@@ -101,7 +121,7 @@ def team_lines(per_rep: Iterable[Sequence[DealView]]) -> list[HygieneLine]:
     """The gaps most of the whole team's open deals share (for the index), without marking."""
     totals: dict[str, int] = {}
     high: dict[str, int] = {}
-    rules: dict[str, list[str]] = {}
+    raised: dict[str, list[Flag]] = {}
     deals = 0
     for views in per_rep:
         deals += len(views)
@@ -109,22 +129,21 @@ def team_lines(per_rep: Iterable[Sequence[DealView]]) -> list[HygieneLine]:
             totals[code] = totals.get(code, 0) + count
         for view in views:
             for flag in (f for f in view.flags if f.shown != RIDER):
-                rule = flag.facts.get("rule")
-                known = rules.setdefault(flag.code, [])
-                if isinstance(rule, str) and rule not in known:
-                    known.append(rule)
+                raised.setdefault(flag.code, []).append(flag)
             for code in {f.code for f in view.flags if f.severity == HIGH and f.shown != RIDER}:
                 high[code] = high.get(code, 0) + 1
-    lines = [
-        HygieneLine(
-            code,
-            count,
-            deals,
-            high.get(code, 0),
-            tuple(rules[code][:MAX_RULES]),
-            max(0, len(rules[code]) - MAX_RULES),
-        )
-        for code, count in totals.items()
-        if widespread(count, deals)
-    ]
+    lines = []
+    for code, count in totals.items():
+        if widespread(count, deals):
+            rules = grouped_rules(raised.get(code, []))
+            lines.append(
+                HygieneLine(
+                    code,
+                    count,
+                    deals,
+                    high.get(code, 0),
+                    tuple(rules[:MAX_RULES]),
+                    max(0, len(rules) - MAX_RULES),
+                )
+            )
     return sorted(lines, key=lambda line: (-line.count, line.code))

@@ -101,9 +101,12 @@ class DealView:
 
     @property
     def close_date_timeline(self) -> list[date]:
-        """Every close date the deal has had, oldest first, when it has slipped (else empty)."""
+        """Every close date the deal has had, oldest first, when it has slipped more than once
+        (one push is said in full by the flag's evidence: the chart would only repeat it)."""
         slipped = next((f for f in self.flags if f.code == "close_date_slipped"), None)
-        return list(slipped.facts.get("timeline", [])) if slipped else []
+        if slipped is None or slipped.facts.get("pushes", 0) < 2:
+            return []
+        return list(slipped.facts.get("timeline", []))
 
 
 @dataclass
@@ -146,6 +149,7 @@ class Packet:
     asked: dict[str, list[str]] = field(default_factory=dict)  # deal id -> question keys asked
     printed_others: int | None = None  # rows of other deals that fit the printed page
     printed_departed: int | None = None  # departed deals that fit the printed page
+    compact: bool = False  # the printed front page needs the room: no chart, fewer cues
     # the last weeks, oldest first: (review date, flagged deals, kept rate or None)
     trend: list[tuple[date, int | None, float | None]] = field(default_factory=list)
 
@@ -154,6 +158,15 @@ class Packet:
         """False when the rep has open deals and not one of them has an amount: the pipeline's
         value is then unknown, not zero."""
         return not self.deals or any(v.deal.amount is not None for v in self.deals)
+
+    @property
+    def shared_prompts(self) -> dict[str, list[str]] | None:
+        """Deliver's branch prompts when they read the same for every commitment (printed once,
+        under them all), else None (printed under each)."""
+        if not self.deliver:
+            return None
+        first = self.deliver[0].prompts
+        return first if all(item.prompts == first for item in self.deliver) else None
 
     @property
     def focus(self) -> list[DealView]:

@@ -281,10 +281,15 @@ class Renderer:
             )
 
     def _fit(self, packet: Packet, layout: Callable[[str, Path], Any], base: Path) -> Any:
-        """Lay the sheet out, printing fewer of the other (and departed) deals until it fits on
-        two pages (or on as few as its focus deals alone need, when that is more); the rest stay
-        in the HTML sheet and packets.json, and the page says so."""
+        """Lay the sheet out so the conversation (Deliver, Listen, the deep deal, Agree) is on the
+        front page, compacting it when it is not (no close-date chart, fewer cues), and print fewer
+        of the other and departed deals until it fits on two pages (or on as few as its focus
+        deals alone need, when that is more); the rest stay in the HTML sheet and packets.json,
+        and the page says so."""
         document = layout(self.packet_html(packet), base)
+        if not _agree_on_front(document, packet):
+            packet.compact = True
+            document = layout(self.packet_html(packet), base)
         if len(document.pages) <= MAX_PAGES:
             return document
         wanted = (packet.printed_others, packet.printed_departed)
@@ -309,6 +314,11 @@ class Renderer:
 
 
 MAX_PAGES = 2  # a sheet is one sheet of paper, printed on both sides
+
+
+def _agree_on_front(document: Any, packet: Packet) -> bool:
+    """Whether the end of Agree (its last write-in line) is laid out on the first page."""
+    return bool(document.pages) and f"agree-end-{packet.slug}" in document.pages[0].anchors
 
 
 def _write_file(path: Path, data: str | bytes | Iterable[bytes]) -> None:

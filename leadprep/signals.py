@@ -281,7 +281,7 @@ def single_threaded(deal: Deal, ctx: Context, cfg: SingleThreadedSettings) -> Fl
     if deal.amount is not None and deal.amount < cfg.min_amount:
         return None
     count = len(deal.contacts)
-    facts = {"contacts": count}
+    facts = {"contacts": count, "brief": plural(count, "contact")}
     if count < cfg.min_contacts:
         evidence = (
             "no buyer contacts on the deal"
@@ -499,7 +499,9 @@ def stale(deal: Deal, ctx: Context, cfg: StaleSettings) -> Flag | None:
         f"no activity for {plural(days, 'day')} "
         f"(last: {short_date(deal.last_activity_at, ctx.today)}; limit {limit})"
     )
-    return Flag("stale", severity, evidence, {"days": days, "limit": limit})
+    facts = {"days": days, "limit": limit, "brief": f"{plural(days, 'day')} quiet"}
+    facts |= {"rule_why": f"limit {limit} days"}
+    return Flag("stale", severity, evidence, facts)
 
 
 class StuckInStageSettings(SignalSection):
@@ -568,6 +570,8 @@ def stuck_in_stage(deal: Deal, ctx: Context, cfg: StuckInStageSettings) -> Flag 
         "limit": limit.days,
         "limit_source": limit.source,
         "rule": f"{deal.stage}: {limit.why}",
+        "rule_scope": deal.stage,
+        "rule_why": limit.why,
         "brief": f"{plural(days, 'day')} in stage",
         "excess": days / limit.days,
     }
