@@ -239,6 +239,7 @@ class NewCommitment:
     due: date | None
     made_on: date
     success: str | None = None  # how the rep and the manager will know it worked
+    kept_beside: int | None = None  # the commitment of the same review it was chosen to join
 
 
 FOLLOW_UP_STATUSES = ("kept", "partly", "missed")
@@ -283,6 +284,7 @@ class Commitment(NewCommitment):
             "rep_email": self.rep_email,
             "text": self.text,
             "success": self.success,
+            "kept_beside": self.kept_beside,
             "due": _iso(self.due),
             "made_on": self.made_on.isoformat(),
             "status": self.status,

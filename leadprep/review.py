@@ -158,6 +158,7 @@ class ReviewApp:
         form: dict[str, str] | None = None,
         saved: Commitment | None = None,
         hint: str | None = None,
+        second_of: Commitment | None = None,
     ) -> HTMLResponse:
         current = self.current(packet)
         agreed = [c for c in current.values() if c.made_on == self.review_date]
@@ -176,6 +177,7 @@ class ReviewApp:
             form=form or {},
             saved=saved,
             hint=hint,
+            second_of=second_of,
         )
 
 
@@ -313,6 +315,7 @@ def create_app(review: ReviewApp) -> Starlette:
         if refused is not None:
             return refused
         values = {k: _text(form, k) for k in ("text", "deal_id", "due", "success")}
+        choice = _text(form, "second")  # replace | keep, once asked
         too_long = [k for k in ("text", "success") if len(form.get(k) or "") > MAX_FIELD]
         if too_long:  # refused whole, never cut short without a word
             long = {k: f"Keep it to {MAX_FIELD:,} characters: one sentence." for k in too_long}
@@ -347,8 +350,20 @@ def create_app(review: ReviewApp) -> Starlette:
                 errors["text"] = exc.message
         if errors:
             return review.rep_page(packet, status=400, errors=errors, form=values)
+        made_here = [c for c in review.current(packet).values() if c.made_on == review.review_date]
+        first = made_here[-1] if made_here else None
+        if first is not None and choice not in ("replace", "keep"):
+            # one commitment per 1:1 is the rule: a second one is asked about, not slipped in
+            return review.rep_page(packet, status=409, form=values, second_of=first)
+        store = review.source.store
         try:
-            [new_id] = commitments.record(review.source.store, [prepared])
+            if first is not None and choice == "replace":
+                new_id = store.commitments.replace(first.id, prepared.commitment)
+            elif first is not None:
+                kept = replace(prepared.commitment, kept_beside=first.id)
+                [new_id] = store.commitments.add([kept])
+            else:
+                [new_id] = commitments.record(store, [prepared])
         except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
             errors = {"text": _store_problem(exc)}
             return review.rep_page(packet, status=503, errors=errors, form=values)

@@ -250,6 +250,7 @@ def test_the_page_and_the_cli_write_at_the_same_time_and_lose_nothing(reviewed, 
                 "csrf": token,
                 "text": f"Ask Ana for the CFO intro {n} by Friday",
                 "deal_id": "D-1",
+                "second": "keep",  # the page asks before a second one: here, keep them all
             }
             assert client.post("/rep/alex-morgan/commit", data=form).status_code == 303
         outputs = [(p.wait(timeout=120), p.stdout.read().decode()) for p in processes]
@@ -378,3 +379,28 @@ def test_the_1on1_in_chromium_keyboard_only(reviewed, tmp_path):
         browser.close()
     [item] = json.loads(cli("commitments", "-c", reviewed, "--all", "--format", "json").stdout)
     assert item["status"] == "kept" and item["note"] == "CFO joined; budget confirmed"
+
+
+def test_a_second_commitment_in_the_same_review_is_asked_about_not_slipped_in(reviewed, tmp_path):
+    app, _ = make_app(reviewed)
+    origin = {"Origin": "http://127.0.0.1:8765"}
+    with running(app) as client:
+        token = csrf_of(client.get("/rep/alex-morgan").text)
+
+        def post(text, **extra):
+            data = {"csrf": token, "text": text, "deal_id": "D-2", "due": "2026-12-04", **extra}
+            return client.post("/rep/alex-morgan/commit", data=data, headers=origin)
+
+        assert post("Ask Ana who signs, by Friday").status_code == 303
+        second = post("Book the CFO meeting by Thursday")
+        assert second.status_code == 409
+        assert "already has a commitment from this review" in second.text
+        assert "Ask Ana who signs, by Friday" in second.text
+        assert 'value="Book the CFO meeting by Thursday"' in second.text  # nothing typed is lost
+        assert [c.text for c in stored(tmp_path)] == ["Ask Ana who signs, by Friday"]
+        assert post("Book the CFO meeting by Thursday", second="replace").status_code == 303
+        assert [c.text for c in stored(tmp_path)] == ["Book the CFO meeting by Thursday"]
+        assert post("Send the pricing options by Wednesday", second="keep").status_code == 303
+    first, kept = stored(tmp_path)
+    assert kept.text == "Send the pricing options by Wednesday"
+    assert kept.kept_beside == first.id  # keeping both is recorded as a choice

@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from typing import Any
 
+from leadprep.errors import UsageError
 from leadprep.model import Commitment, FollowUp, NewCommitment
 from leadprep.store.clock import now, optional_date
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
+
+
+def _insert(db: sqlite3.Connection, item: NewCommitment) -> int:
+    cursor = db.execute(
+        "INSERT INTO commitments (deal_id, deal_name, rep_email, text, success, due, made_on,"
+        " created_at, kept_beside) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            item.deal_id,
+            item.deal_name,
+            item.rep_email.lower(),
+            item.text,
+            item.success,
+            item.due.isoformat() if item.due else None,
+            item.made_on.isoformat(),
+            now(),
+            item.kept_beside,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
 
 
 @reports_database_errors
@@ -17,26 +39,25 @@ class Commitments(Repository):
 
     def add(self, items: list[NewCommitment]) -> list[int]:
         """Record several commitments in one transaction (all or none); returns their ids."""
-        ids = []
         with self._store.transaction() as db:
-            for item in items:
-                cursor = db.execute(
-                    "INSERT INTO commitments (deal_id, deal_name, rep_email, text, success, due,"
-                    " made_on, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        item.deal_id,
-                        item.deal_name,
-                        item.rep_email.lower(),
-                        item.text,
-                        item.success,
-                        item.due.isoformat() if item.due else None,
-                        item.made_on.isoformat(),
-                        now(),
-                    ),
+            return [_insert(db, item) for item in items]
+
+    def replace(self, old_id: int, item: NewCommitment) -> int:
+        """Record ``item`` instead of commitment ``old_id``, made at the same review and not yet
+        followed up (the rep changed their mind in the 1:1); the old one is deleted. Returns the
+        new id; nothing changes when the old one cannot be replaced."""
+        with self._store.transaction() as db:
+            row = db.execute(
+                "SELECT made_on, status FROM commitments WHERE id = ?", (old_id,)
+            ).fetchone()
+            if row is None or row[0] != item.made_on.isoformat() or row[1] != "open":
+                raise UsageError(
+                    f"Commitment #{old_id} is not an open one from this review: it cannot be "
+                    "replaced.",
+                    hint="Record the new one beside it, or follow the old one up.",
                 )
-                assert cursor.lastrowid is not None
-                ids.append(cursor.lastrowid)
-        return ids
+            db.execute("DELETE FROM commitments WHERE id = ?", (old_id,))
+            return _insert(db, item)
 
     def all(
         self,
@@ -112,9 +133,11 @@ class Commitments(Repository):
             row[1] for row in self._store.connection.execute("PRAGMA table_info(commitments)")
         }
         success = "success" if "success" in columns else "NULL"
+        beside = "kept_beside" if "kept_beside" in columns else "NULL"
         sql = (
             "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
-            f" followed_up_on, {success} FROM commitments WHERE {where} ORDER BY made_on, id"
+            f" followed_up_on, {success}, {beside} FROM commitments WHERE {where}"
+            " ORDER BY made_on, id"
         )
         rows = list(self._store.connection.execute(sql, args))
         history = self._followups([row[0] for row in rows if row[7] != "open"])
@@ -131,6 +154,7 @@ class Commitments(Repository):
                 note=row[8],
                 followed_up_on=optional_date(row[9]),
                 success=row[10],
+                kept_beside=row[11],
                 followups=history.get(row[0], ()),
             )
             for row in rows

@@ -234,6 +234,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "each rep's week, for history and the rollup", sql(_REP_WEEKS)),
     Migration(8, "which runs have their weeks recorded", sql(_WEEKS_RECORDED)),
     Migration(9, "the questions each deal was asked", sql(_ASKED)),
+    # a second commitment at the same review, kept beside the first by choice (one is the rule)
+    Migration(
+        10,
+        "commitments kept beside another",
+        sql("ALTER TABLE commitments ADD COLUMN kept_beside INTEGER"),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
