@@ -426,7 +426,9 @@ def build_packets(
             )
         views.sort(key=_rank_key)
         first_name = _first_name(rep)
-        picker.start_sheet()
+        # a habit commitment's topic is Deliver's (a deal's: that deal is not in focus)
+        habits = [c.text for c in memory.open_commitments if c.rep_email == email and not c.deal_id]
+        picker.start_sheet(habits)
         picker.asked = {}
         # Deliver already opens on a deal with an open commitment: Explore talks about others
         committed = {c.deal_id for c in memory.open_commitments if c.rep_email == email}

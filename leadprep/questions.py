@@ -234,6 +234,75 @@ MAX_EXPLORE = 2  # per focus deal: the ten-minute budget (DESIGN §1)
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
+def possessive(name: object) -> str:
+    """``Acme`` → ``Acme's``; ``Halden Foods`` → ``Halden Foods'`` (the bank's ``| possessive``)."""
+    text = str(name)
+    return text + ("'" if text.endswith("s") else "'s")
+
+
+_ENV.filters["possessive"] = possessive
+
+# What a commitment or a question is about, told by its words: Explore does not re-ask the
+# topic of the rep's open commitment (Deliver opens on it). Coarse on purpose: a shared topic
+# costs one question its turn, never the sheet its shape.
+TOPICS = {
+    "people": frozenset(
+        [
+            "cfo",
+            "ceo",
+            "cto",
+            "coo",
+            "colleague",
+            "colleagues",
+            "introduce",
+            "introduction",
+            "intro",
+            "stakeholder",
+            "stakeholders",
+            "sponsor",
+            "executive",
+            "economic",
+            "signer",
+            "signs",
+            "approve",
+            "approves",
+            "approval",
+            "champion",
+            "people",
+            "involved",
+            "else",
+            "reach",
+            "meet",
+            "meeting",
+            "contact",
+            "contacts",
+            "thread",
+            "multithread",
+        ]
+    ),
+    "alternative": frozenset(
+        ["nothing", "alternative", "alternatives", "instead", "competitor", "competitors"]
+    ),
+    "date": frozenset(
+        ["date", "dates", "deadline", "timeline", "slip", "slipped", "pushed", "moved"]
+    ),
+    "scope": frozenset(["scope", "value", "price", "pricing", "discount", "amount", "budget"]),
+    "silence": frozenset(["touch", "reply", "replies", "quiet", "silent", "respond"]),
+}
+
+
+def topics_of(text: str) -> frozenset[str]:
+    """The topics a question template or a commitment is about (template variables left out)."""
+    bare = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text.lower())
+    words = set(re.findall(r"[a-z]+", bare))
+    return frozenset(topic for topic, keys in TOPICS.items() if words & keys)
+
+
+def same_topic(template: str, topics: frozenset[str]) -> bool:
+    """Whether a question template is about one of ``topics`` (the open commitments')."""
+    return bool(topics_of(template) & topics)
+
+
 def template_key(template: str) -> str:
     """A short stable key of a question template, as the state store remembers it."""
     return hashlib.sha256(template.encode()).hexdigest()[:16]
@@ -275,6 +344,7 @@ def deal_facts(deal: Deal, today: date) -> dict[str, Any]:
         "next_step": deal.next_step or "the next step",
         "contact_count": len(deal.contacts),
         "contact": deal.contacts[0].name if deal.contacts else "your contact",
+        "contact_first": _names(deal.contacts[:1]) if deal.contacts else "your contact",
         "contacts": _names(deal.contacts) if deal.contacts else "your contacts",
     }
 
@@ -331,6 +401,7 @@ class QuestionPicker:
         self.avoid = avoid or {}
         self.used: set[str] = set()
         self.asked: dict[str, list[str]] = {}
+        self.topics: frozenset[str] = frozenset()  # the rep's open commitments': Deliver's
 
     def opening(self, rep_email: str) -> list[str]:
         """The one opening Listen prompt for the rep (the ten-minute budget allows one)."""
@@ -341,9 +412,11 @@ class QuestionPicker:
         start = int(hashlib.sha256(f"{rep_email}|{self.week}".encode()).hexdigest(), 16) % len(cues)
         return [cues[(start + i) % len(cues)] for i in range(min(count, len(cues)))]
 
-    def start_sheet(self) -> None:
-        """A new rep's sheet: templates used on the last one may be used again."""
+    def start_sheet(self, commitments: list[str] | None = None) -> None:
+        """A new rep's sheet: templates used on the last one may be used again; Explore does not
+        re-ask the topic of the rep's open ``commitments`` (Deliver opens on them)."""
         self.used = set()
+        self.topics = frozenset(t for text in commitments or [] for t in topics_of(text))
 
     def choose(
         self, options: tuple[str, ...], keys: tuple[object, ...], deal: Deal | None = None
@@ -359,6 +432,9 @@ class QuestionPicker:
             last = self.avoid.get(deal.id, set())
             fresh = tuple(q for q in fitting if template_key(q) not in last)
             fitting = fresh or fitting
+            fitting = tuple(q for q in fitting if not same_topic(q, self.topics))
+            if not fitting:
+                return None  # Deliver already asks it
         unused = [q for q in fitting if q not in self.used]
         if not unused:
             return None

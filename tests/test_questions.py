@@ -247,3 +247,39 @@ def test_no_question_quotes_a_fact_the_deal_does_not_have():
             text = " ".join(asked["listen"] + asked["explore"])
             for placeholder in ("the close date", "this amount", "your contact"):
                 assert placeholder not in text, (code, text)
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("Acme", "Acme's"), ("Halden Foods", "Halden Foods'"), ("the buyer", "the buyer's")],
+)
+def test_possessives_read_as_people_say_them(name, said):
+    from leadprep.questions import possessive
+
+    assert possessive(name) == said
+
+
+def test_explore_leaves_the_topic_of_a_habit_commitment_to_deliver(bank):
+    from leadprep.questions import topics_of
+
+    commitment = "Ask every buyer this week what happens if they do nothing"
+    assert "alternative" in topics_of(commitment)
+    deal = make_deal(contacts=())
+    flags = evaluate(deal, Context(today=TODAY))
+    picker = QuestionPicker(bank, TODAY)
+    picker.start_sheet([commitment])
+    asked = picker.deep(deal, flags, "Alex")
+    assert not any("alternative" in q or "nothing" in q for q in asked["explore"]), asked
+    picker.start_sheet([])
+    again = picker.deep(deal, flags, "Alex")
+    assert any("alternative" in q for q in again["explore"])  # without it, the core question
+
+
+def test_a_second_mention_uses_the_first_name(bank):
+    from leadprep.model import Contact
+
+    deal = make_deal(contacts=(Contact("Dana Ortiz", role="Champion"),))
+    sole = bank.explore["single_threaded"][0]
+    picker = QuestionPicker(bank, TODAY)
+    text = picker._ask((sole,), ("k",), deal, **picker._context(deal, "Alex"), flag={})
+    assert text.startswith("Dana Ortiz is carrying this deal for us. If Dana left Acme tomorrow")
