@@ -215,7 +215,13 @@ def _templates(config: Config) -> Check:
     except LeadprepError as exc:
         return Check("templates", False, str(exc))
     where = ", ".join(str(p) for p in renderer.search_path)
-    return Check("templates", True, f"{len(bank.all_questions())} questions; searched {where}")
+    detail = f"{len(bank.all_questions())} questions; searched {where}"
+    if bank.borrowed:
+        detail += (
+            f"; your questions.yaml has none for {', '.join(bank.borrowed)}: the packaged ones "
+            "are used (copy them in to change them)"
+        )
+    return Check("templates", True, detail, warn=bool(bank.borrowed))
 
 
 def _output(config: Config) -> Check:

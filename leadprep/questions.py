@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +81,7 @@ class QuestionBank:
     stages: dict[str, frozenset[str]] = field(default_factory=dict)
     deliver_not_worked: tuple[str, ...] = ()  # done, but it did not work
     agree_rehearse: tuple[str, ...] = ()  # when the commitment is a conversation
+    borrowed: tuple[str, ...] = ()  # flag codes whose questions came from the packaged bank
 
     def all_questions(self) -> list[tuple[str, str]]:
         """(slot, text) for every question, for linting."""
@@ -209,13 +210,26 @@ def parse_bank(data: Any, source: str = "questions.yaml") -> QuestionBank:
     return bank
 
 
-def load_bank(path: Path) -> QuestionBank:
-    """Read and validate the bank at ``path``."""
+def load_bank(path: Path, fallback: Path | None = None) -> QuestionBank:
+    """Read and validate the bank at ``path``. With ``fallback`` (the packaged bank), a flag's
+    questions the bank lacks (a signal added after it was written) come from there, and the
+    bank says which (``borrowed``)."""
+    data = _read_bank(path)
+    borrowed: tuple[str, ...] = ()
+    if fallback is not None and isinstance(data, dict) and isinstance(data.get("explore"), dict):
+        packaged = _read_bank(fallback)
+        missing = [c for c in FLAG_CODES if c not in data["explore"]]
+        if missing and isinstance(packaged, dict):
+            data["explore"] |= {c: packaged["explore"][c] for c in missing}
+            borrowed = tuple(missing)
+    return replace(parse_bank(data, str(path)), borrowed=borrowed)
+
+
+def _read_bank(path: Path) -> Any:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"Cannot read the question bank {path}: {exc}") from None
-    return parse_bank(data, str(path))
 
 
 def is_status_check(text: str) -> bool:

@@ -155,7 +155,8 @@ class Renderer:
         for folder in self.search_path:
             candidate = folder / "questions.yaml"
             if candidate.is_file():
-                return load_bank(candidate)
+                packaged = packaged_templates() / "questions.yaml"
+                return load_bank(candidate, None if candidate == packaged else packaged)
         raise ConfigError("No questions.yaml found in the template folders.")
 
     def _config_arg(self) -> str:

@@ -283,3 +283,27 @@ def test_a_second_mention_uses_the_first_name(bank):
     picker = QuestionPicker(bank, TODAY)
     text = picker._ask((sole,), ("k",), deal, **picker._context(deal, "Alex"), flag={})
     assert text.startswith("Dana Ortiz is carrying this deal for us. If Dana left Acme tomorrow")
+
+
+def test_a_bank_without_the_newer_slots_still_loads_and_asks(tmp_path):
+    """A custom bank written for 0.2 (listen.deal, no core or stage slots, no rehearse or
+    not_worked) keeps working: the sheet goes without what it lacks."""
+    data = yaml.safe_load(BANK_PATH.read_text())
+    data["listen"]["deal"] = data["listen"].pop("deep")
+    for slot in [k for k in data["explore"] if k.startswith("core_")]:
+        del data["explore"][slot]
+    for phase in ("early", "middle", "late"):
+        del data["explore"][f"stage_{phase}"]
+    del data["explore"]["single_threaded_thin"]
+    del data["agree"]["rehearse"], data["deliver"]["not_worked"]
+    del data["explore"]["stage_moved_back"]  # a signal added after the bank was written
+    custom = tmp_path / "questions.yaml"
+    custom.write_text(yaml.safe_dump(data), encoding="utf-8")
+    bank = load_bank(custom, BANK_PATH)
+    assert bank.borrowed == ("stage_moved_back",)  # from the packaged bank, and said so
+    with pytest.raises(ConfigError, match=r"explore\.stage_moved_back: missing"):
+        load_bank(custom)  # without the packaged bank to lean on, it is still named
+    deal = make_deal(contacts=())
+    asked = QuestionPicker(bank, TODAY).deep(deal, evaluate(deal, Context(today=TODAY)), "Alex")
+    assert len(asked["listen"]) == 1 and 1 <= len(asked["explore"]) <= 3
+    assert len(QuestionPicker(bank, TODAY).agree("a@x.com", "Alex")) == 2
