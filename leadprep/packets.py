@@ -525,10 +525,12 @@ def _median_amounts(deals: list[Deal]) -> dict[str, Decimal]:
 
 def _focus(ranked: list[DealView], count: int) -> list[DealView]:
     """The deals to talk through: those with a flag of their own first; when fewer, the deals
-    furthest past a pipeline-wide limit (each with its own numbers)."""
+    furthest past a pipeline-wide limit (each with its own numbers); when no deal is flagged,
+    still one, the first by the ranking (biggest, oldest, closest-dated): the conversation
+    needs a deal to walk through."""
     own = [v for v in ranked if v.listed]
     shared = [v for v in ranked if not v.listed and v.in_hygiene]
-    return (own + shared)[:count]
+    return (own + shared)[:count] or ranked[:1]
 
 
 def _manager(config: Config, rep: Rep, deals: list[Deal]) -> Person | None:

@@ -122,7 +122,9 @@ def test_focus_limit_and_compact_rest(tmp_path):
 def test_rep_with_no_flags_gets_a_short_packet_with_listen(tmp_path):
     renderer, (packet,) = packets_for([make_deal()])
     html = renderer.packet_html(packet)
-    assert packet.focus == []
+    # no flag: the one deal is still talked through, with the framework's questions
+    (deep,) = packet.focus
+    assert deep.deep and deep.flags == [] and len(deep.questions["explore"]) >= 2
     assert "No deal is flagged this week" in html and "Listen" in html
 
 

@@ -90,6 +90,8 @@ def _lines(packet: Packet, base_url: str | None) -> RepLines:
     today = packet.as_of
     focus = []
     for view in packet.focus:
+        if not view.evidence:
+            continue  # the deal talked through when none is flagged: nothing to warn about
         flag = view.evidence[0]
         focus.append(f"{view.deal.name} — {flag.title}: {flag.evidence}")
     commitments = []
