@@ -59,3 +59,8 @@ def ago(value: date | datetime | None, today: date) -> str:
     if days == 0:
         return "today"
     return f"{plural(days, 'day')} ago" if days > 0 else f"in {plural(-days, 'day')}"
+
+
+def times(count: int) -> str:
+    """``once``, ``twice``, ``3 times``: how often, as people say it."""
+    return "once" if count == 1 else "twice" if count == 2 else f"{count} times"

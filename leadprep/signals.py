@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field, create_model, model_validator
 
-from leadprep.formatting import days_between, money, percent, plural, short_date
+from leadprep.formatting import days_between, money, percent, plural, short_date, times
 from leadprep.limits import DEFAULT, PINNED, LearnedLimits, Limit, stage_key
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Deal
 from leadprep.settings import Section
@@ -169,7 +169,11 @@ def input_coverage(open_deals: list[Deal], unsupported: frozenset[str]) -> list[
         if USUAL_SHARE * len(open_deals) <= carrying < len(open_deals):
             out.append(
                 f"{title}: {carrying:,} of {len(open_deals):,} open deals have {what}; "
-                f"the other {len(open_deals) - carrying:,} are flagged"
+                + (
+                    "the other one is flagged"
+                    if len(open_deals) - carrying == 1
+                    else f"the other {len(open_deals) - carrying:,} are flagged"
+                )
             )
     return out
 
@@ -410,7 +414,8 @@ def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) 
     if news and _is_committed(deal) and crossed:
         severity = HIGH  # a committed deal pushed out of its quarter moves the forecast now
     evidence = (
-        f"close date pushed {count}×, {plural(days, 'day')} in total: {_chain(timeline, ctx.today)}"
+        f"close date pushed {times(count)}, {plural(days, 'day')} in total: "
+        f"{_chain(timeline, ctx.today)}"
     )
     if crossed:
         evidence += " (crossed a quarter end)"

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from leadprep.config import SignalSettings
+from leadprep.formatting import times
 from leadprep.limits import CYCLE, DEFAULT, PINNED, STAGE_HISTORY, learn, nearest_rank
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact
 from leadprep.signals import (
@@ -157,7 +158,7 @@ def test_close_date_slipped(history, current, seen, expected, count):
     )
     if flag:
         assert flag.facts["pushes"] == count
-        assert f"pushed {count}×" in flag.evidence
+        assert f"pushed {times(count)}," in flag.evidence
 
 
 def test_slip_evidence_names_the_dates_and_days():
@@ -167,7 +168,7 @@ def test_slip_evidence_names_the_dates_and_days():
     )
     flag = SIGNAL["close_date_slipped"](deal, Context(today=date(2026, 10, 20)))
     assert flag.evidence.startswith(
-        "close date pushed 2×, 47 days in total: Oct 31 → Nov 30 → Dec 17"
+        "close date pushed twice, 47 days in total: Oct 31 → Nov 30 → Dec 17"
     )
     assert "quarter" not in flag.evidence
 
