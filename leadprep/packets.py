@@ -45,7 +45,7 @@ CHANGE_TOLD_BY = {
     "stage_moved_back": "stage",
 }
 NEWS_WEIGHT = 2  # a change since the last review outranks a standing condition of the same size
-PRINTED_OTHER_DEALS = 15  # rows of other deals printed at most (the PDF may print fewer to fit)
+PRINTED_OTHER_DEALS = 30  # rows of other deals printed at most (the PDF may print fewer to fit)
 PRINTED_DEPARTED = 8
 PRINT_STEP = 4  # rows taken off at a time while a sheet does not fit two pages
 MINUTES = {"listen": 3, "explore": 3, "agree": 2}
