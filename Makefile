@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.state
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.public
+	$(BIN)/python -m bench.conversation
 
 clean:
 	rm -rf $(VENV) $(OUT) dist build .pytest_cache .ruff_cache
