@@ -149,7 +149,9 @@ class Packet:
     asked: dict[str, list[str]] = field(default_factory=dict)  # deal id -> question keys asked
     printed_others: int | None = None  # rows of other deals that fit the printed page
     printed_departed: int | None = None  # departed deals that fit the printed page
-    compact: bool = False  # the printed front page needs the room: no chart, fewer cues
+    # how much the printed front page must give up to hold Agree: 1 no chart and fewer cues;
+    # 2 also no hints, note lines or riders and one follow-up question (several commitments)
+    compact: int = 0
     # the last weeks, oldest first: (review date, flagged deals, kept rate or None)
     trend: list[tuple[date, int | None, float | None]] = field(default_factory=list)
 

@@ -288,8 +288,8 @@ class Renderer:
         deals alone need, when that is more); the rest stay in the HTML sheet and packets.json,
         and the page says so."""
         document = layout(self.packet_html(packet), base)
-        if not _agree_on_front(document, packet):
-            packet.compact = True
+        while not _agree_on_front(document, packet) and packet.compact < MOST_COMPACT:
+            packet.compact += 1
             document = layout(self.packet_html(packet), base)
         if len(document.pages) <= MAX_PAGES:
             return document
@@ -315,6 +315,7 @@ class Renderer:
 
 
 MAX_PAGES = 2  # a sheet is one sheet of paper, printed on both sides
+MOST_COMPACT = 2  # the levels of Packet.compact
 
 
 def _agree_on_front(document: Any, packet: Packet) -> bool:

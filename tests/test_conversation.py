@@ -41,3 +41,24 @@ def test_deliver_says_when_and_what_the_crm_shows_since(tmp_path: Path):
     # a deal Deliver opens on is not talked through again in Explore
     committed = {item["deal_id"] for item in lars["deliver"]}
     assert not any(d["focus"] and d["id"] in committed for d in lars["deals"])
+
+
+def test_four_open_commitments_still_leave_agree_on_the_front_page(tmp_path: Path):
+    pytest.importorskip("weasyprint")
+    from bench.conversation import WEEKS, _pdf_pages
+
+    run_weeks(tmp_path, run, formats="json")
+    config = tmp_path / "leadprep.yaml"
+    for text, made in (
+        ("Ask each buyer who else signs", WEEKS[0]),
+        ("Write down the buyer's own words after every call this week", WEEKS[1]),
+        ("Try to be better at follow-up", WEEKS[1]),
+        ("Send Ada the pricing options by Wednesday", WEEKS[1]),
+    ):
+        run("commit", "-c", config, "--rep", "lars@example.com", text, "--as-of", made)
+    run("prep", "-c", config, "-o", tmp_path / "again", "-f", "pdf,json", "--as-of", WEEKS[-1])
+    packets = json.loads((tmp_path / "again" / "packets.json").read_text())["packets"]
+    lars = next(p for p in packets if p["rep"]["name"] == "Lars Berg")
+    assert len(lars["deliver"]) == 4
+    pages = _pdf_pages(tmp_path / "again" / "lars-berg.pdf")
+    assert len(pages) <= 2 and "How we'll know it worked" in pages[0]
