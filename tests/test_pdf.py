@@ -80,17 +80,8 @@ def test_forty_deal_packet_keeps_each_deal_whole(tmp_path):
         tmp_path / "c.yaml",
         "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\nreview: {focus_deals: 5}\n",
     )
-    result = cli(
-        "prep",
-        "-c",
-        config,
-        "-o",
-        tmp_path / "o",
-        "-f",
-        "pdf,html,json",
-        "--as-of",
-        TODAY.isoformat(),
-    )
+    out, day = tmp_path / "o", TODAY.isoformat()
+    result = cli("prep", "-c", config, "-o", out, "-f", "pdf,html,json", "--as-of", day)
     assert result.exit_code == 0, result.output
     (packet,) = json.loads((tmp_path / "o" / "packets.json").read_text())["packets"]
     pages = pages_text(tmp_path / "o" / "alex-morgan.pdf")
