@@ -278,6 +278,11 @@ COUNTS_CAPTION = (
     "Flagged: open deals with at least one flag. High: high-severity flags, those in a line "
     "shared by most deals included (a forecast judgement riding on another flag is not counted)."
 )
+HISTORY_CAPTION = (
+    COUNTS_CAPTION + " Moved: close dates pushed or pulled in. Agreed: commitments made at the "
+    "1:1 (—: not held yet, the review has had no 1:1 so far). Next: of those, followed up at the "
+    "next review. Kept: kept rate of the follow-ups recorded at it (partly counts half)."
+)
 
 
 def _print_summary(result: PrepResult) -> None:
@@ -747,25 +752,19 @@ def history(
         table = Table(
             title=f"The last {weeks} reviews",
             title_justify="left",
-            caption=COUNTS_CAPTION,
+            caption=HISTORY_CAPTION,
             caption_justify="left",
         )
-        for column in (
-            "Rep",
-            "Review",
-            "Deals",
-            "Flagged",
-            "High",
-            "Moved",
-            "Agreed",
-            "Followed up next",
-            "Kept",
-        ):
-            table.add_column(column)
+        # Fits 80 columns: the dates and numbers never wrap or shorten; a long name wraps.
+        table.add_column("Rep", ratio=1, overflow="fold")
+        table.add_column("Review", no_wrap=True, min_width=10)
+        for column in ("Deals", "Flagged", "High", "Moved", "Agreed", "Next", "Kept"):
+            table.add_column(column, no_wrap=True, justify="right")
         for row in rows:
             if not row["reviewed"]:
                 continue
             kept = "—" if row["kept_rate"] is None else f"{round(100 * row['kept_rate'])}%"
+            agreed = str(row["commitments"]) if row["held"] else "—"
             table.add_row(
                 escape(row["name"]),
                 row["review"],
@@ -773,7 +772,7 @@ def history(
                 str(row["flagged"]),
                 str(row["high_flags"]),
                 str(row["close_moved"]),
-                str(row["commitments"]),
+                agreed,
                 str(row["followed_up_next_review"]),
                 kept,
             )

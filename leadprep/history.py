@@ -33,6 +33,10 @@ class Week:
     due_next: int = 0  # of those, how many had a next review to be followed up at
     decided: int = 0  # follow-ups recorded at this review
     kept: float = 0.0  # their kept weight (partly counts half)
+    # 1:1s held at this review (a rep's: 0 or 1), and of those how many ended with a commitment:
+    # the review being prepared is not held yet, so it never counts against the Agree rate
+    held: int = 0
+    agreed: int = 0
 
     @classmethod
     def of(cls, as_of: date, row: RepWeek, **commitments: Any) -> Week:
@@ -56,6 +60,11 @@ class Week:
     def kept_rate(self) -> float | None:
         return self.kept / self.decided if self.decided else None
 
+    @property
+    def agree_share(self) -> float | None:
+        """Of the 1:1s held at this review, the share that ended with a commitment."""
+        return self.agreed / self.held if self.held else None
+
 
 @dataclass
 class Series:
@@ -75,14 +84,18 @@ class Series:
     def summary(self, n: int) -> dict[str, Any]:
         """The window's numbers: the last ``n`` review dates."""
         weeks = [w for w in self.last(n) if w.reviewed]
-        made = sum(w.made for w in weeks)
+        held = sum(w.held for w in weeks)
+        made = sum(w.made for w in weeks if w.held)
         due = sum(w.due_next for w in weeks)
         decided = sum(w.decided for w in weeks)
         deals = sum(w.open_deals for w in weeks)
         return {
             "reviews": len(weeks),
+            "held": held,
+            "not_held_yet": bool(weeks) and not weeks[-1].held,
             "commitments": made,
-            "commitments_per_review": made / len(weeks) if weeks else None,
+            "commitments_per_review": made / held if held else None,
+            "agree_share": sum(w.agreed for w in weeks) / held if held else None,
             "followed_up_next": sum(w.followed_next for w in weeks),
             "followed_up_share": sum(w.followed_next for w in weeks) / due if due else None,
             "followed_up": decided,
@@ -119,8 +132,15 @@ def week_of(packets: Iterable[Any]) -> list[RepWeek]:
     ]
 
 
-def rep_series(store: Store, on_or_before: date, weeks: int) -> list[Series]:
-    """Every rep seen in the last ``weeks`` review dates, with a week for each date."""
+CADENCE_DAYS = 7  # a review this old without a later one has had its 1:1
+
+
+def rep_series(
+    store: Store, on_or_before: date, weeks: int, current: date | None = None
+) -> list[Series]:
+    """Every rep seen in the last ``weeks`` review dates, with a week for each date. A review's
+    1:1 counts as held once a later review exists (``current``: the one being prepared), once
+    something was recorded at it, or once it is a cadence old."""
     dates = sorted(store.runs.review_dates(on_or_before, weeks))
     if not dates:
         return []
@@ -138,7 +158,13 @@ def rep_series(store: Store, on_or_before: date, weeks: int) -> list[Series]:
     for email, by_date in seen.items():
         latest = by_date[max(by_date)]
         mine = by_rep.get(email, [])
-        series_weeks = [_week(d, by_date.get(d), mine, later.get(d)) for d in dates]
+        report = current or on_or_before
+        series_weeks = [
+            _week(
+                d, by_date.get(d), mine, later.get(d), report, current is not None and d < current
+            )
+            for d in dates
+        ]
         never = sum(1 for c in open_before_last if c.rep_email == email)
         out.append(
             Series(
@@ -154,7 +180,12 @@ def rep_series(store: Store, on_or_before: date, weeks: int) -> list[Series]:
 
 
 def _week(
-    as_of: date, row: RepWeek | None, mine: list[Commitment], next_review: date | None
+    as_of: date,
+    row: RepWeek | None,
+    mine: list[Commitment],
+    next_review: date | None,
+    report: date,
+    superseded: bool = False,
 ) -> Week:
     made = [c for c in mine if c.made_on == as_of]
     followed = [c for c in made if c.followups and c.followups[0].review == next_review]
@@ -163,6 +194,13 @@ def _week(
     ]
     if row is None:
         return Week(as_of, False, made=len(made))
+    held = bool(
+        superseded
+        or next_review is not None
+        or made
+        or decided
+        or (report - as_of).days >= CADENCE_DAYS
+    )
     return Week.of(
         as_of,
         row,
@@ -171,6 +209,8 @@ def _week(
         due_next=len(made) if next_review is not None else 0,
         decided=len(decided),
         kept=sum(KEPT_WEIGHT[f.status] for _, f in decided),
+        held=int(held),
+        agreed=int(held and bool(made)),
     )
 
 
@@ -213,6 +253,8 @@ def _sum(weeks: list[Week]) -> Week:
         due_next=sum(w.due_next for w in weeks),
         decided=sum(w.decided for w in weeks),
         kept=sum(w.kept for w in weeks),
+        held=sum(w.held for w in weeks),
+        agreed=sum(w.agreed for w in weeks),
     )
 
 
@@ -252,6 +294,7 @@ def rows_for_table(series: list[Series]) -> list[dict[str, Any]]:
                     "flags": w.flags,
                     "high_flags": w.high_flags,
                     "close_moved": w.close_moved,
+                    "held": bool(w.held),
                     "commitments": w.made,
                     "followed_up_next_review": w.followed_next,
                     "followed_up_here": w.decided,

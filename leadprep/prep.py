@@ -221,7 +221,7 @@ def _prep(
             )
     weeks = week_of(packets)
     # One read of the earlier reviews serves the trend strips (last 7) and the rollup (last 11).
-    reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1)
+    reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1, current=as_of)
     with_trends(packets, reps, as_of)
     managers = {p.manager.email for p in packets if p.manager} | {
         t.manager.email for t in config.teams

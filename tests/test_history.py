@@ -97,9 +97,12 @@ def test_the_rollups_numbers(four_weeks, tmp_path):
         }
         by_team = {t.key: t for t in team_series(list(reps.values()), managers)}
     alex = reps["alex@example.com"].summary(4)
-    assert (
-        alex["reviews"] == 4 and alex["commitments"] == 2 and alex["commitments_per_review"] == 0.5
-    )
+    assert alex["reviews"] == 4 and alex["commitments"] == 2
+    # the last review's 1:1 has not been held (nothing recorded, no later review, not a week
+    # old): it does not count against the Agree rate, and is shown apart
+    assert alex["held"] == 3 and alex["not_held_yet"] is True
+    assert alex["commitments_per_review"] == pytest.approx(2 / 3)
+    assert alex["agree_share"] == pytest.approx(2 / 3)  # the third 1:1 ended without one
     assert alex["followed_up_share"] == 1.0  # both followed up at the very next review
     assert alex["kept_rate"] == 0.75  # kept + partly (half) of 2
     assert alex["never_followed_up"] == 0
@@ -110,7 +113,9 @@ def test_the_rollups_numbers(four_weeks, tmp_path):
     kim = reps["kim@example.com"].summary(4)  # joined at the third review
     assert kim["reviews"] == 2 and kim["commitments"] == 0 and kim["kept_rate"] is None
     dana = by_team["dana@example.com"].summary(4)
-    assert dana["reviews"] == 4 and dana["commitments_per_review"] == 1.0
+    # per 1:1 held (two reps × three held reviews), not per team review
+    assert dana["reviews"] == 4 and dana["held"] == 6
+    assert dana["commitments_per_review"] == pytest.approx(4 / 6) == dana["agree_share"]
     assert (
         dana["followed_up_share"] == 0.75
         and dana["kept_rate"] == 0.5
@@ -219,3 +224,37 @@ def test_a_first_close_date_is_set_not_moved(tmp_path):
     assert row["close_moved"] == 0
     assert "4 open deals" in (tmp_path / "out" / "alex-morgan.md").read_text()
     assert "close date set to" in (tmp_path / "out" / "alex-morgan.html").read_text()
+
+
+def test_a_team_that_commits_at_every_1on1_shows_100_percent_and_this_week_apart(tmp_path):
+    """The review being prepared has not had its 1:1: it never pulls the Agree rate down."""
+    config = tmp_path / "leadprep.yaml"
+    write_config(
+        config,
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n" + teams(0),
+    )
+    write_csv(tmp_path / "deals.csv", rows_for(0))
+    for week, day in enumerate(WEEKS):
+        when = day.isoformat()
+        result = cli(
+            "prep", "-c", config, "-o", tmp_path / f"w{week}", "-f", "html", "--as-of", when
+        )
+        assert result.exit_code == 0, result.output
+        if week < 3:  # reviews 1-3: every 1:1 ends with a commitment
+            for deal in ("D-1", "D-3"):
+                text = f"Book the next call on {deal} by Friday"
+                assert cli("commit", "-c", config, deal, text, "--as-of", when).exit_code == 0
+    rollup = (tmp_path / "w3" / "rollup.html").read_text()
+    dana = rollup.split("Dana Kim", 1)[1].split("</tr>", 1)[0]
+    assert "100% (100%)" in dana and "this week: not held yet" in dana
+
+
+def test_history_in_an_80_column_terminal_shows_full_dates(four_weeks, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = cli("history", "-c", four_weeks, "--as-of", WEEKS[-1].isoformat())
+    assert result.exit_code == 0, result.output
+    table = [line for line in result.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and all(len(line) <= 80 for line in table)  # (the caption wraps as text does)
+    for day in WEEKS:
+        assert day.isoformat() in result.output  # never "2026-1…"
+    assert "—: not held yet" in result.output  # the last review's 1:1 is not counted as held
