@@ -106,7 +106,7 @@ def make_environment(search_path: list[Path]) -> Environment:
         mark=lambda severity: SEVERITY_MARK.get(severity, severity),
         flag_title=lambda code: FLAG_TITLES.get(code, code),
         close_date_chart=close_date_chart,
-        spark=lambda values: Markup(sparkline(list(values))),
+        spark=lambda values, width=96: Markup(sparkline(list(values), width=width)),
         ratio=lambda value, digits=1: "—" if value is None else f"{value:.{digits}f}",
         share=lambda value: "—" if value is None else f"{round(100 * value)}%",
     )
