@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from leadprep.model import KEPT_WEIGHT, Commitment, RepWeek
+from leadprep.money import Movement, summed
 from leadprep.store import Store
 
 
@@ -37,6 +38,7 @@ class Week:
     # the review being prepared is not held yet, so it never counts against the Agree rate
     held: int = 0
     agreed: int = 0
+    money: dict[str, Movement] = field(default_factory=dict)  # since the review before
 
     @classmethod
     def of(cls, as_of: date, row: RepWeek, **commitments: Any) -> Week:
@@ -49,6 +51,7 @@ class Week:
             flags=row.flags,
             high_flags=row.high_flags,
             close_moved=row.close_moved,
+            money={c: Movement.from_json(m) for c, m in row.money.items()},
             **commitments,
         )
 
@@ -106,7 +109,20 @@ class Series:
             if weeks
             else None,
             "close_moved": sum(w.close_moved for w in weeks),
+            "money": window_money(weeks),
         }
+
+
+def window_money(weeks: list[Week]) -> dict[str, Movement]:
+    """The money that moved over the weeks (flows added up), with the amounts at risk as the
+    latest of them saw them (a standing amount, not a flow: never added across weeks)."""
+    flows = summed(w.money for w in weeks)
+    latest = weeks[-1].money if weeks else {}
+    for currency in set(flows) | set(latest):
+        total = flows.setdefault(currency, Movement())
+        now = latest.get(currency, Movement())
+        total.commit_at_risk, total.best_case_at_risk = now.commit_at_risk, now.best_case_at_risk
+    return {c: m for c, m in flows.items() if m.any()}
 
 
 def moved_close_date(change: Any) -> bool:
@@ -127,6 +143,7 @@ def week_of(packets: Iterable[Any]) -> list[RepWeek]:
             flags=p.flag_total,
             high_flags=p.high_flags,
             close_moved=sum(1 for v in p.deals if any(moved_close_date(c) for c in v.changes)),
+            money={c: m.as_json() for c, m in p.money.items()},
         )
         for p in packets
     ]
@@ -255,6 +272,7 @@ def _sum(weeks: list[Week]) -> Week:
         kept=sum(w.kept for w in weeks),
         held=sum(w.held for w in weeks),
         agreed=sum(w.agreed for w in weeks),
+        money=summed(w.money for w in reviewed),
     )
 
 
@@ -294,6 +312,7 @@ def rows_for_table(series: list[Series]) -> list[dict[str, Any]]:
                     "flags": w.flags,
                     "high_flags": w.high_flags,
                     "close_moved": w.close_moved,
+                    "money": {c: m.as_json() for c, m in w.money.items()},
                     "held": bool(w.held),
                     "commitments": w.made,
                     "followed_up_next_review": w.followed_next,

@@ -327,3 +327,5 @@ class RepWeek:
     flags: int  # flags in all
     high_flags: int
     close_moved: int  # deals whose close date moved since the previous review
+    # money movement since the previous review: currency -> Movement fields as decimal strings
+    money: dict[str, dict[str, str]] = field(default_factory=dict)

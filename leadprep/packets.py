@@ -19,6 +19,7 @@ from leadprep.formatting import short_date
 from leadprep.hygiene import MIN_DEALS, HygieneLine, counts, gather, team_lines, widespread
 from leadprep.limits import learn
 from leadprep.model import Commitment, Deal, Rep, name_from_email
+from leadprep.money import Movement, movement
 from leadprep.questions import QuestionBank, QuestionPicker
 from leadprep.signals import (
     DEAL,
@@ -27,6 +28,7 @@ from leadprep.signals import (
     REGISTRY,
     RIDER,
     SEVERITY_RANK,
+    CloseDateSlippedSettings,
     Context,
     Flag,
     StuckInStageSettings,
@@ -147,6 +149,7 @@ class Packet:
     limits: list[str] = field(default_factory=list)  # stuck-in-stage limits and their source
     coverage: list[str] = field(default_factory=list)  # inputs most, not all, deals carry
     asked: dict[str, list[str]] = field(default_factory=dict)  # deal id -> question keys asked
+    money: dict[str, Movement] = field(default_factory=dict)  # since the last review, by currency
     printed_others: int | None = None  # rows of other deals that fit the printed page
     printed_departed: int | None = None  # departed deals that fit the printed page
     # how much the printed front page must give up to hold Agree: 1 no chart and fewer cues;
@@ -442,6 +445,14 @@ def build_packets(
             flags = view.news + [f for f in view.evidence if not f.news]
             ask = picker.deep if view.deep else picker.backup
             view.questions = ask(view.deal, flags, first_name)
+        at_risk = [v.deal for v in views if v.top_severity == HIGH]
+        moved = movement(
+            memory.previous,
+            [d for d in deals if d.owner.email == email],
+            as_of,
+            config.signals.of(CloseDateSlippedSettings).fiscal_year_start_month,
+            at_risk,
+        )
         packets.append(
             Packet(
                 rep=rep,
@@ -468,6 +479,7 @@ def build_packets(
                 limits=limits,
                 coverage=coverage,
                 asked=dict(picker.asked),
+                money=moved,
             )
         )
     return packets
@@ -658,6 +670,7 @@ def packet_json(packet: Packet) -> dict[str, Any]:
         },
         "checks_off": packet.checks_off,
         "coverage": packet.coverage,
+        "money_since_last_review": {c: m.as_json() for c, m in packet.money.items()},
         "hygiene": [
             {"code": h.code, "deals": h.count, "of": h.total, "high": h.high, "text": h.text}
             for h in packet.hygiene

@@ -34,10 +34,11 @@ from leadprep.errors import ConfigError, OutputError
 from leadprep.formatting import ago, money, money_totals, percent, plural, short_date
 from leadprep.history import sparkline
 from leadprep.hygiene import team_lines
+from leadprep.money import quarter_name, sentence, summed
 from leadprep.packets import Packet, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
-from leadprep.signals import FLAG_TITLES
+from leadprep.signals import FLAG_TITLES, CloseDateSlippedSettings
 from leadprep.timeline import close_date_chart
 
 FORMATS = ("html", "md", "json", "pdf")
@@ -106,6 +107,8 @@ def make_environment(search_path: list[Path]) -> Environment:
         mark=lambda severity: SEVERITY_MARK.get(severity, severity),
         flag_title=lambda code: FLAG_TITLES.get(code, code),
         close_date_chart=close_date_chart,
+        money_sentence=sentence,
+        summed=lambda movements: summed(list(movements)),
         spark=lambda values, width=96: Markup(sparkline(list(values), width=width)),
         ratio=lambda value, digits=1: "—" if value is None else f"{value:.{digits}f}",
         share=lambda value: "—" if value is None else f"{round(100 * value)}%",
@@ -219,9 +222,16 @@ class Renderer:
             files=files,
             rollup=rollup,
             unassigned=no_sheet,
+            quarter=self.quarter(as_of),
+            amounts_known=any(p.deals and p.amounts_known for p in packets),
             hygiene=team_lines(p.deals for p in packets),
             limits=packets[0].limits if packets else [],
         )
+
+    def quarter(self, as_of: date) -> str:
+        """The fiscal quarter of ``as_of`` (``Q4``), as the config's fiscal year counts it."""
+        start = self.config.signals.of(CloseDateSlippedSettings).fiscal_year_start_month
+        return quarter_name(as_of, start)
 
     def stage(self, out_dir: Path) -> Staging:
         """A hidden staging folder inside ``out_dir`` (created now, so an unwritable output
@@ -278,7 +288,13 @@ class Renderer:
         if rollup is not None:
             staging.put(
                 "rollup.html",
-                self.render_text("rollup.html.j2", teams=rollup, as_of=as_of, source=source),
+                self.render_text(
+                    "rollup.html.j2",
+                    teams=rollup,
+                    as_of=as_of,
+                    source=source,
+                    quarter=self.quarter(as_of),
+                ),
             )
 
     def _fit(self, packet: Packet, layout: Callable[[str, Path], Any], base: Path) -> Any:

@@ -245,7 +245,9 @@ def test_a_team_that_commits_at_every_1on1_shows_100_percent_and_this_week_apart
                 text = f"Book the next call on {deal} by Friday"
                 assert cli("commit", "-c", config, deal, text, "--as-of", when).exit_code == 0
     rollup = (tmp_path / "w3" / "rollup.html").read_text()
-    dana = rollup.split("Dana Kim", 1)[1].split("</tr>", 1)[0]
+    summary = rollup.split('<tr class="summary">', 1)[1].split("</tr>", 1)[0]
+    assert "Dana Kim:" in summary and "6 of 6 1:1s ended with a commitment" in summary
+    dana = rollup.split('<tr class="team">', 1)[1].split("</tr>", 1)[0]
     assert "100% (100%)" in dana and "this week: not held yet" in dana
 
 

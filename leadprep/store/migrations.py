@@ -240,6 +240,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         "commitments kept beside another",
         sql("ALTER TABLE commitments ADD COLUMN kept_beside INTEGER"),
     ),
+    # each rep's money movement since the review before, as JSON per currency
+    Migration(
+        11, "money movement per rep week", sql("ALTER TABLE rep_weeks ADD COLUMN money TEXT")
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks

@@ -217,11 +217,28 @@ class Runs(Repository):
         marks = ", ".join("?" * len(wanted))
         rows = self._store.connection.execute(
             "SELECT as_of, rep_email, rep_name, manager_email, manager_name, open_deals, flagged,"
-            " flags, high_flags, close_moved FROM rep_weeks WHERE run_id IN (SELECT MAX(id) FROM"
-            f" runs WHERE as_of IN ({marks}) GROUP BY as_of) ORDER BY as_of, rep_email",
+            " flags, high_flags, close_moved, money FROM rep_weeks WHERE run_id IN (SELECT"
+            f" MAX(id) FROM runs WHERE as_of IN ({marks}) GROUP BY as_of) ORDER BY as_of,"
+            " rep_email",
             wanted,
         )
-        return [(date.fromisoformat(row[0]), RepWeek(*row[1:])) for row in rows]
+        return [(date.fromisoformat(row[0]), _rep_week(row)) for row in rows]
+
+
+def _rep_week(row: tuple[Any, ...]) -> RepWeek:
+    (_, email, name, manager_email, manager_name, deals, flagged, flags, high, moved, money) = row
+    return RepWeek(
+        email,
+        name,
+        manager_email,
+        manager_name,
+        deals,
+        flagged,
+        flags,
+        high,
+        moved,
+        money=json.loads(money or "{}"),
+    )
 
 
 def _insert_weeks(
@@ -229,8 +246,8 @@ def _insert_weeks(
 ) -> None:
     db.executemany(
         "INSERT INTO rep_weeks (run_id, as_of, rep_email, rep_name, manager_email,"
-        " manager_name, open_deals, flagged, flags, high_flags, close_moved)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " manager_name, open_deals, flagged, flags, high_flags, close_moved, money)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 run_id,
@@ -244,6 +261,7 @@ def _insert_weeks(
                 w.flags,
                 w.high_flags,
                 w.close_moved,
+                json.dumps(w.money) if w.money else None,
             )
             for w in rep_weeks
         ],
