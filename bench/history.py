@@ -44,6 +44,15 @@ def fill(store: Store, reps: int, weeks: int, seed: int = 5) -> None:
                 flags=flagged + rng.randint(0, flagged),
                 high_flags=rng.randint(0, flagged),
                 close_moved=rng.randint(0, 3),
+                money={
+                    "USD": {
+                        "won": f"{rng.randint(0, 90) * 1000}.00",
+                        "pushed_out": f"{rng.randint(0, 60) * 1000}.00",
+                        "cut": f"{rng.randint(0, 20) * 1000}.00",
+                        "new": f"{rng.randint(0, 80) * 1000}.00",
+                        "commit_at_risk": f"{rng.randint(0, 200) * 1000}.00",
+                    }
+                },
             )
             for n, email in enumerate(emails)
         ]
