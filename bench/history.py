@@ -81,8 +81,13 @@ def measure(reps: int, weeks: int) -> dict[str, float]:
             series = rep_series(store, last, 12)
             teams = team_series(series, {})
             read = time.perf_counter() - start
-            html = Renderer(Config()).render_text(
-                "rollup.html.j2", teams=teams, as_of=last, source="bench"
+            renderer = Renderer(Config())
+            html = renderer.render_text(
+                "rollup.html.j2",
+                teams=teams,
+                as_of=last,
+                source="bench",
+                quarter=renderer.quarter(last),
             )
             total = time.perf_counter() - start
             peak = tracemalloc.get_traced_memory()[1]
