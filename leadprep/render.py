@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,7 @@ class Renderer:
         for packet in packets:
             teams.setdefault(packet.manager.email if packet.manager else "", []).append(packet)
         grouped = sorted(
-            teams.values(),
+            (sorted(group, key=need) for group in teams.values()),
             key=lambda group: (
                 group[0].manager is None,
                 group[0].manager.name if group[0].manager else "",
@@ -328,6 +329,21 @@ class Renderer:
             return staging.publish()
         finally:
             staging.discard()
+
+
+def need(packet: Packet) -> tuple[Any, ...]:
+    """Who needs the manager most, first: overdue commitments, then deals carrying a high flag
+    (by their number, then the amount in the rep's main currency), then the name."""
+    overdue = sum(1 for item in packet.deliver if item.overdue)
+    high = [v for v in packet.deals if v.top_severity == "high"]
+    amounts: dict[str, Decimal] = {}
+    for view in high:
+        if view.deal.amount is not None:
+            amounts[view.deal.currency] = (
+                amounts.get(view.deal.currency, Decimal(0)) + view.deal.amount
+            )
+    main = max(amounts.values(), default=Decimal(0))
+    return (-overdue, -len(high), -main, packet.rep.name.lower())
 
 
 MAX_PAGES = 2  # a sheet is one sheet of paper, printed on both sides

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+from datetime import timedelta
 
 from leadprep import render
 from leadprep.model import Rep
@@ -167,3 +168,48 @@ def test_an_email_never_attaches_last_weeks_file(tmp_path, smtp, monkeypatch):
     attachments = {a.get_filename(): a for a in message.iter_attachments()}
     assert set(attachments) == {"alex-morgan.html", "index-index.html"}
     assert "$77,000" in attachments["alex-morgan.html"].get_content()
+
+
+def test_the_index_orders_reps_by_need_and_lists_the_commitments_to_follow_up(tmp_path):
+    from tests.helpers import add_commitment, write_config, write_csv
+
+    write_csv(
+        tmp_path / "deals.csv",
+        [
+            # Zoe: a single-threaded Commit deal (a high flag on $90,000)
+            csv_row(
+                deal_id="Z-1",
+                owner_email="zoe@example.com",
+                owner_name="Zoe Adams",
+                amount="90000",
+                contacts="Ana Ruiz [Champion]",
+            ),
+            # Abe: nothing high, but an overdue commitment
+            csv_row(deal_id="A-1", owner_email="abe@example.com", owner_name="Abe Brown"),
+            # Kim: healthy
+            csv_row(deal_id="K-1", owner_email="kim@example.com", owner_name="Kim Cho"),
+        ],
+    )
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n",
+    )
+    with Store.open(tmp_path / "state.db") as store:  # the state conftest points at
+        add_commitment(
+            store,
+            deal_id="A-1",
+            rep_email="abe@example.com",
+            text="Call the CFO by Friday",
+            made_on=TODAY - timedelta(days=7),
+            due=TODAY - timedelta(days=3),
+        )
+    result = cli(
+        "prep", "-c", config, "-o", tmp_path / "o", "-f", "html", "--as-of", TODAY.isoformat()
+    )
+    assert result.exit_code == 0, result.output
+    index = (tmp_path / "o" / "index.html").read_text()
+    order = [index.index(f"<b>{name}</b>") for name in ("Abe Brown", "Zoe Adams", "Kim Cho")]
+    assert order == sorted(order)  # overdue first, then the high flag, then the healthy rep
+    assert "the reps who need you most come first" in index
+    section = index.split("Open commitments to follow up", 1)[1]
+    assert "Call the CFO by Friday" in section and "(overdue)" in section
