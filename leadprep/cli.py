@@ -516,6 +516,11 @@ def followup(
     partly: bool = typer.Option(False, "--partly", help="Some of it (counts half)."),
     missed: bool = typer.Option(False, "--missed", help="The rep did not."),
     note: str | None = typer.Option(None, "--note", help="What was learned."),
+    worked: bool | None = typer.Option(
+        None,
+        "--worked/--did-not-work",
+        help="Done, and did it work (the success sign met)? Leave out when not said.",
+    ),
     as_of: str | None = AsOfOpt,
     config: Path | None = ConfigOpt,
     verbose: bool = VerboseOpt,
@@ -531,11 +536,12 @@ def followup(
         store, _ = _open_state(config)
         with store:
             done, warning = commitments.follow_up(
-                store, commitment_id, status=chosen[0], note=note, as_of=review
+                store, commitment_id, status=chosen[0], note=note, as_of=review, worked=worked
             )
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
-        out.print(f"#{done.id} marked {done.status}: {escape(done.text)}")
+        said = {True: ", and it worked", False: ", but it did not work", None: ""}[worked]
+        out.print(f"#{done.id} marked {done.status}{said}: {escape(done.text)}")
 
 
 @app.command(name="commitments")

@@ -212,13 +212,25 @@ def prepare_file(store: Store, path: Path, as_of: date, *, demo: bool = False) -
 
 
 def follow_up(
-    store: Store, commitment_id: int, *, status: str, note: str | None, as_of: date
+    store: Store,
+    commitment_id: int,
+    *,
+    status: str,
+    note: str | None,
+    as_of: date,
+    worked: bool | None = None,
 ) -> tuple[Commitment, str | None]:
-    """Record how a commitment went (kept, partly or missed) at the review of ``as_of``; returns
-    it and a warning when it had been followed up before (the earlier follow-up is kept in its
-    history). A follow-up dated before the commitment was made is refused."""
+    """Record how a commitment went (kept, partly or missed; and, for one done, whether it
+    worked, as the rep said) at the review of ``as_of``; returns it and a warning when it had
+    been followed up before (the earlier follow-up is kept in its history). A follow-up dated
+    before the commitment was made is refused."""
     if status not in FOLLOW_UP_STATUSES:
         raise UsageError(f"A follow-up is one of {', '.join(FOLLOW_UP_STATUSES)}.")
+    if worked is not None and status == "missed":
+        raise UsageError(
+            "A missed commitment cannot have worked or not: say --worked or --did-not-work only "
+            "for one kept (or partly kept)."
+        )
     # SQLite ids are 64-bit: a longer number cannot be one, and SQLite would refuse to look.
     current = store.commitments.get(commitment_id) if 0 < commitment_id < 2**63 else None
     if current is None:
@@ -238,7 +250,9 @@ def follow_up(
             f"{current.followed_up_on}; now {status} (both are kept in its history)"
         )
     note = clean_text(note) if note else None
-    done = store.commitments.follow_up(commitment_id, status=status, note=note, on=as_of)
+    done = store.commitments.follow_up(
+        commitment_id, status=status, note=note, on=as_of, worked=worked
+    )
     return done, warning
 
 

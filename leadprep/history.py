@@ -38,6 +38,8 @@ class Week:
     # the review being prepared is not held yet, so it never counts against the Agree rate
     held: int = 0
     agreed: int = 0
+    worked: int = 0  # follow-ups recorded here where the rep said it worked
+    worked_said: int = 0  # follow-ups recorded here where the rep said whether it worked
     money: dict[str, Movement] = field(default_factory=dict)  # since the review before
 
     @classmethod
@@ -103,6 +105,8 @@ class Series:
             "followed_up_share": sum(w.followed_next for w in weeks) / due if due else None,
             "followed_up": decided,
             "kept_rate": sum(w.kept for w in weeks) / decided if decided else None,
+            "worked": sum(w.worked for w in weeks),
+            "worked_said": sum(w.worked_said for w in weeks),
             "never_followed_up": self.never_followed_up,
             "flags_per_deal": sum(w.flags for w in weeks) / deals if deals else None,
             "high_flags_per_review": sum(w.high_flags for w in weeks) / len(weeks)
@@ -228,6 +232,8 @@ def _week(
         kept=sum(KEPT_WEIGHT[f.status] for _, f in decided),
         held=int(held),
         agreed=int(held and bool(made)),
+        worked=sum(1 for _, f in decided if f.worked is True),
+        worked_said=sum(1 for _, f in decided if f.worked is not None),
     )
 
 
@@ -272,6 +278,8 @@ def _sum(weeks: list[Week]) -> Week:
         kept=sum(w.kept for w in weeks),
         held=sum(w.held for w in weeks),
         agreed=sum(w.agreed for w in weeks),
+        worked=sum(w.worked for w in weeks),
+        worked_said=sum(w.worked_said for w in weeks),
         money=summed(w.money for w in reviewed),
     )
 
@@ -318,6 +326,8 @@ def rows_for_table(series: list[Series]) -> list[dict[str, Any]]:
                     "followed_up_next_review": w.followed_next,
                     "followed_up_here": w.decided,
                     "kept": w.kept,
+                    "worked": w.worked,
+                    "worked_said": w.worked_said,
                     "kept_rate": round(w.kept_rate, 3) if w.kept_rate is not None else None,
                 }
             )

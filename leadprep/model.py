@@ -253,6 +253,9 @@ class FollowUp:
     status: str  # kept | partly | missed
     note: str | None
     review: date
+    worked: bool | None = (
+        None  # did it work (the success sign met), as the rep said; None: not said
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,7 +295,12 @@ class Commitment(NewCommitment):
             "note": self.note,
             "followed_up_on": _iso(self.followed_up_on),
             "followups": [
-                {"status": f.status, "note": f.note, "review": f.review.isoformat()}
+                {
+                    "status": f.status,
+                    "note": f.note,
+                    "review": f.review.isoformat(),
+                    "worked": f.worked,
+                }
                 for f in self.followups
             ],
         }

@@ -393,6 +393,7 @@ def create_app(review: ReviewApp) -> Starlette:
                 status=status,
                 note=_text(form, "note") or None,
                 as_of=review.review_date,
+                worked={"yes": True, "no": False}.get(_text(form, "worked")),
             )
         except UsageError as exc:
             errors = {f"followup-{commitment_id}": exc.message}

@@ -290,3 +290,19 @@ def test_the_rollup_fits_1200_pixels_and_one_landscape_page(tmp_path):
 
     (only,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
     assert only.mediabox.width > only.mediabox.height  # landscape
+
+
+def test_whether_a_commitment_worked_is_recorded_and_counted(four_weeks, tmp_path):
+    """Kept and worked, kept and did not work: the rollup's line and history's rows say so."""
+    when = WEEKS[-1].isoformat()
+    done = cli("followup", "-c", four_weeks, "4", "--kept", "--worked", "--as-of", when)
+    assert done.exit_code == 0 and "and it worked" in done.output
+    refused = cli("followup", "-c", four_weeks, "4", "--missed", "--worked", "--as-of", when)
+    assert refused.exit_code == 2  # a missed commitment neither worked nor failed
+    with Store.open(tmp_path / "state.db") as store:
+        (four,) = [c for c in store.commitments.all() if c.id == 4]
+        assert four.followups[-1].worked is True
+        sam = {s.key: s for s in rep_series(store, WEEKS[-1], 12)}["sam@example.com"]
+    assert (sam.summary(4)["worked"], sam.summary(4)["worked_said"]) == (1, 1)
+    rows = json.loads(cli("history", "-c", four_weeks, "--format", "json", "--as-of", when).output)
+    assert sum(r["worked_said"] for r in rows) == 1

@@ -201,19 +201,24 @@ def test_saving_a_commitment_and_following_one_up_go_through_the_clis_rules(revi
         token = csrf_of(page.text)
         done = client.post(
             "/rep/alex-morgan/followup/1",
-            data={"csrf": token, "status": "kept", "note": "Ana brought the CFO"},
+            data={
+                "csrf": token,
+                "status": "kept",
+                "note": "Ana brought the CFO",
+                "worked": "yes",
+            },
         )
         assert done.status_code == 303
         page = client.get("/rep/alex-morgan")
-        assert "Recorded: <b>kept</b> · Ana brought the CFO" in page.text
+        assert "Recorded: <b>kept</b> · it worked · Ana brought the CFO" in page.text
         assert "kept 1 of 1 (100%)" in page.text
         refused = client.post(
             "/rep/alex-morgan/followup/1", data={"csrf": token, "status": "sort of"}
         )
         assert refused.status_code == 400
     [item] = json.loads(cli("commitments", "-c", reviewed, "--all", "--format", "json").stdout)
-    assert [(f["status"], f["note"]) for f in item["followups"]] == [
-        ("kept", "Ana brought the CFO")
+    assert [(f["status"], f["note"], f["worked"]) for f in item["followups"]] == [
+        ("kept", "Ana brought the CFO", True)
     ]
 
 

@@ -88,16 +88,22 @@ class Commitments(Repository):
         return found[0] if found else None
 
     def follow_up(
-        self, commitment_id: int, *, status: str, note: str | None, on: date
+        self,
+        commitment_id: int,
+        *,
+        status: str,
+        note: str | None,
+        on: date,
+        worked: bool | None = None,
     ) -> Commitment:
         """Record how a commitment went, at the review where it was discussed (kept, partly or
         missed). Every follow-up is kept; the commitment shows the latest, and the latest note
         written (a follow-up without a note does not erase an earlier one)."""
         with self._store.transaction() as db:
             db.execute(
-                "INSERT INTO followups (commitment_id, status, note, review, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (commitment_id, status, note, on.isoformat(), now()),
+                "INSERT INTO followups (commitment_id, status, note, review, recorded_at, worked)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (commitment_id, status, note, on.isoformat(), now(), worked),
             )
             db.execute(
                 "UPDATE commitments SET status = ?, note = COALESCE(?, note), followed_up_on = ?"
@@ -115,16 +121,21 @@ class Commitments(Repository):
         ).fetchone()
         if not has_table or not ids:  # a file opened read-only may predate migration 5
             return {}
+        columns = {row[1] for row in db.execute("PRAGMA table_info(followups)")}
+        worked = "worked" if "worked" in columns else "NULL"
         out: dict[int, list[FollowUp]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = db.execute(
-                "SELECT commitment_id, status, note, review FROM followups WHERE commitment_id"
-                f" IN ({', '.join('?' * len(chunk))}) ORDER BY review, id",
+                f"SELECT commitment_id, status, note, review, {worked} FROM followups WHERE"
+                f" commitment_id IN ({', '.join('?' * len(chunk))}) ORDER BY review, id",
                 chunk,
             )
-            for cid, status, note, review in rows:
-                out.setdefault(cid, []).append(FollowUp(status, note, date.fromisoformat(review)))
+            for cid, status, note, review, did in rows:
+                said = None if did is None else bool(did)
+                out.setdefault(cid, []).append(
+                    FollowUp(status, note, date.fromisoformat(review), said)
+                )
         return {cid: tuple(items) for cid, items in out.items()}
 
     def _select(self, where: str, args: list[Any]) -> list[Commitment]:

@@ -244,6 +244,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         11, "money movement per rep week", sql("ALTER TABLE rep_weeks ADD COLUMN money TEXT")
     ),
+    # whether a kept commitment worked, as the rep said (null: not said)
+    Migration(12, "did it work", sql("ALTER TABLE followups ADD COLUMN worked INTEGER")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
