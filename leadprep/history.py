@@ -41,6 +41,7 @@ class Week:
     worked: int = 0  # follow-ups recorded here where the rep said it worked
     worked_said: int = 0  # follow-ups recorded here where the rep said whether it worked
     money: dict[str, Movement] = field(default_factory=dict)  # since the review before
+    focus_next: dict[str, int] = field(default_factory=dict)  # the review before's focus deals
 
     @classmethod
     def of(cls, as_of: date, row: RepWeek, **commitments: Any) -> Week:
@@ -54,6 +55,7 @@ class Week:
             high_flags=row.high_flags,
             close_moved=row.close_moved,
             money={c: Movement.from_json(m) for c, m in row.money.items()},
+            focus_next=dict(row.focus_next),
             **commitments,
         )
 
@@ -114,6 +116,7 @@ class Series:
             else None,
             "close_moved": sum(w.close_moved for w in weeks),
             "money": window_money(weeks),
+            "focus_next": _counts(w.focus_next for w in weeks),
         }
 
 
@@ -148,6 +151,7 @@ def week_of(packets: Iterable[Any]) -> list[RepWeek]:
             high_flags=p.high_flags,
             close_moved=sum(1 for v in p.deals if any(moved_close_date(c) for c in v.changes)),
             money={c: m.as_json() for c, m in p.money.items()},
+            focus_next=dict(p.focus_next),
         )
         for p in packets
     ]
@@ -281,7 +285,16 @@ def _sum(weeks: list[Week]) -> Week:
         worked=sum(w.worked for w in weeks),
         worked_said=sum(w.worked_said for w in weeks),
         money=summed(w.money for w in reviewed),
+        focus_next=_counts(w.focus_next for w in reviewed),
     )
+
+
+def _counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            out[key] = out.get(key, 0) + value
+    return out
 
 
 def sparkline(values: list[float | None], width: int = 96, height: int = 18) -> str:
@@ -321,6 +334,7 @@ def rows_for_table(series: list[Series]) -> list[dict[str, Any]]:
                     "high_flags": w.high_flags,
                     "close_moved": w.close_moved,
                     "money": {c: m.as_json() for c, m in w.money.items()},
+                    "focus_next": w.focus_next,
                     "held": bool(w.held),
                     "commitments": w.made,
                     "followed_up_next_review": w.followed_next,

@@ -337,3 +337,5 @@ class RepWeek:
     close_moved: int  # deals whose close date moved since the previous review
     # money movement since the previous review: currency -> Movement fields as decimal strings
     money: dict[str, dict[str, str]] = field(default_factory=dict)
+    # what became of the previous review's focus deals by this review: outcome -> deals
+    focus_next: dict[str, int] = field(default_factory=dict)

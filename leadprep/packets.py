@@ -150,6 +150,7 @@ class Packet:
     coverage: list[str] = field(default_factory=list)  # inputs most, not all, deals carry
     asked: dict[str, list[str]] = field(default_factory=dict)  # deal id -> question keys asked
     money: dict[str, Movement] = field(default_factory=dict)  # since the last review, by currency
+    focus_next: dict[str, int] = field(default_factory=dict)  # last review's focus deals, now
     printed_others: int | None = None  # rows of other deals that fit the printed page
     printed_departed: int | None = None  # departed deals that fit the printed page
     # how much the printed front page must give up to hold Agree: 1 no chart and fewer cues;
@@ -480,6 +481,7 @@ def build_packets(
                 coverage=coverage,
                 asked=dict(picker.asked),
                 money=moved,
+                focus_next=focus_outcomes(memory, current, email),
             )
         )
     return packets
@@ -593,6 +595,42 @@ def _deliver(
     return items
 
 
+FOCUS_OUTCOMES = ("moved_forward", "gained_contact", "won", "lost", "pushed", "still")
+
+
+def focus_outcomes(memory: Memory, current: dict[str, Deal], rep_email: str) -> dict[str, int]:
+    """What became of the deals that were in focus on this rep's last sheet (the deals its
+    questions were about): moved a stage forward, gained a contact, won, lost, had the close
+    date pushed, or sat still (none of those). A deal may count in several; empty when there
+    was no last review."""
+    out = dict.fromkeys(FOCUS_OUTCOMES, 0)
+    seen = False
+    for deal_id in memory.asked_last:
+        before = memory.previous.get(deal_id)
+        if before is None or before.owner.email != rep_email:
+            continue
+        seen = True
+        now = current.get(deal_id)
+        if now is None:
+            continue
+        if now.is_closed:
+            out["won" if now.is_won else "lost"] += 1
+            continue
+        moved = {
+            "moved_forward": before.stage_order is not None
+            and now.stage_order is not None
+            and now.stage_order > before.stage_order,
+            "gained_contact": len(now.contacts) > len(before.contacts),
+            "pushed": before.close_date is not None
+            and now.close_date is not None
+            and now.close_date > before.close_date,
+        }
+        for outcome, happened in moved.items():
+            out[outcome] += happened
+        out["still"] += not any(moved.values())
+    return out if seen else {}
+
+
 def _since(then: Deal | None, now: Deal | None, as_of: date) -> str | None:
     """What the CRM shows about a commitment's deal since it was made, said neutrally: what
     changed, and the number of contacts when that did not."""
@@ -671,6 +709,7 @@ def packet_json(packet: Packet) -> dict[str, Any]:
         "checks_off": packet.checks_off,
         "coverage": packet.coverage,
         "money_since_last_review": {c: m.as_json() for c, m in packet.money.items()},
+        "last_focus_deals_now": packet.focus_next,
         "hygiene": [
             {"code": h.code, "deals": h.count, "of": h.total, "high": h.high, "text": h.text}
             for h in packet.hygiene

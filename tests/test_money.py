@@ -93,3 +93,44 @@ def test_currencies_are_never_added_together_and_a_first_review_moves_nothing():
     assert (
         quarter_name(date(2026, 11, 30), 1) == "Q4" and quarter_name(date(2026, 11, 30), 10) == "Q1"
     )
+
+
+def test_what_became_of_last_weeks_focus_deals(tmp_path):
+    def rows(week: int) -> list[dict]:
+        two = week == 2
+        one_contact = "Ana Ruiz [Champion]"  # single-threaded: a high flag, so in focus
+        return [
+            csv_row(deal_id="X", stage="Negotiation" if two else "Proposal", contacts=one_contact),
+            csv_row(
+                deal_id="Y",
+                contacts=one_contact,
+                **({"is_closed": "true", "is_won": "true"} if two else {}),
+            ),
+            csv_row(
+                deal_id="Z",
+                contacts=one_contact + ("; Bo Chen [CFO]" if two else ""),
+                close_date="2027-03-01" if two else "2027-01-15",
+            ),
+        ]
+
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n",
+    )
+    for week, day in ((1, WEEK1), (2, TODAY)):
+        write_csv(tmp_path / "deals.csv", rows(week))
+        result = cli(
+            "prep", "-c", config, "-o", tmp_path / f"w{week}", "-f", "json", "--as-of", day
+        )
+        assert result.exit_code == 0, result.output
+    week1 = json.loads((tmp_path / "w1" / "packets.json").read_text())["packets"][0]
+    assert {d["id"] for d in week1["deals"] if d["focus"]} == {"X", "Y", "Z"}
+    (packet,) = json.loads((tmp_path / "w2" / "packets.json").read_text())["packets"]
+    assert packet["last_focus_deals_now"] == {
+        "moved_forward": 1,  # X: Proposal → Negotiation
+        "gained_contact": 1,  # Z: a second contact…
+        "won": 1,  # Y
+        "lost": 0,
+        "pushed": 1,  # …and its date pushed
+        "still": 0,
+    }

@@ -246,6 +246,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # whether a kept commitment worked, as the rep said (null: not said)
     Migration(12, "did it work", sql("ALTER TABLE followups ADD COLUMN worked INTEGER")),
+    # what became of the last review's focus deals by this one, per rep, as JSON counts
+    Migration(
+        13, "focus deals the week after", sql("ALTER TABLE rep_weeks ADD COLUMN focus_next TEXT")
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks

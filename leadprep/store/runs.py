@@ -217,7 +217,7 @@ class Runs(Repository):
         marks = ", ".join("?" * len(wanted))
         rows = self._store.connection.execute(
             "SELECT as_of, rep_email, rep_name, manager_email, manager_name, open_deals, flagged,"
-            " flags, high_flags, close_moved, money FROM rep_weeks WHERE run_id IN (SELECT"
+            " flags, high_flags, close_moved, money, focus_next FROM rep_weeks WHERE run_id IN (SELECT"
             f" MAX(id) FROM runs WHERE as_of IN ({marks}) GROUP BY as_of) ORDER BY as_of,"
             " rep_email",
             wanted,
@@ -226,7 +226,20 @@ class Runs(Repository):
 
 
 def _rep_week(row: tuple[Any, ...]) -> RepWeek:
-    (_, email, name, manager_email, manager_name, deals, flagged, flags, high, moved, money) = row
+    (
+        _,
+        email,
+        name,
+        manager_email,
+        manager_name,
+        deals,
+        flagged,
+        flags,
+        high,
+        moved,
+        money,
+        focus,
+    ) = row
     return RepWeek(
         email,
         name,
@@ -238,6 +251,7 @@ def _rep_week(row: tuple[Any, ...]) -> RepWeek:
         high,
         moved,
         money=json.loads(money or "{}"),
+        focus_next=json.loads(focus or "{}"),
     )
 
 
@@ -246,8 +260,8 @@ def _insert_weeks(
 ) -> None:
     db.executemany(
         "INSERT INTO rep_weeks (run_id, as_of, rep_email, rep_name, manager_email,"
-        " manager_name, open_deals, flagged, flags, high_flags, close_moved, money)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " manager_name, open_deals, flagged, flags, high_flags, close_moved, money, focus_next)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 run_id,
@@ -262,6 +276,7 @@ def _insert_weeks(
                 w.high_flags,
                 w.close_moved,
                 json.dumps(w.money) if w.money else None,
+                json.dumps(w.focus_next) if w.focus_next else None,
             )
             for w in rep_weeks
         ],
