@@ -237,7 +237,8 @@ def seed(store: Store, as_of: date) -> None:
         day = as_of - timedelta(weeks=weeks)
         # each seeded review records its reps' weeks too, so the rollup has a history to show
         packets = build_packets(before, Memory(), demo_config(), bank, day)
-        store.runs.record(day, "demo", before, rep_weeks=week_of(packets))
+        asked = {deal: keys for p in packets for deal, keys in p.asked.items()}
+        store.runs.record(day, "demo", before, rep_weeks=week_of(packets), asked=asked)
     deals = {d.id: d for d in before}
     for item in demo.commitments:
         deal = deals[item.deal] if item.deal else None  # None: a habit, no single deal
