@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 from leadprep.money import Movement, movement, quarter_name
 from tests.helpers import TODAY, cli, csv_row, make_deal, write_config, write_csv
@@ -45,7 +46,8 @@ def rows(week: int) -> list[dict]:
     return out
 
 
-def test_money_movement_matches_the_hand_sums(tmp_path):
+def two_reviews(tmp_path, rows) -> tuple[dict, dict, Path]:
+    """Prep the rows of week 1, then of week 2; the rep's packet of each, and the config."""
     config = write_config(
         tmp_path / "leadprep.yaml",
         "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n",
@@ -56,7 +58,15 @@ def test_money_movement_matches_the_hand_sums(tmp_path):
             "prep", "-c", config, "-o", tmp_path / f"w{week}", "-f", "json,html", "--as-of", day
         )
         assert result.exit_code == 0, result.output
-    (packet,) = json.loads((tmp_path / "w2" / "packets.json").read_text())["packets"]
+    first, second = (
+        json.loads((tmp_path / f"w{week}" / "packets.json").read_text())["packets"][0]
+        for week in (1, 2)
+    )
+    return first, second, config
+
+
+def test_money_movement_matches_the_hand_sums(tmp_path):
+    _, packet, config = two_reviews(tmp_path, rows)
     assert packet["money_since_last_review"] == {
         "USD": {
             "won": "100000.00",
@@ -113,19 +123,8 @@ def test_what_became_of_last_weeks_focus_deals(tmp_path):
             ),
         ]
 
-    config = write_config(
-        tmp_path / "leadprep.yaml",
-        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: s.db}\n",
-    )
-    for week, day in ((1, WEEK1), (2, TODAY)):
-        write_csv(tmp_path / "deals.csv", rows(week))
-        result = cli(
-            "prep", "-c", config, "-o", tmp_path / f"w{week}", "-f", "json", "--as-of", day
-        )
-        assert result.exit_code == 0, result.output
-    week1 = json.loads((tmp_path / "w1" / "packets.json").read_text())["packets"][0]
+    week1, packet, _ = two_reviews(tmp_path, rows)
     assert {d["id"] for d in week1["deals"] if d["focus"]} == {"X", "Y", "Z"}
-    (packet,) = json.loads((tmp_path / "w2" / "packets.json").read_text())["packets"]
     assert packet["last_focus_deals_now"] == {
         "moved_forward": 1,  # X: Proposal → Negotiation
         "gained_contact": 1,  # Z: a second contact…

@@ -225,34 +225,25 @@ class Runs(Repository):
         return [(date.fromisoformat(row[0]), _rep_week(row)) for row in rows]
 
 
+_COUNTS = (
+    "rep_email",
+    "rep_name",
+    "manager_email",
+    "manager_name",
+    "open_deals",
+    "flagged",
+    "flags",
+    "high_flags",
+    "close_moved",
+)
+
+
 def _rep_week(row: tuple[Any, ...]) -> RepWeek:
-    (
-        _,
-        email,
-        name,
-        manager_email,
-        manager_name,
-        deals,
-        flagged,
-        flags,
-        high,
-        moved,
-        money,
-        focus,
-    ) = row
-    return RepWeek(
-        email,
-        name,
-        manager_email,
-        manager_name,
-        deals,
-        flagged,
-        flags,
-        high,
-        moved,
-        money=json.loads(money or "{}"),
-        focus_next=json.loads(focus or "{}"),
-    )
+    """A ``rep_weeks`` row (as selected by :meth:`Runs.rep_weeks`) as a RepWeek: the counts as
+    they are, the two JSON columns parsed."""
+    counts: dict[str, Any] = dict(zip(_COUNTS, row[1:-2], strict=True))
+    money, focus = row[-2:]
+    return RepWeek(**counts, money=json.loads(money or "{}"), focus_next=json.loads(focus or "{}"))
 
 
 def _insert_weeks(
