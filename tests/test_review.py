@@ -409,3 +409,30 @@ def test_a_second_commitment_in_the_same_review_is_asked_about_not_slipped_in(re
     first, kept = stored(tmp_path)
     assert kept.text == "Send the pricing options by Wednesday"
     assert kept.kept_beside == first.id  # keeping both is recorded as a choice
+
+
+def test_hostile_values_in_the_new_choices_are_refused_or_ignored_never_a_traceback(
+    reviewed, tmp_path
+):
+    app, _ = make_app(reviewed)
+    origin = {"Origin": "http://127.0.0.1:8765"}
+    with running(app) as client:
+        token = csrf_of(client.get("/rep/alex-morgan").text)
+        first = {"csrf": token, "text": "Ask Ana who signs, by Friday", "deal_id": "D-2"}
+        assert client.post("/rep/alex-morgan/commit", data=first, headers=origin).status_code == 303
+        for second in ("javascript:alert(1)", "<script>x</script>", "keep\r\nX: y", "\x00"):
+            again = dict(first, text="Book the CFO by Thursday", second=second)
+            answer = client.post("/rep/alex-morgan/commit", data=again, headers=origin)
+            assert answer.status_code == 409, second  # not a choice: asked again, nothing saved
+            assert "<script>x</script>" not in answer.text
+        assert [c.text for c in stored(tmp_path)] == ["Ask Ana who signs, by Friday"]
+    prep_week(reviewed, tmp_path / "w2", NEXT_WEEK)
+    app, _ = make_app(reviewed, NEXT_WEEK)
+    with running(app) as client:
+        token = csrf_of(client.get("/rep/alex-morgan").text)
+        cid = stored(tmp_path)[0].id
+        weird = {"csrf": token, "status": "kept", "worked": "<img src=x onerror=alert(1)>"}
+        done = client.post(f"/rep/alex-morgan/followup/{cid}", data=weird, headers=origin)
+        assert done.status_code == 303  # an unknown answer is "not said"
+    (followed,) = stored(tmp_path)
+    assert followed.followups[-1].worked is None
