@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from leadprep.limits import shared_reasons
 from leadprep.signals import DEAL, FLAG_TITLES, HIGH, HYGIENE, RIDER, Flag
 
 if TYPE_CHECKING:
@@ -92,25 +93,14 @@ def gather(views: Sequence[DealView], codes: Iterable[str]) -> list[HygieneLine]
 def grouped_rules(flags: Iterable[Flag]) -> list[str]:
     """The rules the flags were raised by, one per distinct limit, naming the stages that share
     it: "Qualification, Solution Demo and Proposal: default limit 30 days"."""
-    scopes: dict[str, list[str]] = {}
+    pairs: list[tuple[str | None, str]] = []
     for flag in flags:
-        why, scope = flag.facts.get("rule_why"), flag.facts.get("rule_scope")
-        if not isinstance(why, str):
-            rule = flag.facts.get("rule")
-            if isinstance(rule, str):
-                scopes.setdefault(rule, [])
-            continue
-        named = scopes.setdefault(why, [])
-        if isinstance(scope, str) and scope not in named:
-            named.append(scope)
-    out = []
-    for why, named in scopes.items():
-        if not named:
-            out.append(why)
-            continue
-        head = ", ".join(named[:-1]) + f" and {named[-1]}" if len(named) > 1 else named[0]
-        out.append(f"{head}: {why}")
-    return out
+        why, scope, rule = (flag.facts.get(k) for k in ("rule_why", "rule_scope", "rule"))
+        if isinstance(why, str):
+            pairs.append((scope if isinstance(scope, str) else None, why))
+        elif isinstance(rule, str):
+            pairs.append((None, rule))
+    return shared_reasons(pairs)
 
 
 def _as_hygiene(flag: Flag) -> Flag:

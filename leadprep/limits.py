@@ -109,3 +109,23 @@ def learn(deals: Iterable[Deal], percentile: int, min_sample: int) -> LearnedLim
             sample=len(cycles),
         )
     return LearnedLimits(percentile, by_stage, cycle, won)
+
+
+def shared_reasons(pairs: Iterable[tuple[str | None, str]]) -> list[str]:
+    """One line per distinct reason, naming the scopes (stages) that share it, in first-seen
+    order: ``[("Discovery", "default limit 30 days"), ("Proposal", "default limit 30 days")]``
+    → ``["Discovery and Proposal: default limit 30 days"]``; a reason with no scope stands
+    alone."""
+    scopes: dict[str, list[str]] = {}
+    for scope, reason in pairs:
+        named = scopes.setdefault(reason, [])
+        if scope is not None and scope not in named:
+            named.append(scope)
+    out = []
+    for reason, named in scopes.items():
+        if not named:
+            out.append(reason)
+            continue
+        head = ", ".join(named[:-1]) + f" and {named[-1]}" if len(named) > 1 else named[0]
+        out.append(f"{head}: {reason}")
+    return out

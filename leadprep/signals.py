@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import Field, create_model, model_validator
 
 from leadprep.formatting import days_between, money, percent, plural, short_date, times
-from leadprep.limits import DEFAULT, PINNED, LearnedLimits, Limit, stage_key
+from leadprep.limits import DEFAULT, PINNED, LearnedLimits, Limit, shared_reasons, stage_key
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Deal
 from leadprep.settings import Section
 
@@ -552,8 +552,8 @@ def limits_in_use(ctx: Context, open_deals: Iterable[Deal], most: int = 8) -> li
     for deal in open_deals:
         if deal.stage_entered_at is not None:
             stages.setdefault(stage_key(deal.stage), deal.stage)
-    lines = [f"{stage}: {stuck_limit(stage, ctx, cfg).why}" for stage in stages.values()]
-    return lines[:most] + ([f"and {len(lines) - most} more stages"] if len(lines) > most else [])
+    lines = shared_reasons((stage, stuck_limit(stage, ctx, cfg).why) for stage in stages.values())
+    return lines[:most] + ([f"and {len(lines) - most} more"] if len(lines) > most else [])
 
 
 @signal("stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings, needs=("stage_entered",))
