@@ -226,7 +226,7 @@ def seed(store: Store, as_of: date) -> None:
     """Record the last three weekly reviews and the commitments made in them (a fresh store per
     demo run: the demo's dates move with the calendar, so stored history would not fit)."""
     from leadprep.history import week_of
-    from leadprep.packets import Memory, build_packets
+    from leadprep.packets import Memory, build_packets, questions_asked
     from leadprep.questions import load_bank
     from leadprep.render import packaged_templates
 
@@ -237,7 +237,7 @@ def seed(store: Store, as_of: date) -> None:
         day = as_of - timedelta(weeks=weeks)
         # each seeded review records its reps' weeks too, so the rollup has a history to show
         packets = build_packets(before, Memory(), demo_config(), bank, day)
-        asked = {deal: keys for p in packets for deal, keys in p.asked.items()}
+        asked = questions_asked(packets)
         store.runs.record(day, "demo", before, rep_weeks=week_of(packets), asked=asked)
     deals = {d.id: d for d in before}
     for item in demo.commitments:

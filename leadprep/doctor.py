@@ -14,7 +14,14 @@ from leadprep.connectors.file import owner_index
 from leadprep.errors import LeadprepError
 from leadprep.packets import signal_context
 from leadprep.prep import no_sheet
-from leadprep.signals import RIDER, SIGNALS, StuckInStageSettings, evaluate, limits_in_use
+from leadprep.signals import (
+    RIDER,
+    SIGNALS,
+    StuckInStageSettings,
+    evaluate,
+    limits_in_use,
+    off_for_the_data,
+)
 
 __all__ = ["Check", "run_checks"]
 
@@ -110,12 +117,11 @@ def signal_checks(config: Config, fetched: FetchResult, as_of: date) -> Iterator
     what was meant (most checks off, a flag on most deals, limits at defaults beside won deals)."""
     context, sparse = signal_context(fetched.deals, config, as_of, None, fetched.unsupported)
     open_deals = [d for d in fetched.deals if d.is_open]
+    by_data = off_for_the_data(context.unsupported, sparse)
     off = [
         s.title
         for s in SIGNALS.values()
-        if not config.signals.section(s.code).enabled
-        or context.unsupported.intersection(s.needs)
-        or (s.code in ("no_close_date",) and "close_date" in sparse)
+        if not config.signals.section(s.code).enabled or s in by_data
     ]
     if off:
         yield Check(

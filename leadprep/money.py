@@ -16,9 +16,9 @@ from typing import Any
 
 from leadprep.formatting import money
 from leadprep.model import Deal
+from leadprep.signals import forecast_category_key, quarter_of
 
 ZERO = Decimal(0)
-COMMIT, BEST_CASE = "commit", "best case"
 
 
 @dataclass
@@ -50,13 +50,6 @@ class Movement:
 
     def any(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
-
-
-def quarter_of(day: date, fiscal_start_month: int) -> tuple[int, int]:
-    """The fiscal (year, quarter index) a day falls in."""
-    shifted = (day.month - fiscal_start_month) % 12
-    year = day.year if day.month >= fiscal_start_month else day.year - 1
-    return year, shifted // 3
 
 
 def quarter_name(day: date, fiscal_start_month: int) -> str:
@@ -116,12 +109,12 @@ def movement(
         elif now_in and not was_in and deal.close_date < before.close_date:
             of(deal.currency).pulled_in += amount
     for deal in at_risk:
-        category = " ".join((deal.forecast_category or "").lower().replace("_", " ").split())
+        category = forecast_category_key(deal)
         if deal.amount is None:
             continue
-        if category == COMMIT:
+        if category == "commit":
             of(deal.currency).commit_at_risk += deal.amount
-        elif category == BEST_CASE:
+        elif category == "best case":
             of(deal.currency).best_case_at_risk += deal.amount
     return {c: m for c, m in out.items() if m.any()}
 

@@ -35,6 +35,7 @@ from leadprep.signals import (
     evaluate,
     input_coverage,
     limits_in_use,
+    off_for_the_data,
     sparse_inputs,
     stage_orders,
 )
@@ -399,21 +400,19 @@ def build_packets(
 
     base, sparse = signal_context(deals, config, as_of, memory.previous_review, unsupported)
     off = checks_off(unsupported or {}) + list(sparse.values())
-    off_titles = [
-        s.title
-        for s in REGISTRY.values()
-        if set(s.needs) & set(unsupported or {})
-        or (s.code == "no_close_date" and "close_date" in sparse)
-    ]
+    off_titles = [s.title for s in off_for_the_data(unsupported or {}, sparse)]
     coverage = input_coverage(open_deals, frozenset(unsupported or {}))
     limits = limits_in_use(base, open_deals)
     picker = QuestionPicker(bank, as_of, memory.asked_last)
     slugs = rep_slugs(list(reps.values()))
     ordered = sorted(reps.items(), key=lambda item: item[1].name.lower())
-    by_owner: dict[str, list[Deal]] = {}
-    for deal in open_deals:
+    by_owner: dict[str, list[Deal]] = {}  # open and closed: the money moved counts both
+    for deal in deals:
         by_owner.setdefault(deal.owner.email, []).append(deal)
-    flagged = {email: _flagged(memory, base, by_owner.get(email, [])) for email, _ in ordered}
+    flagged = {
+        email: _flagged(memory, base, [d for d in by_owner.get(email, []) if d.is_open])
+        for email, _ in ordered
+    }
     team_codes = {line.code for line in team_lines(flagged.values())}
     packets = []
     for email, rep in ordered:
@@ -435,7 +434,6 @@ def build_packets(
         # a habit commitment's topic is Deliver's (a deal's: that deal is not in focus)
         habits = [c.text for c in memory.open_commitments if c.rep_email == email and not c.deal_id]
         picker.start_sheet(habits)
-        picker.asked = {}
         # Deliver already opens on a deal with an open commitment: Explore talks about others
         committed = {c.deal_id for c in memory.open_commitments if c.rep_email == email}
         focus = _focus([v for v in views if v.deal.id not in committed], config.review.focus_deals)
@@ -449,7 +447,7 @@ def build_packets(
         at_risk = [v.deal for v in views if v.top_severity == HIGH]
         moved = movement(
             memory.previous,
-            [d for d in deals if d.owner.email == email],
+            by_owner.get(email, []),
             as_of,
             config.signals.of(CloseDateSlippedSettings).fiscal_year_start_month,
             at_risk,
@@ -485,6 +483,11 @@ def build_packets(
             )
         )
     return packets
+
+
+def questions_asked(packets: Iterable[Packet]) -> dict[str, list[str]]:
+    """Deal id -> the keys of the questions the sheets asked, for the state store."""
+    return {deal: keys for p in packets for deal, keys in p.asked.items()}
 
 
 def signal_context(

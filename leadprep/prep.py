@@ -14,7 +14,7 @@ from leadprep.connectors import Connector, FetchResult, RowProblem, connector_fo
 from leadprep.errors import UsageError
 from leadprep.history import Series, Week, rep_series, team_series, week_of
 from leadprep.model import RepWeek
-from leadprep.packets import Memory, Packet, build_packets
+from leadprep.packets import Memory, Packet, build_packets, questions_asked
 from leadprep.questions import QuestionBank
 from leadprep.render import Renderer, Staging
 from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
@@ -244,8 +244,9 @@ def _prep(
         no_sheet=no_sheet(fetched),
     )
     # Recorded only once every sheet rendered; published right after, so both change together.
-    asked = {deal: keys for p in packets for deal, keys in p.asked.items()}
-    store.runs.record(as_of, fetched.source, fetched.deals, fetched.unsupported, weeks, asked)
+    store.runs.record(
+        as_of, fetched.source, fetched.deals, fetched.unsupported, weeks, questions_asked(packets)
+    )
     pruned = store.runs.prune(config.state.keep_reviews)
     if pruned:
         log.debug("pruned %d deal snapshots beyond state.keep_reviews", pruned)

@@ -427,9 +427,10 @@ class QuestionPicker:
         return [cues[(start + i) % len(cues)] for i in range(min(count, len(cues)))]
 
     def start_sheet(self, commitments: list[str] | None = None) -> None:
-        """A new rep's sheet: templates used on the last one may be used again; Explore does not
-        re-ask the topic of the rep's open ``commitments`` (Deliver opens on them)."""
+        """A new rep's sheet: templates used on the last one may be used again, ``asked`` starts
+        empty; Explore does not re-ask the topic of the rep's open ``commitments``."""
         self.used = set()
+        self.asked = {}
         self.topics = frozenset(t for text in commitments or [] for t in topics_of(text))
 
     def choose(

@@ -178,6 +178,17 @@ def input_coverage(open_deals: list[Deal], unsupported: frozenset[str]) -> list[
     return out
 
 
+def off_for_the_data(unsupported: Iterable[str], sparse: Iterable[str]) -> list[Signal]:
+    """The signals the data switches off: an input they need is not carried at all, or (for
+    "no close date") too few open deals carry it for its absence to mean anything."""
+    missing, rare = set(unsupported), set(sparse)
+    return [
+        s
+        for s in REGISTRY.values()
+        if missing.intersection(s.needs) or (s.code == "no_close_date" and "close_date" in rare)
+    ]
+
+
 def sparse_inputs(open_deals: list[Deal], unsupported: frozenset[str]) -> dict[str, str]:
     """The inputs fewer than USUAL_SHARE of the open deals carry (but some do), with the line the
     sheet says: a deal lacking one is then not flagged for it, the others are still checked."""
@@ -204,7 +215,8 @@ def news_since(ctx: Context) -> date:
     return ctx.previous_review or ctx.today - timedelta(days=NEWS_WINDOW)
 
 
-def _quarter(day: date, fiscal_start_month: int) -> tuple[int, int]:
+def quarter_of(day: date, fiscal_start_month: int) -> tuple[int, int]:
+    """The fiscal (year, quarter index) a day falls in."""
     shifted = (day.month - fiscal_start_month) % 12
     year = day.year if day.month >= fiscal_start_month else day.year - 1
     return year, shifted // 3
@@ -403,7 +415,7 @@ def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) 
     count = len(pushes)
     days = sum((b - a).days for a, b in pushes)
     crossed = any(
-        _quarter(a, cfg.fiscal_year_start_month) != _quarter(b, cfg.fiscal_year_start_month)
+        quarter_of(a, cfg.fiscal_year_start_month) != quarter_of(b, cfg.fiscal_year_start_month)
         for a, b in pushes
     )
     severity = HIGH if count >= cfg.unreliable_at else MEDIUM if count >= cfg.escalate_at else LOW
