@@ -12,6 +12,7 @@ from leadprep.config import ChatSettings, Config, find_config_path, load_config
 from leadprep.connectors import Check, FetchResult, connector_for
 from leadprep.connectors.file import owner_index
 from leadprep.errors import LeadprepError
+from leadprep.hygiene import widespread
 from leadprep.packets import signal_context
 from leadprep.prep import no_sheet
 from leadprep.signals import (
@@ -153,7 +154,7 @@ def signal_checks(config: Config, fetched: FetchResult, as_of: date) -> Iterator
         for code in {f.code for f in evaluate(deal, context) if f.shown != RIDER}:
             counts[code] = counts.get(code, 0) + 1
     for code, count in sorted(counts.items(), key=lambda item: -item[1]):
-        if count * 2 > len(open_deals):
+        if widespread(count, len(open_deals)):  # the sheets' own rule for a shared line
             yield Check(
                 "signals",
                 True,

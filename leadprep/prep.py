@@ -220,6 +220,7 @@ def _prep(
                 hint="Use the manager's email as the teams section (or the CRM) has it.",
             )
     weeks = week_of(packets)
+    missing = no_sheet(fetched)
     # One read of the earlier reviews serves the trend strips (last 7) and the rollup (last 11).
     reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1, current=as_of)
     with_trends(packets, reps, as_of)
@@ -241,7 +242,7 @@ def _prep(
         source=fetched.source,
         progress=progress,
         rollup=teams,
-        no_sheet=no_sheet(fetched),
+        no_sheet=missing,
     )
     # Recorded only once every sheet rendered; published right after, so both change together.
     store.runs.record(
@@ -260,7 +261,7 @@ def _prep(
         problems=fetched.problems,
         notes=fetched.notes,
         previous_review=memory.previous_review,
-        no_sheet=no_sheet(fetched),
+        no_sheet=missing,
     )
 
 

@@ -36,7 +36,7 @@ from leadprep.formatting import ago, money, money_totals, percent, plural, short
 from leadprep.history import sparkline
 from leadprep.hygiene import team_lines
 from leadprep.money import quarter_name, sentence, summed
-from leadprep.packets import Packet, packet_json, packets_json
+from leadprep.packets import Packet, currency_totals, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
 from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
 from leadprep.signals import FLAG_TITLES, CloseDateSlippedSettings
@@ -109,7 +109,7 @@ def make_environment(search_path: list[Path]) -> Environment:
         flag_title=lambda code: FLAG_TITLES.get(code, code),
         close_date_chart=close_date_chart,
         money_sentence=sentence,
-        summed=lambda movements: summed(list(movements)),
+        summed=summed,
         spark=lambda values, width=96: Markup(sparkline(list(values), width=width)),
         ratio=lambda value, digits=1: "—" if value is None else f"{value:.{digits}f}",
         share=lambda value: "—" if value is None else f"{round(100 * value)}%",
@@ -336,13 +336,7 @@ def need(packet: Packet) -> tuple[Any, ...]:
     (by their number, then the amount in the rep's main currency), then the name."""
     overdue = sum(1 for item in packet.deliver if item.overdue)
     high = [v for v in packet.deals if v.top_severity == "high"]
-    amounts: dict[str, Decimal] = {}
-    for view in high:
-        if view.deal.amount is not None:
-            amounts[view.deal.currency] = (
-                amounts.get(view.deal.currency, Decimal(0)) + view.deal.amount
-            )
-    main = max(amounts.values(), default=Decimal(0))
+    main = max(currency_totals(v.deal for v in high).values(), default=Decimal(0))
     return (-overdue, -len(high), -main, packet.rep.name.lower())
 
 
