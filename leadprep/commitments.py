@@ -293,11 +293,17 @@ def coaching_record(
     earlier = [r for r in reviews if r < as_of]
 
     def window(n: int) -> tuple[float, int]:
-        if not earlier:
-            return 0, 0
-        since = earlier[:n][-1]
-        decided = [c for c in commitments if c.status != "open" and since <= c.made_on < as_of]
-        return sum(KEPT_WEIGHT[c.status] for c in decided), len(decided)
+        # The rollup's rule (measures: kept_rate): the latest follow-up of each commitment, when
+        # it was recorded at one of the last n reviews, this one included.
+        dates = {as_of, *earlier[: n - 1]}
+        decided = [
+            c.followups[-1]
+            for c in commitments
+            if c.followups
+            and c.followups[-1].review in dates
+            and c.made_on < c.followups[-1].review
+        ]
+        return sum(KEPT_WEIGHT[f.status] for f in decided), len(decided)
 
     followed = sorted(
         (c for c in commitments if c.status != "open"),

@@ -15,6 +15,7 @@ import yaml
 from platformdirs import user_data_path
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from leadprep.errors import ConfigError
+from leadprep.measures import parse_target
 from leadprep.redact import register_secret
 from leadprep.sanitize import UnsafeValue, email_address
 from leadprep.settings import Section
@@ -263,6 +265,26 @@ class CRMSettings(Section):
 # --- teams ---------------------------------------------------------------------------------------
 
 
+def _targets(value: Any) -> dict[str, float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("give each target as name: value, e.g. kept_rate: 70%")
+    targets, problems = {}, []
+    for key, raw in value.items():
+        try:
+            targets[str(key)] = parse_target(str(key), raw)
+        except ValueError as problem:
+            problems.append(str(problem))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return targets
+
+
+# A team's targets for the rollup's numbers ("kept_rate: 70%"), by the measures' stable names.
+Targets = Annotated[dict[str, float], BeforeValidator(_targets)]
+
+
 class Person(Section):
     name: str
     email: Email
@@ -275,6 +297,7 @@ class Team(Section):
     manager: Person
     reps: list[Email] = []
     chat: ChatSettings | None = None  # else the top-level chat section
+    targets: Targets = {}  # over the top-level targets, for this team
     # Set from ``reps`` entries written "Alex Morgan <alex@example.com>" or {name, email}: how
     # an export that names owners (not their emails) is matched to the team.
     rep_names: dict[str, str] = Field(default_factory=dict, exclude=True)
@@ -497,6 +520,7 @@ class Config(Section):
     email: EmailSettings | None = None
     chat: ChatSettings | None = None  # the default for teams without their own
     schedule: ScheduleSettings | None = None
+    targets: Targets = {}  # every team's, unless the team sets its own
 
     source_path: Path | None = Field(default=None, exclude=True)
     missing_env: dict[str, str] = Field(default_factory=dict, exclude=True)  # key path -> variable
@@ -524,6 +548,11 @@ class Config(Section):
                 "sheet goes to one manager, so list each rep once"
             )
         return self
+
+    def targets_for(self, manager_email: str) -> dict[str, float]:
+        """A team's targets: the top-level ones, with the team's own over them."""
+        team = next((t for t in self.teams if t.manager.email == manager_email), None)
+        return {**self.targets, **(team.targets if team else {})}
 
     def chat_for(self, manager_email: str) -> ChatSettings | None:
         """The webhooks a manager's team posts to: the team's own, else the top-level ones."""

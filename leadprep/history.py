@@ -8,7 +8,7 @@ two queries, not one per rep. What each number means is in the README ("Tracking
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -34,6 +34,8 @@ class Week:
     due_next: int = 0  # of those, how many had a next review to be followed up at
     decided: int = 0  # follow-ups recorded at this review
     kept: float = 0.0  # their kept weight (partly counts half)
+    outcomes: dict[str, int] = field(default_factory=dict)  # those follow-ups: kept/partly/missed
+    reps_reviewed: int = 0  # sheets at this review (a rep's: 0 or 1)
     # 1:1s held at this review (a rep's: 0 or 1), and of those how many ended with a commitment:
     # the review being prepared is not held yet, so it never counts against the Agree rate
     held: int = 0
@@ -49,6 +51,7 @@ class Week:
         return cls(
             as_of,
             True,
+            reps_reviewed=1,
             open_deals=row.open_deals,
             flagged=row.flagged,
             flags=row.flags,
@@ -62,6 +65,10 @@ class Week:
     @property
     def flags_per_deal(self) -> float | None:
         return self.flags / self.open_deals if self.open_deals else None
+
+    @property
+    def high_flags_per_sheet(self) -> float | None:
+        return self.high_flags / self.reps_reviewed if self.reps_reviewed else None
 
     @property
     def kept_rate(self) -> float | None:
@@ -96,6 +103,8 @@ class Series:
         due = sum(w.due_next for w in weeks)
         decided = sum(w.decided for w in weeks)
         deals = sum(w.open_deals for w in weeks)
+        sheets = sum(w.reps_reviewed for w in weeks)
+        worked_said = sum(w.worked_said for w in weeks)
         return {
             "reviews": len(weeks),
             "held": held,
@@ -107,13 +116,13 @@ class Series:
             "followed_up_share": sum(w.followed_next for w in weeks) / due if due else None,
             "followed_up": decided,
             "kept_rate": sum(w.kept for w in weeks) / decided if decided else None,
+            "outcomes": _counts(w.outcomes for w in weeks),
             "worked": sum(w.worked for w in weeks),
-            "worked_said": sum(w.worked_said for w in weeks),
+            "worked_said": worked_said,
+            "worked_share": sum(w.worked for w in weeks) / worked_said if worked_said else None,
             "never_followed_up": self.never_followed_up,
             "flags_per_deal": sum(w.flags for w in weeks) / deals if deals else None,
-            "high_flags_per_review": sum(w.high_flags for w in weeks) / len(weeks)
-            if weeks
-            else None,
+            "high_flags_per_sheet": sum(w.high_flags for w in weeks) / sheets if sheets else None,
             "close_moved": sum(w.close_moved for w in weeks),
             "money": window_money(weeks),
             "focus_next": _counts(w.focus_next for w in weeks),
@@ -161,21 +170,34 @@ CADENCE_DAYS = 7  # a review this old without a later one has had its 1:1
 
 
 def rep_series(
-    store: Store, on_or_before: date, weeks: int, current: date | None = None
+    store: Store,
+    on_or_before: date,
+    weeks: int,
+    current: date | None = None,
+    current_weeks: Iterable[RepWeek] = (),
 ) -> list[Series]:
     """Every rep seen in the last ``weeks`` review dates, with a week for each date. A review's
-    1:1 counts as held once a later review exists (``current``: the one being prepared), once
-    something was recorded at it, or once it is a cadence old."""
-    dates = sorted(store.runs.review_dates(on_or_before, weeks))
+    1:1 counts as held once a later review exists (``current``: the one being prepared, whose
+    weeks, not recorded yet, are ``current_weeks``), once something was recorded at it, or once
+    it is a cadence old."""
+    recorded = sorted(store.runs.review_dates(on_or_before, weeks))
+    rows = store.runs.rep_weeks(recorded) if recorded else []
+    current_weeks = list(current_weeks)
+    dates = recorded
+    if current is not None and current_weeks:
+        dates = [*recorded, current]
+        rows = [*rows, *((current, w) for w in current_weeks)]
     if not dates:
         return []
-    rows = store.runs.rep_weeks(dates)
     commitments = store.commitments.all(made_since=dates[0])
-    open_before_last = store.commitments.all(status="open", made_before=dates[-1])
+    # "Never followed up": still open and made before the latest recorded review
+    open_before_last = (
+        store.commitments.all(status="open", made_before=recorded[-1]) if recorded else []
+    )
     later = {d: dates[i + 1] for i, d in enumerate(dates[:-1])}
     seen: dict[str, dict[date, RepWeek]] = {}
-    for as_of, week in rows:
-        seen.setdefault(week.rep_email, {})[as_of] = week
+    for as_of, row in rows:
+        seen.setdefault(row.rep_email, {})[as_of] = row
     by_rep: dict[str, list[Commitment]] = {}
     for c in commitments:
         by_rep.setdefault(c.rep_email, []).append(c)
@@ -184,12 +206,13 @@ def rep_series(
         latest = by_date[max(by_date)]
         mine = by_rep.get(email, [])
         report = current or on_or_before
-        series_weeks = [
-            _week(
-                d, by_date.get(d), mine, later.get(d), report, current is not None and d < current
-            )
-            for d in dates
-        ]
+        series_weeks: list[Week] = []
+        next_held = False  # the next review's 1:1 has happened: Deliver was due at it
+        for d in reversed(dates):
+            superseded = current is not None and d < current
+            week = _week(d, by_date.get(d), mine, later.get(d), report, superseded, next_held)
+            series_weeks.insert(0, week)
+            next_held = d != dates[-1] or bool(week.held)
         never = sum(1 for c in open_before_last if c.rep_email == email)
         out.append(
             Series(
@@ -211,9 +234,13 @@ def _week(
     next_review: date | None,
     report: date,
     superseded: bool = False,
+    next_held: bool = True,
 ) -> Week:
     made = [c for c in mine if c.made_on == as_of]
     followed = [c for c in made if c.followups and c.followups[0].review == next_review]
+    # Deliver is due once the next review's 1:1 has happened; before it, only the follow-ups
+    # already recorded at it count (on both sides), so a 1:1 still to come never pulls it down.
+    due = len(made) if next_review is not None and next_held else len(followed)
     decided = [
         (c, f) for c in mine for f in c.followups[-1:] if f.review == as_of and c.made_on < as_of
     ]
@@ -231,9 +258,10 @@ def _week(
         row,
         made=len(made),
         followed_next=len(followed),
-        due_next=len(made) if next_review is not None else 0,
+        due_next=due,
         decided=len(decided),
         kept=sum(KEPT_WEIGHT[f.status] for _, f in decided),
+        outcomes=_counts({f.status: 1} for _, f in decided),
         held=int(held),
         agreed=int(held and bool(made)),
         worked=sum(1 for _, f in decided if f.worked is True),
@@ -270,6 +298,7 @@ def _sum(weeks: list[Week]) -> Week:
     return Week(
         weeks[0].as_of,
         bool(reviewed),
+        reps_reviewed=len(reviewed),
         open_deals=sum(w.open_deals for w in reviewed),
         flagged=sum(w.flagged for w in reviewed),
         flags=sum(w.flags for w in reviewed),
@@ -280,6 +309,7 @@ def _sum(weeks: list[Week]) -> Week:
         due_next=sum(w.due_next for w in weeks),
         decided=sum(w.decided for w in weeks),
         kept=sum(w.kept for w in weeks),
+        outcomes=_counts(w.outcomes for w in weeks),
         held=sum(w.held for w in weeks),
         agreed=sum(w.agreed for w in weeks),
         worked=sum(w.worked for w in weeks),
@@ -297,22 +327,46 @@ def _counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
     return out
 
 
-def sparkline(values: list[float | None], width: int = 96, height: int = 18) -> str:
-    """An inline SVG polyline of ``values`` (None: a gap), black on white, no script."""
+def sparkline(
+    values: list[float | None],
+    width: int = 96,
+    height: int = 18,
+    top: float | None = None,
+    label: Callable[[float], str] | None = None,
+) -> str:
+    """An inline SVG polyline of ``values`` (None: a gap), black on white, no script. ``top`` is
+    the value drawn at the top (a column's shared scale; else the largest value); with ``label``
+    the first value is written before the line and the last after it."""
     points = [(i, v) for i, v in enumerate(values) if v is not None]
     if not points:
         return ""
-    top = max(v for _, v in points) or 1.0
+    top = top or max(v for _, v in points) or 1.0
+    gutter = 32 if label else 0
     step = width / max(len(values) - 1, 1)
-    coords = " ".join(
-        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in points
-    )
-    last_x, last_v = points[-1]
+
+    def x(i: int) -> float:
+        return gutter + i * step
+
+    def y(v: float) -> float:
+        return height - 2 - (min(v, top) / top) * (height - 4)
+
+    coords = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in points)
+    last_i, last_v = points[-1]
+    text = ""
+    if label:
+        first_i, first_v = points[0]
+        if len(points) > 1:
+            text += (
+                f'<text x="{x(first_i) - 3:.1f}" y="{height - 5}" text-anchor="end">'
+                f"{label(first_v)}</text>"
+            )
+        text += f'<text x="{x(last_i) + 4:.1f}" y="{height - 5}">{label(last_v)}</text>'
+    total = width + 2 * gutter
     return (
-        f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
-        f'role="img" aria-hidden="true"><polyline fill="none" stroke="#111" stroke-width="1.3" '
-        f'points="{coords}"/><circle cx="{last_x * step:.1f}" '
-        f'cy="{height - 2 - (last_v / top) * (height - 4):.1f}" r="1.8" fill="#111"/></svg>'
+        f'<svg class="spark" viewBox="0 0 {total} {height}" width="{total}" height="{height}" '
+        f'role="img" aria-hidden="true" font-size="9" font-weight="400" fill="#111">'
+        f'<polyline fill="none" stroke="#111" stroke-width="1.3" points="{coords}"/>'
+        f'<circle cx="{x(last_i):.1f}" cy="{y(last_v):.1f}" r="1.8"/>{text}</svg>'
     )
 
 
@@ -340,6 +394,10 @@ def rows_for_table(series: list[Series]) -> list[dict[str, Any]]:
                     "followed_up_next_review": w.followed_next,
                     "followed_up_here": w.decided,
                     "kept": w.kept,
+                    "followups_kept": w.outcomes.get("kept", 0),
+                    "followups_partly": w.outcomes.get("partly", 0),
+                    "followups_missed": w.outcomes.get("missed", 0),
+                    "agreed": bool(w.agreed),
                     "worked": w.worked,
                     "worked_said": w.worked_said,
                     "kept_rate": round(w.kept_rate, 3) if w.kept_rate is not None else None,

@@ -12,7 +12,7 @@ from pathlib import Path
 from leadprep.config import Config
 from leadprep.connectors import Connector, FetchResult, RowProblem, connector_for
 from leadprep.errors import UsageError
-from leadprep.history import Series, Week, rep_series, team_series, week_of
+from leadprep.history import Series, rep_series, team_series, week_of
 from leadprep.model import RepWeek
 from leadprep.packets import Memory, Packet, build_packets, questions_asked
 from leadprep.questions import QuestionBank
@@ -221,9 +221,10 @@ def _prep(
             )
     weeks = week_of(packets)
     missing = no_sheet(fetched)
-    # One read of the earlier reviews serves the trend strips (last 7) and the rollup (last 11).
-    reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1, current=as_of)
-    with_trends(packets, reps, as_of)
+    # One read of the earlier reviews, with this one's weeks (recorded only after the sheets
+    # render), serves the trend strips (last 8) and the rollup (last 12).
+    reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1, as_of, weeks)
+    with_trends(packets, reps)
     managers = {p.manager.email for p in packets if p.manager} | {
         t.manager.email for t in config.teams
     }
@@ -233,7 +234,7 @@ def _prep(
         if manager is not None:  # that manager's files only: no other team in the rollup
             reps = [s for s in reps if s.manager_email == manager]
             names = {manager: names[manager]} if manager in names else {}
-        teams = team_series(_with_current(reps, weeks, as_of), names)
+        teams = team_series(reps, names)
     renderer.write(
         packets,
         staging,
@@ -302,43 +303,15 @@ TREND_WEEKS = 8
 ROLLUP_WEEKS = 12
 
 
-def with_trends(packets: list[Packet], earlier_series: list[Series], as_of: date) -> None:
-    """Give each packet its last weeks of flagged deals and kept rate (this review included),
-    from the series of the reviews before it."""
-    earlier = {s.key: s for s in earlier_series}
+def with_trends(packets: list[Packet], series: list[Series]) -> None:
+    """Give each packet its last weeks of flagged deals and kept rate, this review included."""
+    by_rep = {s.key: s for s in series}
     for packet in packets:
-        past = earlier.get(packet.rep.email)
-        points: list[tuple[date, int | None, float | None]] = [
+        mine = by_rep.get(packet.rep.email)
+        packet.trend = [
             (w.as_of, w.flagged if w.reviewed else None, w.kept_rate)
-            for w in (past.weeks[-(TREND_WEEKS - 1) :] if past else [])
+            for w in (mine.weeks[-TREND_WEEKS:] if mine else [])
         ]
-        packet.trend = [*points, (as_of, len(packet.flagged), None)]
-
-
-def _with_current(reps: list[Series], weeks: list[RepWeek], as_of: date) -> list[Series]:
-    """The series up to the last review, with this review's week added (it is recorded only
-    after the sheets render)."""
-    by_rep = {s.key: s for s in reps}
-    earlier = [w.as_of for w in reps[0].weeks] if reps else []  # before any is extended
-    length = len(earlier)
-    for week in weeks:
-        series = by_rep.get(week.rep_email)
-        if series is None:
-            series = Series(
-                week.rep_email,
-                week.rep_name,
-                week.manager_name,
-                [Week(day, False) for day in earlier],
-                manager_email=week.manager_email,
-            )
-            by_rep[week.rep_email] = series
-        series.manager_email = week.manager_email
-        series.manager = week.manager_name
-        series.weeks.append(Week.of(as_of, week))
-    for series in by_rep.values():
-        if len(series.weeks) == length:  # not in this review
-            series.weeks.append(Week(as_of, False))
-    return sorted(by_rep.values(), key=lambda s: s.name.lower())
 
 
 def _manager_names(config: Config) -> dict[str, str]:

@@ -33,11 +33,12 @@ from leadprep import __version__
 from leadprep.config import Config
 from leadprep.errors import ConfigError, OutputError
 from leadprep.formatting import ago, money, money_totals, percent, plural, short_date
-from leadprep.history import sparkline
+from leadprep.history import Series, sparkline
 from leadprep.hygiene import team_lines
 from leadprep.money import quarter_name, sentence, summed
 from leadprep.packets import Packet, currency_totals, packet_json, packets_json
 from leadprep.questions import QuestionBank, load_bank
+from leadprep.rollup import blocks
 from leadprep.sanitize import clean_text, markdown_link_target, safe_url, shell_quote
 from leadprep.signals import FLAG_TITLES, CloseDateSlippedSettings
 from leadprep.timeline import close_date_chart
@@ -248,7 +249,7 @@ class Renderer:
         as_of: date,
         source: str,
         progress: Callable[[str], None] | None = None,
-        rollup: list[Any] | None = None,
+        rollup: list[Series] | None = None,
         no_sheet: Any = None,
     ) -> None:
         """Render every requested format into ``staging`` (and ``rollup.html`` when given the
@@ -289,14 +290,20 @@ class Renderer:
         if rollup is not None:
             staging.put(
                 "rollup.html",
-                self.render_text(
-                    "rollup.html.j2",
-                    teams=rollup,
-                    as_of=as_of,
-                    source=source,
-                    quarter=self.quarter(as_of),
-                ),
+                self.rollup_html(rollup, as_of, source),
             )
+
+    def rollup_html(self, teams: list[Series], as_of: date, source: str) -> str:
+        """The director's page: each team's line and its rows, against its targets."""
+        targets = {"": self.config.targets} | {
+            t.key: self.config.targets_for(t.key) for t in teams if t.key
+        }
+        return self.render_text(
+            "rollup.html.j2",
+            blocks=blocks(teams, targets, self.quarter(as_of)),
+            as_of=as_of,
+            source=source,
+        )
 
     def _fit(self, packet: Packet, layout: Callable[[str, Path], Any], base: Path) -> Any:
         """Lay the sheet out so the conversation (Deliver, Listen, the deep deal, Agree) is on the

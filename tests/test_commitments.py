@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from leadprep.commitments import coaching_record, vagueness_hint
-from leadprep.model import Commitment, NewCommitment
+from leadprep.model import Commitment, FollowUp, NewCommitment
 from leadprep.store import Store
 from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
 
@@ -299,6 +299,7 @@ def c(id_, made, status, followed=None):
         made_on=made,
         status=status,
         followed_up_on=followed,
+        followups=(FollowUp(status, None, followed),) if followed else (),
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from leadprep.cli import app
 from leadprep.config import Config
+from leadprep.measures import MEASURES
 from leadprep.questions import load_bank
 from leadprep.signals import REGISTRY
 
@@ -87,3 +88,12 @@ def test_every_signal_is_explained_asked_about_and_has_defaults(code):
     signal.settings()  # every threshold has a default: a config may leave the signal out
     bank = load_bank(ROOT / "templates" / "questions.yaml")
     assert bank.explore.get(code), f"templates/questions.yaml asks nothing about {code}"
+
+
+@pytest.mark.parametrize("key", list(MEASURES))
+def test_every_measure_is_defined_in_the_readme_as_the_code_says(key):
+    """One set of definitions: the README's table is the measures' own rows, word for word."""
+    assert MEASURES[key].readme_row() in README, (
+        f"README, 'Tracking the results': replace the row of {key} with\n"
+        f"  {MEASURES[key].readme_row()}"
+    )
