@@ -20,6 +20,7 @@ from leadprep.hygiene import MIN_DEALS, HygieneLine, counts, gather, team_lines,
 from leadprep.limits import learn
 from leadprep.model import Commitment, Deal, Rep, name_from_email
 from leadprep.money import Movement, movement
+from leadprep.needs import Need
 from leadprep.questions import QuestionBank, QuestionPicker
 from leadprep.signals import (
     DEAL,
@@ -307,7 +308,7 @@ def _rank_key(view: DealView) -> tuple[Any, ...]:
     )
 
 
-def checks_off(unsupported: dict[str, str]) -> list[str]:
+def checks_off(unsupported: dict[Need, str]) -> list[str]:
     """One line per reason the data gives for switching checks off, naming the checks:
     "No decision maker: this export has no contact roles or job titles"."""
     by_reason: dict[str, list[str]] = {}
@@ -377,7 +378,7 @@ def build_packets(
     bank: QuestionBank,
     as_of: date,
     only_reps: set[str] | None = None,
-    unsupported: dict[str, str] | None = None,
+    unsupported: dict[Need, str] | None = None,
 ) -> list[Packet]:
     """One packet per rep: every rep with open deals, plus team reps with none. Checks whose
     input the source does not carry (``unsupported``) are off, and each packet says so."""
@@ -495,8 +496,8 @@ def signal_context(
     config: Config,
     as_of: date,
     previous_review: date | None = None,
-    unsupported: dict[str, str] | None = None,
-) -> tuple[Context, dict[str, str]]:
+    unsupported: dict[Need, str] | None = None,
+) -> tuple[Context, dict[Need, str]]:
     """What every signal sees of this review (limits learned from the won deals, stage order,
     the checks off), and the inputs too few open deals carry to flag their absence."""
     open_deals = [d for d in deals if d.is_open]

@@ -21,6 +21,7 @@ from pydantic import Field, create_model, model_validator
 from leadprep.formatting import days_between, money, percent, plural, short_date, times
 from leadprep.limits import DEFAULT, PINNED, LearnedLimits, Limit, shared_reasons, stage_key
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Deal
+from leadprep.needs import Need
 from leadprep.settings import Section
 
 HIGH, MEDIUM, LOW = "high", "medium", "low"
@@ -53,7 +54,7 @@ class Signal:
     settings: type[SignalSection]
     check: Callable[..., Flag | None]
     reads_other_flags: bool = False
-    needs: tuple[str, ...] = ()  # inputs a source may not carry at all (see FetchResult)
+    needs: tuple[Need, ...] = ()  # inputs a source may not carry at all (see FetchResult)
 
     def __call__(self, deal: Deal, ctx: Context, others: Iterable[Flag] = ()) -> Flag | None:
         cfg = ctx.settings.section(self.code)
@@ -71,7 +72,7 @@ def signal(
     *,
     settings: type[SignalSection] = SignalSection,
     reads_other_flags: bool = False,
-    needs: tuple[str, ...] = (),
+    needs: tuple[Need, ...] = (),
 ) -> Callable[[F], F]:
     """Register a check as the signal for ``code``: the one place a signal is declared. Its
     settings become ``signals.<code>`` in the config; tests check that the question bank and
@@ -134,7 +135,7 @@ class Context:
     close_dates_seen: tuple[date, ...] = ()  # close dates at earlier reviews, oldest first
     limits: LearnedLimits = field(default_factory=LearnedLimits)  # from the won deals
     stage_orders: dict[str, int] = field(default_factory=dict)  # stage (lower) -> pipeline order
-    unsupported: frozenset[str] = frozenset()  # inputs the source does not carry: checks off
+    unsupported: frozenset[Need] = frozenset()  # inputs the source does not carry: checks off
     # inputs most open deals lack: a deal without one is not flagged for lacking it
     sparse: frozenset[str] = frozenset()
 
@@ -148,8 +149,8 @@ USUAL_SHARE = 0.5
 
 # The inputs whose absence a check flags, how to tell a deal has one, and the check's words.
 _ABSENCE_FLAGGED = {
-    "close_date": (lambda d: d.close_date is not None, "a close date", "No close date"),
-    "next_step": (
+    Need.CLOSE_DATE: (lambda d: d.close_date is not None, "a close date", "No close date"),
+    Need.NEXT_STEP: (
         lambda d: bool(d.next_step) or d.next_activity_at is not None,
         "a next step or a scheduled activity",
         "No next step",
@@ -157,7 +158,7 @@ _ABSENCE_FLAGGED = {
 }
 
 
-def input_coverage(open_deals: list[Deal], unsupported: frozenset[str]) -> list[str]:
+def input_coverage(open_deals: list[Deal], unsupported: frozenset[Need]) -> list[str]:
     """For the inputs whose absence is flagged and that most (not all) open deals carry: how many
     do, so the sheet says why some deals are flagged for lacking it ("Close date on 1,900 of
     2,089 open deals; the other 189 are flagged"). The rarer ones are :func:`sparse_inputs`'."""
@@ -185,14 +186,14 @@ def off_for_the_data(unsupported: Iterable[str], sparse: Iterable[str]) -> list[
     return [
         s
         for s in REGISTRY.values()
-        if missing.intersection(s.needs) or (s.code == "no_close_date" and "close_date" in rare)
+        if missing.intersection(s.needs) or (s.code == "no_close_date" and Need.CLOSE_DATE in rare)
     ]
 
 
-def sparse_inputs(open_deals: list[Deal], unsupported: frozenset[str]) -> dict[str, str]:
+def sparse_inputs(open_deals: list[Deal], unsupported: frozenset[Need]) -> dict[Need, str]:
     """The inputs fewer than USUAL_SHARE of the open deals carry (but some do), with the line the
     sheet says: a deal lacking one is then not flagged for it, the others are still checked."""
-    out: dict[str, str] = {}
+    out: dict[Need, str] = {}
     if not open_deals:
         return out
     for need, (has, what, title) in _ABSENCE_FLAGGED.items():
@@ -291,7 +292,9 @@ class SingleThreadedSettings(SignalSection):
     min_amount: Decimal = Field(Decimal(20000), ge=0)
 
 
-@signal("single_threaded", "Single-threaded", settings=SingleThreadedSettings, needs=("contacts",))
+@signal(
+    "single_threaded", "Single-threaded", settings=SingleThreadedSettings, needs=(Need.CONTACTS,)
+)
 def single_threaded(deal: Deal, ctx: Context, cfg: SingleThreadedSettings) -> Flag | None:
     """Fewer buyer contacts than ``min_contacts`` (high), or just short of ``healthy_contacts`` (low)."""
     if deal.amount is not None and deal.amount < cfg.min_amount:
@@ -368,7 +371,7 @@ class NoDecisionMakerSettings(SignalSection):
     "no_decision_maker",
     "No decision maker",
     settings=NoDecisionMakerSettings,
-    needs=("contacts", "contact_roles"),
+    needs=(Need.CONTACTS, Need.CONTACT_ROLES),
 )
 def no_decision_maker(deal: Deal, ctx: Context, cfg: NoDecisionMakerSettings) -> Flag | None:
     """From a late stage on, no contact whose role or title marks power to buy."""
@@ -404,7 +407,7 @@ class CloseDateSlippedSettings(SignalSection):
     "close_date_slipped",
     "Close date slipped",
     settings=CloseDateSlippedSettings,
-    needs=("close_date",),
+    needs=(Need.CLOSE_DATE,),
 )
 def close_date_slipped(deal: Deal, ctx: Context, cfg: CloseDateSlippedSettings) -> Flag | None:
     """Pushes of the close date (a pull-in is not a push), from CRM history and earlier reviews."""
@@ -470,7 +473,7 @@ class CloseDatePassedSettings(SignalSection):
     "close_date_passed",
     "Close date passed",
     settings=CloseDatePassedSettings,
-    needs=("close_date",),
+    needs=(Need.CLOSE_DATE,),
 )
 def close_date_passed(deal: Deal, ctx: Context, cfg: CloseDatePassedSettings) -> Flag | None:
     """An open deal whose close date is already behind us."""
@@ -489,7 +492,7 @@ class NoCloseDateSettings(SignalSection):
     """Nothing to tune: on or off."""
 
 
-@signal("no_close_date", "No close date", settings=NoCloseDateSettings, needs=("close_date",))
+@signal("no_close_date", "No close date", settings=NoCloseDateSettings, needs=(Need.CLOSE_DATE,))
 def no_close_date(deal: Deal, ctx: Context, cfg: NoCloseDateSettings) -> Flag | None:
     """An open deal with no close date at all: a hygiene gap."""
     if deal.close_date is not None or "close_date" in ctx.sparse:
@@ -502,7 +505,7 @@ class StaleSettings(SignalSection):
     by_stage: dict[str, int] = {}
 
 
-@signal("stale", "Stale", settings=StaleSettings, needs=("last_activity",))
+@signal("stale", "Stale", settings=StaleSettings, needs=(Need.LAST_ACTIVITY,))
 def stale(deal: Deal, ctx: Context, cfg: StaleSettings) -> Flag | None:
     """No logged activity for ``days`` (per-stage overrides); unknown activity is not flagged."""
     if deal.last_activity_at is None:
@@ -558,7 +561,7 @@ def limits_in_use(ctx: Context, open_deals: Iterable[Deal], most: int = 8) -> li
     """The stuck-in-stage limit of each stage the open deals are in, with where it came from
     (for the index and ``doctor``); empty when the check is off."""
     cfg = ctx.settings.of(StuckInStageSettings)
-    if not cfg.enabled or "stage_entered" in ctx.unsupported:
+    if not cfg.enabled or Need.STAGE_ENTERED in ctx.unsupported:
         return []
     stages: dict[str, str] = {}
     for deal in open_deals:
@@ -568,7 +571,9 @@ def limits_in_use(ctx: Context, open_deals: Iterable[Deal], most: int = 8) -> li
     return lines[:most] + ([f"and {len(lines) - most} more"] if len(lines) > most else [])
 
 
-@signal("stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings, needs=("stage_entered",))
+@signal(
+    "stuck_in_stage", "Stuck in stage", settings=StuckInStageSettings, needs=(Need.STAGE_ENTERED,)
+)
 def stuck_in_stage(deal: Deal, ctx: Context, cfg: StuckInStageSettings) -> Flag | None:
     """Longer in the current stage than its limit: pinned, else learned from won deals, else 30 days."""
     if deal.stage_entered_at is None:
@@ -599,7 +604,7 @@ class NoNextStepSettings(SignalSection):
     max_age_days: int = Field(14, ge=1)
 
 
-@signal("no_next_step", "No next step", settings=NoNextStepSettings, needs=("next_step",))
+@signal("no_next_step", "No next step", settings=NoNextStepSettings, needs=(Need.NEXT_STEP,))
 def no_next_step(deal: Deal, ctx: Context, cfg: NoNextStepSettings) -> Flag | None:
     """No next step recorded (a next activity scheduled for today or later counts as one), or
     one left unchanged for ``max_age_days`` (when the CRM tells)."""
@@ -629,7 +634,9 @@ class AmountDecreasedSettings(SignalSection):
     high_drop_percent: float = Field(25, gt=0, le=100)
 
 
-@signal("amount_decreased", "Amount decreased", settings=AmountDecreasedSettings, needs=("amount",))
+@signal(
+    "amount_decreased", "Amount decreased", settings=AmountDecreasedSettings, needs=(Need.AMOUNT,)
+)
 def amount_decreased(deal: Deal, ctx: Context, cfg: AmountDecreasedSettings) -> Flag | None:
     """The amount went down since the last review, or within ``lookback_days`` of CRM history."""
     current = deal.amount
@@ -715,7 +722,7 @@ class CommitWithoutEvidenceSettings(SignalSection):
     "commit_without_evidence",
     "Forecast ahead of evidence",
     settings=CommitWithoutEvidenceSettings,
-    needs=("forecast",),
+    needs=(Need.FORECAST,),
     reads_other_flags=True,
 )
 def commit_without_evidence(
@@ -751,7 +758,7 @@ class ClosingSoonEarlyStageSettings(SignalSection):
     "closing_soon_early_stage",
     "Closing soon, early stage",
     settings=ClosingSoonEarlyStageSettings,
-    needs=("close_date",),
+    needs=(Need.CLOSE_DATE,),
 )
 def closing_soon_early_stage(
     deal: Deal, ctx: Context, cfg: ClosingSoonEarlyStageSettings

@@ -12,6 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from leadprep.model import Deal
+from leadprep.needs import Need
 
 if TYPE_CHECKING:
     from leadprep.config import Config
@@ -39,7 +40,7 @@ class FetchResult:
     problems: list[RowProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     # inputs the source does not carry at all (a signal's ``needs``) -> why; their checks are off
-    unsupported: dict[str, str] = field(default_factory=dict)
+    unsupported: dict[Need, str] = field(default_factory=dict)
     # open deals found but owned by no one the teams list (no sheet): owner name -> deals
     unassigned: dict[str, int] = field(default_factory=dict)
 

@@ -55,6 +55,7 @@ from leadprep.model import (
     Rep,
     name_from_email,
 )
+from leadprep.needs import Need
 from leadprep.sanitize import UnsafeValue, currency_code, email_address
 from leadprep.stages import StageCatalog
 from leadprep.textfiles import decode_text, sniff_delimiter
@@ -671,26 +672,29 @@ def records_to_deals(
 # --- what the file can support ---------------------------------------------------------------------
 
 
-def unsupported(mapping: Mapping, deals: list[Deal]) -> dict[str, str]:
+def unsupported(mapping: Mapping, deals: list[Deal]) -> dict[Need, str]:
     """The inputs this file does not carry at all, with why, keyed as signals name their needs
     (``leadprep.signals``). A blank in a column that exists still counts: only a column that is
     absent, or empty on every open deal, switches a check off."""
     open_deals = [d for d in deals if d.is_open] or deals
     has = mapping.has
-    missing: dict[str, str] = {}
+    missing: dict[Need, str] = {}
     if not (has("contacts") or any(f in mapping.columns for f in CONTACT_ROW_FIELDS)):
-        missing["contacts"] = "this export has no contacts column"
+        missing[Need.CONTACTS] = "this export has no contacts column"
     elif mapping.preset.one_contact:
-        missing["contacts"] = "this export names one contact person per deal, not all of them"
+        missing[Need.CONTACTS] = "this export names one contact person per deal, not all of them"
     if not any(c.role or c.title for d in deals for c in d.contacts):
-        missing["contact_roles"] = "this export has no contact roles or job titles"
+        missing[Need.CONTACT_ROLES] = "this export has no contact roles or job titles"
     checks = {
-        "close_date": (lambda d: d.close_date, "close dates"),
-        "last_activity": (lambda d: d.last_activity_at, "activity dates"),
-        "stage_entered": (lambda d: d.stage_entered_at, "stage entry dates"),
-        "forecast": (lambda d: d.forecast_category, "forecast categories"),
-        "amount": (lambda d: d.amount, "amounts"),
-        "next_step": (lambda d: d.next_step or d.next_activity_at, "next steps or next activities"),
+        Need.CLOSE_DATE: (lambda d: d.close_date, "close dates"),
+        Need.LAST_ACTIVITY: (lambda d: d.last_activity_at, "activity dates"),
+        Need.STAGE_ENTERED: (lambda d: d.stage_entered_at, "stage entry dates"),
+        Need.FORECAST: (lambda d: d.forecast_category, "forecast categories"),
+        Need.AMOUNT: (lambda d: d.amount, "amounts"),
+        Need.NEXT_STEP: (
+            lambda d: d.next_step or d.next_activity_at,
+            "next steps or next activities",
+        ),
     }
     for need, (value, what) in checks.items():
         if not any(value(d) is not None for d in open_deals):
@@ -707,7 +711,7 @@ class Imported:
     deals: list[Deal]
     problems: list[RowProblem]
     notes: list[str]
-    unsupported: dict[str, str]
+    unsupported: dict[Need, str]
 
 
 class FileConnector:

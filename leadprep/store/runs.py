@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from leadprep.model import Deal, RepWeek, deal_from_dict, deal_to_dict
+from leadprep.needs import Need
 from leadprep.store.clock import now, optional_date
 from leadprep.store.errors import reports_database_errors
 from leadprep.store.repository import Repository
@@ -22,7 +23,7 @@ class Review:
 
     run_id: int
     as_of: date
-    unsupported: dict[str, str] = field(default_factory=dict)
+    unsupported: dict[Need, str] = field(default_factory=dict)
 
 
 def _pack(data: dict[str, Any]) -> bytes:
@@ -45,7 +46,7 @@ class Runs(Repository):
         as_of: date,
         source: str,
         deals: Iterable[Deal],
-        unsupported: dict[str, str] | None = None,
+        unsupported: dict[Need, str] | None = None,
         rep_weeks: Iterable[RepWeek] = (),
         asked: dict[str, list[str]] | None = None,
     ) -> int:
@@ -101,9 +102,7 @@ class Runs(Repository):
         rows = self._store.connection.execute(
             "SELECT id, as_of, unsupported FROM runs WHERE weeks_recorded = 0 ORDER BY as_of, id"
         )
-        return [
-            Review(row[0], date.fromisoformat(row[1]), json.loads(row[2] or "{}")) for row in rows
-        ]
+        return [Review(row[0], date.fromisoformat(row[1]), _needs(row[2])) for row in rows]
 
     def add_weeks(self, review: Review, rep_weeks: Iterable[RepWeek]) -> None:
         """Record the weeks computed later for an earlier run, and that it has them."""
@@ -130,7 +129,7 @@ class Runs(Repository):
         ).fetchone()
         if row is None:
             return None
-        return Review(row[0], date.fromisoformat(row[1]), json.loads(row[2] or "{}"))
+        return Review(row[0], date.fromisoformat(row[1]), _needs(row[2]))
 
     def snapshot(self, run_id: int) -> dict[str, Deal]:
         """Every deal as it was in the given run, by id."""
@@ -272,3 +271,10 @@ def _insert_weeks(
             for w in rep_weeks
         ],
     )
+
+
+def _needs(text: str | None) -> dict[Need, str]:
+    """A run's unsupported inputs as recorded; a key no release knows any more is dropped (its
+    check exists no longer, so nothing is off for it)."""
+    known = {n.value: n for n in Need}
+    return {known[k]: v for k, v in json.loads(text or "{}").items() if k in known}
