@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import socket
     from datetime import datetime
 
-    from leadprep.mail import Outcome
+    from leadprep.outbox import Outcome
     from leadprep.prep import NoSheet, PrepResult, ReviewSource
     from leadprep.store import Store
 
@@ -352,7 +352,7 @@ def send(
 def _send_once(
     cfg: Config, review: date, out_dir: Path | None, *, dry_run: bool = False, force: bool = False
 ) -> int:
-    from leadprep.mail import run_send
+    from leadprep.send import run_send
     from leadprep.store import Store
 
     target = out_dir or cfg.output.dir or Path("prep-sheets")

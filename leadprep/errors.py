@@ -54,10 +54,19 @@ class CRMAuthError(LeadprepError):
     exit_code = EXIT_CRM_AUTH
 
 
-class CRMUnavailableError(LeadprepError):
-    """The CRM could not be reached, or its rate limit was exhausted after retries."""
+class ServiceUnavailableError(LeadprepError):
+    """A web service (a CRM, a chat service) could not be reached, or kept refusing after
+    retries."""
 
     exit_code = EXIT_CRM_UNAVAILABLE
+
+
+class CRMUnavailableError(ServiceUnavailableError):
+    """The CRM could not be reached, or its rate limit was exhausted after retries."""
+
+
+class ChannelUnavailableError(ServiceUnavailableError):
+    """A delivery channel (SMTP, Slack, Teams) could not be reached after retries."""
 
 
 class OutputError(LeadprepError):

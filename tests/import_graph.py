@@ -61,7 +61,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("connectors", ("leadprep.connectors",)),
-    ("channels", ("leadprep.mail", "leadprep.chat")),
+    ("channels", ("leadprep.outbox", "leadprep.mail", "leadprep.chat")),
     (
         "app",
         (

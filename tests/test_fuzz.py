@@ -139,9 +139,7 @@ def assert_safe_links(html: str) -> None:
 )
 @given(rows=st.tuples(routable_row, st.lists(row, max_size=3)).map(lambda t: [t[0], *t[1]]))
 def test_random_crm_text_never_breaks_an_output(tmp_path, rows, monkeypatch):
-    monkeypatch.setattr(
-        "leadprep.mail.job.pdf_available", lambda: False
-    )  # PDFs print this same HTML
+    monkeypatch.setattr("leadprep.send.pdf_available", lambda: False)  # PDFs print this same HTML
     work = tmp_path / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()

@@ -156,7 +156,7 @@ def test_each_manager_gets_only_their_own_reps_files(tmp_path, smtp):
 
 
 def test_an_email_never_attaches_last_weeks_file(tmp_path, smtp, monkeypatch):
-    monkeypatch.setattr("leadprep.mail.job.pdf_available", lambda: False)
+    monkeypatch.setattr("leadprep.send.pdf_available", lambda: False)
     rows = [csv_row(deal_id="D-1", amount="77000", contacts="Ana Ruiz")]
     config = mail_config(tmp_path, smtp.port, rows)
     out = tmp_path / "prep-sheets"

@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from leadprep.config import HubSpotSettings
 from leadprep.connectors import Check, FetchResult
 from leadprep.connectors.fields import read_amount, read_day, read_float, read_timestamp
-from leadprep.connectors.kit import (
-    CursorGuard,
+from leadprep.connectors.kit import reads_answers_of
+from leadprep.connectors.ratelimit import SlidingWindowLimiter
+from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
+from leadprep.http import (
     Fail,
     Ok,
     Retry,
@@ -36,12 +38,10 @@ from leadprep.connectors.kit import (
     Verdict,
     chunks,
     parse_retry_after,
-    reads_answers_of,
+    walk_batches,
     walk_pages,
     with_retries,
 )
-from leadprep.connectors.ratelimit import SlidingWindowLimiter
-from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
 from leadprep.stages import StageInfo
@@ -492,7 +492,7 @@ class HubSpotClient:
                 kwargs["after"] = after
             return self.call("owners", "list owners", api.get_page, **kwargs)
 
-        return walk_pages(page, _next_after, "HubSpot owners")
+        return walk_pages(page, _next_after, "HubSpot owners", CRMUnavailableError)
 
     def pipelines(self) -> dict[str, Any]:
         return self.call(
@@ -879,10 +879,9 @@ class HubSpotConnector:
             filters = list(base)
             if last_id is not None:
                 filters.append({"propertyName": "hs_object_id", "operator": "GT", "value": last_id})
-            after: str | None = None
-            fetched = 0
-            guard = CursorGuard("HubSpot search")
-            while True:
+
+            def page(after: str | None, filters: list[dict[str, Any]] = filters) -> dict[str, Any]:
+                nonlocal page_size
                 body: dict[str, Any] = {
                     "filter_groups": [{"filters": filters}],
                     "sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
@@ -893,7 +892,7 @@ class HubSpotConnector:
                 if after:
                     body["after"] = after
                 try:
-                    page = self.client.search(body)
+                    return self.client.search(body)
                 except HubSpotHTTPError as exc:
                     if (
                         exc.status == 400
@@ -901,32 +900,44 @@ class HubSpotConnector:
                         and "limit" in json.dumps(exc.body).lower()
                     ):
                         page_size = 100  # older portals cap search pages at 100
-                        continue
+                        return page(after)
                     raise
-                batch = page.get("results", [])
+
+            fetched = 0
+            for answer in walk_pages(page, _next_after, "HubSpot search", CRMUnavailableError):
+                batch = answer.get("results", [])
                 yield from batch
                 fetched += len(batch)
-                if batch:
-                    last_id = str(batch[-1]["id"])
-                after = _next_after(page)
-                if not after or not batch:
+                if not batch or not _next_after(answer):
                     return
-                guard.check(after)
+                last_id = str(batch[-1]["id"])
                 if fetched + page_size > SEARCH_RESULT_CAP:
                     break  # the next page would pass the cap: restart above last_id
+            else:
+                return
 
     def _associations(self, deal_ids: list[str]) -> dict[str, list[tuple[str, list[str]]]]:
         links: dict[str, list[tuple[str, list[str]]]] = {}
-        pending: list[dict[str, str]] = [{"id": i} for i in deal_ids]
-        guard = CursorGuard("HubSpot associations")
-        while pending:
-            batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
-            page = parse_associations(self.client.associations(batch))
+
+        def read(batch: list[tuple[str, str | None]]) -> AssociationPage:
+            inputs = [{"id": i, "after": a} if a else {"id": i} for i, a in batch]
+            return parse_associations(self.client.associations(inputs))
+
+        def more(page: AssociationPage) -> list[tuple[str, str | None]]:
+            return list(page.cursors.items())
+
+        first: list[tuple[str, str | None]] = [(i, None) for i in deal_ids]
+        pages = walk_batches(
+            first,
+            ASSOCIATION_BATCH,
+            read,
+            more,
+            "HubSpot associations",
+            CRMUnavailableError,
+        )
+        for page in pages:
             for deal_id, targets in page.contacts.items():
                 links.setdefault(deal_id, []).extend(targets)
-            for deal_id, after in page.cursors.items():
-                guard.check((deal_id, after))
-                pending.append({"id": deal_id, "after": after})
         return links
 
 

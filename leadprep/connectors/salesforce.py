@@ -32,17 +32,9 @@ import requests
 from leadprep.config import SalesforceSettings
 from leadprep.connectors import Check, FetchResult
 from leadprep.connectors.fields import read_amount, read_day, read_timestamp
-from leadprep.connectors.kit import (
-    Ok,
-    Retry,
-    Usage,
-    Verdict,
-    chunks,
-    reads_answers_of,
-    walk_pages,
-    with_retries,
-)
+from leadprep.connectors.kit import reads_answers_of
 from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
+from leadprep.http import Ok, Retry, Usage, Verdict, chunks, walk_pages, with_retries
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
 from leadprep.stages import StageInfo
@@ -566,7 +558,7 @@ class SalesforceConnector:
         def next_url(page: dict[str, Any]) -> str | None:
             return None if page.get("done", True) else page.get("nextRecordsUrl")
 
-        pages = walk_pages(page, next_url, f"Salesforce {what}")
+        pages = walk_pages(page, next_url, f"Salesforce {what}", CRMUnavailableError)
         return [row for page in pages for row in page.get("records", [])]
 
     def _opportunities(

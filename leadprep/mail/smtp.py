@@ -11,6 +11,7 @@ from email.parser import BytesParser
 
 from leadprep.config import EmailSettings
 from leadprep.model import Delivery
+from leadprep.outbox import Delivered, Handover, Refused, Unreachable
 
 
 class SMTPSender:
@@ -41,8 +42,8 @@ class SMTPSender:
             self._smtp = self._connect()
         self._smtp.send_message(message, to_addrs=[recipient])
 
-    def send(self, delivery: Delivery, payload: bytes) -> tuple[str | None, bool]:
-        """Send one outbox message: (error or None, whether the connection itself failed)."""
+    def send(self, delivery: Delivery, payload: bytes) -> Handover:
+        """Send one outbox message to its recorded recipient."""
         message = BytesParser(policy=policy.default).parsebytes(payload)
         try:
             self.send_message(message, delivery.recipient)
@@ -51,11 +52,15 @@ class SMTPSender:
             smtplib.SMTPDataError,
             smtplib.SMTPSenderRefused,
         ) as exc:
-            return _describe(exc, self.settings), False
+            return Refused(_describe(exc, self.settings))
         except _CONNECTION_ERRORS as exc:
             self.close()
-            return _describe(exc, self.settings), True
-        return None, False
+            return Unreachable(_describe(exc, self.settings), self.scope(delivery))
+        return Delivered()
+
+    def scope(self, delivery: Delivery) -> str:
+        """Every message goes through the one SMTP server."""
+        return "smtp"
 
     def close(self) -> None:
         if self._smtp is not None:

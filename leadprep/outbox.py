@@ -3,7 +3,11 @@
 Every message is written to ``<out>/outbox/<week>/`` and recorded in the deliveries table before
 any sending; it goes out once per review week, recipient and kind (``force`` resends); one that
 fails stays queued and goes out on the next run. Overlapping runs claim each message before
-sending it. A transport (SMTP today) only carries one stored message to one recipient.
+sending it. A transport (SMTP, a chat webhook) only carries one stored message to one recipient
+and says what became of it: :class:`Delivered`, :class:`Refused` (this message only: the next
+run tries it again) or :class:`Unreachable` (the service itself: the rest of its messages wait
+for the next run without being tried, so an outage costs one round of retries, not one per
+message).
 """
 
 from __future__ import annotations
@@ -34,11 +38,37 @@ class Message(Protocol):
     def content_hash(self) -> str: ...
 
 
-class Transport(Protocol):
-    """Carries stored messages: ``send`` returns (error or None, whether the connection itself
-    failed, so the rest wait for the next run)."""
+@dataclass(frozen=True)
+class Delivered:
+    """The service took the message."""
 
-    def send(self, delivery: Delivery, payload: bytes) -> tuple[str | None, bool]: ...
+
+@dataclass(frozen=True)
+class Refused:
+    """The service refused this message (a recipient, a payload): the others still go."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """The service could not be reached or refused us: nothing more goes to ``scope`` in this
+    run (the SMTP server; a chat service), and every message for it stays queued."""
+
+    reason: str
+    scope: str
+
+
+Handover = Delivered | Refused | Unreachable
+
+
+class Transport(Protocol):
+    """Carries stored messages, one at a time; ``scope`` names the service a delivery goes
+    through (what an :class:`Unreachable` puts out of reach)."""
+
+    def send(self, delivery: Delivery, payload: bytes) -> Handover: ...
+
+    def scope(self, delivery: Delivery) -> str: ...
 
     def close(self) -> None: ...
 
@@ -124,7 +154,7 @@ def deliver(
     if not pending:
         return report
     sender = transport()
-    broken: str | None = None  # set when the server is down or refused us: keep the rest queued
+    down: dict[str, str] = {}  # scope -> why it is out of reach: its messages wait, untried
     try:
         for delivery in pending:
             # Claimed one at a time in its own write transaction: runs that overlap (cron plus a
@@ -139,11 +169,13 @@ def deliver(
                     )
                 )
                 continue
-            error = broken
+            scope = sender.scope(delivery)
+            error = down.get(scope)
             if error is None:
-                error, connection_lost = _send_one(delivery, sender)
-                if connection_lost:
-                    broken = error
+                handed = _send_one(delivery, sender)
+                if isinstance(handed, Unreachable):
+                    down[handed.scope] = handed.reason
+                error = None if isinstance(handed, Delivered) else handed.reason
             store.deliveries.mark(delivery.id, sent=error is None, error=error)
             outcome = Outcome(
                 delivery.recipient,
@@ -159,10 +191,10 @@ def deliver(
     return report
 
 
-def _send_one(delivery: Delivery, transport: Transport) -> tuple[str | None, bool]:
+def _send_one(delivery: Delivery, transport: Transport) -> Handover:
     path = Path(delivery.eml_path)
     try:
         payload = path.read_bytes()
     except OSError as exc:
-        return f"outbox file {path} cannot be read ({exc.strerror})", False
+        return Refused(f"outbox file {path} cannot be read ({exc.strerror})")
     return transport.send(delivery, payload)

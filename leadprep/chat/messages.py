@@ -2,10 +2,9 @@
 
 The messages go through the same outbox and deliveries table as email (kinds ``slack`` and
 ``teams``, one per manager and week), so they get the same guarantees: written before sending,
-sent once, retried on the next run when the service was down. :class:`WebhookTransport` posts
-them with httpx; 429 honours Retry-After, 5xx and timeouts back off, through the connector kit's
-``with_retries``. Webhook URLs are secrets: they are only in the environment and in memory,
-never in the outbox, the state store, logs or errors.
+sent once, retried on the next run when the service was down (the posting is
+:mod:`leadprep.chat.webhook`'s). Webhook URLs are secrets: they are only in the environment and
+in memory, never in the outbox, the state store, logs or errors.
 
 Formats: Slack Block Kit (header, context, one section per rep, a divider; a plain-text ``text``
 fallback), and a Teams Adaptive Card, version 1.4, in a ``message`` envelope as Teams Workflows
@@ -18,19 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import httpx
-
-from leadprep.config import ChatSettings, Config, Person, RetrySettings
-from leadprep.connectors.kit import Fail, Ok, Retry, Usage, Verdict, parse_retry_after, with_retries
-from leadprep.errors import CRMUnavailableError, LeadprepError
+from leadprep.config import Config, Person
 from leadprep.formatting import short_date
-from leadprep.model import Delivery
 from leadprep.packets import Packet
 from leadprep.render import md_escape
 from leadprep.sanitize import clean_line, safe_url
@@ -42,7 +34,6 @@ SLACK_MAX_HEADER = 150
 MAX_REPS = 40  # reps listed one by one; the rest are counted (and on the sheets)
 TEAMS_MAX_BYTES = 27 * 1024  # Teams webhooks refuse messages over 28 KB; a margin for headers
 _MENTION = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
-_ERROR_CODE = re.compile(r"[a-z_]{1,40}")  # Slack's error answers: invalid_payload, no_service
 
 
 @dataclass
@@ -256,70 +247,6 @@ def _teams_card(
             }
         ],
     }
-
-
-MAX_WAIT = 60.0  # a Retry-After longer than this is cut short (the next run retries)
-
-
-class WebhookTransport:
-    """Posts stored chat messages to their team's webhook (``urls``: (kind, manager) -> URL)."""
-
-    def __init__(
-        self,
-        urls: dict[tuple[str, str], str],
-        *,
-        policy: RetrySettings | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.urls = urls
-        self.policy = policy or ChatSettings().retry
-        self.sleep = sleep
-        self.client = httpx.Client(timeout=self.policy.timeout, follow_redirects=False)
-        self.usage = Usage("chat")
-
-    def send(self, delivery: Delivery, payload: bytes) -> tuple[str | None, bool]:
-        service = "Slack" if delivery.kind == "slack" else "Microsoft Teams"
-        url = self.urls.get((delivery.kind, delivery.recipient))
-        if url is None:
-            return f"no {service} webhook is configured for {delivery.recipient}'s team now", False
-
-        def attempt(number: int) -> Verdict[None]:
-            self.usage.count(delivery.kind)
-            try:
-                response = self.client.post(
-                    url, content=payload, headers={"Content-Type": "application/json"}
-                )
-            except httpx.TimeoutException:
-                return Retry(f"{service} did not answer in {self.policy.timeout:g}s")
-            except httpx.TransportError as exc:  # the URL is never part of what is said
-                return Retry(f"cannot reach {service} ({type(exc).__name__})")
-            status = response.status_code
-            if 200 <= status < 300:
-                return Ok(None)
-            if status == 429:
-                after = parse_retry_after(response.headers.get("Retry-After"))
-                return Retry(f"{service} asked to slow down (429)", min(after or 1.0, MAX_WAIT))
-            if status >= 500:
-                return Retry(f"{service} answered {status}")
-            # Only a bare error code is repeated (Slack answers "invalid_payload"); any other
-            # body may quote the webhook's own secret path, so it is neither shown nor stored.
-            code = response.text.strip()
-            reason = f" {code}" if _ERROR_CODE.fullmatch(code) else ""
-            return Fail(LeadprepError(f"{service} refused the message ({status}{reason})"))
-
-        def gave_up(problem: str, attempts: int) -> LeadprepError:
-            return CRMUnavailableError(f"{problem}, still after {attempts} attempts")
-
-        try:
-            with_retries(
-                attempt, policy=self.policy, usage=self.usage, gave_up=gave_up, sleep=self.sleep
-            )
-        except LeadprepError as exc:
-            return exc.message, False
-        return None, False
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def webhook_urls(config: Config, managers: list[str]) -> dict[tuple[str, str], str]:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from leadprep.chat import KINDS, WebhookTransport, compose_chat, webhook_urls
 from leadprep.config import ChatSettings, Config
 from leadprep.errors import ConfigError
-from leadprep.mail.chat import KINDS, WebhookTransport, compose_chat, webhook_urls
 from leadprep.mail.compose import Outgoing, compose
-from leadprep.mail.outbox import Outcome, SendReport, Transport, deliver
 from leadprep.mail.smtp import SMTPSender
+from leadprep.outbox import Outcome, SendReport, Transport, deliver
 from leadprep.packets import Packet
 from leadprep.prep import PrepResult, open_review, run_prep
 from leadprep.render import Renderer
