@@ -82,7 +82,9 @@ def _serve_salesforce(reps: int, per_rep: int, latency: float, tmp: str, conn) -
 
 
 def _pull_and_render(kind: str, settings: dict, out: str, conn) -> None:
-    from leadprep.config import Config, HubSpotSettings, SalesforceSettings
+    from leadprep.config import Config
+    from leadprep.connectors.hubspot import HubSpotSettings
+    from leadprep.connectors.salesforce import SalesforceSettings
     from leadprep.packets import Memory, build_packets
     from leadprep.render import Renderer
 

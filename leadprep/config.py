@@ -3,12 +3,12 @@ validate everything with pydantic, reporting every problem at once with its key 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import string
+import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -20,13 +20,17 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from leadprep.errors import ConfigError
+from leadprep.http import RetrySettings, api_base_url, is_loopback_host
 from leadprep.measures import parse_target
 from leadprep.redact import register_secret
+from leadprep.registry import SOURCES
 from leadprep.sanitize import UnsafeValue, email_address
 from leadprep.settings import Section
 from leadprep.signals import SignalSettings
@@ -62,204 +66,43 @@ Email = Annotated[str, AfterValidator(_email)]
 # --- CRM -----------------------------------------------------------------------------------------
 
 
-def is_loopback_host(host: str | None) -> bool:
-    """Whether ``host`` is a literal loopback address (127.0.0.0/8 or ::1); names do not count,
-    since a name can resolve anywhere."""
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+class CRMSection(Section):
+    """The ``crm`` section: ``kind``, and a section per registered source that takes settings
+    (its fields are generated from :data:`leadprep.registry.SOURCES`)."""
 
-
-def api_base_url(value: str, key: str, *, query: bool = False) -> str:
-    """A base URL a secret may be sent to: https, or plain http only to a literal loopback
-    address (a local test server); never with a user name or password inside it. A webhook's
-    own URL may carry a query (``query``): Teams Workflows put their signature there."""
-    try:
-        parts = urlsplit(value.strip())
-        host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValueError(f"{key} {value!r} is not a URL ({exc})") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise ValueError(f"{key} must not contain a user name or password ('user@host')")
-    if (parts.query and not query) or parts.fragment:
-        raise ValueError(f"{key} must not contain a query or fragment")
-    if parts.scheme == "https" and host:
-        return value.strip().rstrip("/")
-    if parts.scheme == "http" and is_loopback_host(host):
-        return value.strip().rstrip("/")
-    raise ValueError(
-        f"{key} must be an https:// URL (plain http only to a literal loopback address such as "
-        "http://127.0.0.1:8080, for a local test server)"
-    )
-
-
-class RetrySettings(Section):
-    max_attempts: int = Field(6, ge=1, le=20)
-    base_delay: float = Field(1.0, ge=0)  # first backoff after a 5xx or timeout, doubled each time
-    window_wait: float = Field(10.0, ge=0)  # wait after a 429 that names no Retry-After
-    timeout: float = Field(30.0, gt=0)  # seconds per request
-
-
-class HubSpotSettings(Section):
-    access_token: SecretStr | None = None
-    base_url: str = "https://api.hubapi.com"
-    pipelines: list[str] = Field(
-        default_factory=list, description="Pipeline ids or labels to include; empty: all."
-    )
-    role_labels: dict[str, str] = Field(
-        default_factory=dict,
-        description="Deal-contact association label -> role (e.g. 'Budget Owner': Economic Buyer).",
-    )
-    requests_per_10s: int = Field(100, ge=1, description="Your portal's burst limit (100, or 190).")
-    search_per_second: int = Field(4, ge=1, le=10)
-    search_page_size: int = Field(200, ge=10, le=200)
-    concurrency: int = Field(
-        8, ge=1, le=16, description="Requests in flight at once (within the limits)."
-    )
-    retry: RetrySettings = RetrySettings()
+    kind: str = "demo"
 
     @model_validator(mode="after")
-    def _https(self) -> HubSpotSettings:
-        self.base_url = api_base_url(self.base_url, "base_url")
-        return self
-
-
-_SF_REQUIRED = {
-    "password": ("username", "password"),
-    "session": ("instance_url", "access_token"),
-    "jwt": ("username", "consumer_key", "private_key_file"),
-    "client_credentials": ("consumer_key", "consumer_secret"),
-}
-
-
-class SalesforceSettings(Section):
-    auth: Literal["password", "session", "jwt", "client_credentials"] = "password"
-    username: str | None = None
-    password: SecretStr | None = None
-    security_token: SecretStr | None = None
-    domain: str = "login"  # login, test, or your My Domain (e.g. acme.my)
-    instance_url: str | None = None
-    access_token: SecretStr | None = None
-    consumer_key: str | None = None
-    consumer_secret: SecretStr | None = None
-    private_key_file: Path | None = None
-    api_version: str = "59.0"
-    batch_size: int = Field(2000, ge=200, le=2000)
-    ca_bundle: Path | None = Field(
-        default=None, description="CA bundle for a TLS-inspecting proxy (else the system's)."
-    )
-    retry: RetrySettings = RetrySettings()
-
-    def missing_for_auth(self) -> list[str]:
-        """Problems with the fields the chosen auth mode needs (checked when Salesforce is in use)."""
-        problems = []
-        missing = [name for name in _SF_REQUIRED[self.auth] if getattr(self, name) in (None, "")]
-        if missing:
-            problems.append(f"auth '{self.auth}' needs {', '.join(missing)}")
-        if self.auth == "client_credentials" and self.domain in ("login", "test"):
-            problems.append(
-                "auth 'client_credentials' needs domain set to your My Domain (e.g. acme.my)"
-            )
-        return problems
-
-    @model_validator(mode="after")
-    def _https(self) -> SalesforceSettings:
-        if self.instance_url is not None:
-            if not self.instance_url.strip().lower().startswith("https://"):
-                raise ValueError(
-                    "instance_url must start with https:// (Salesforce only speaks https)"
-                )
-            self.instance_url = api_base_url(self.instance_url, "instance_url")
-        # The domain becomes the login host (https://DOMAIN.salesforce.com): a host name only.
-        if not re.fullmatch(
-            r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*", self.domain
-        ):
+    def _section_for_kind(self) -> CRMSection:
+        entry = SOURCES.get(self.kind)
+        if entry is None or entry.settings is None:
+            return self  # the kind's own Literal refuses an unknown one
+        section = getattr(self, self.kind, None)
+        if section is None:
+            missing = getattr(entry.settings, "WHEN_MISSING", None)
             raise ValueError(
-                f"domain {self.domain!r} must be login, test or your My Domain name (e.g. acme.my)"
+                missing or f"crm.kind is {self.kind!r} but there is no crm.{self.kind} section"
             )
+        problems = section.problems_in_use() if hasattr(section, "problems_in_use") else []
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
-class StageSetting(Section):
-    name: str
-    probability: float | None = Field(default=None, ge=0, le=1)
-    closed: bool = False
-    won: bool = False
+def crm_settings_model() -> type[CRMSection]:
+    """The ``crm`` section's model, from the sources registered now."""
+    entries = SOURCES.entries()
+    fields: dict[str, Any] = {"kind": (Literal[tuple(entries)], "demo")}
+    for kind, entry in entries.items():
+        if entry.settings is not None:
+            fields[kind] = (entry.settings | None, None)
+    return create_model("CRMSettings", __base__=CRMSection, **fields)
 
 
-class FileSettings(Section):
-    path: Path
-    decimal_mark: Literal["auto", ".", ","] = Field(
-        "auto",
-        description="How amounts write decimals: '.' (48,000.50), ',' (48.000,50), or auto: "
-        "what the file's amounts show, else ',' for a semicolon CSV and '.' otherwise.",
-    )
-    stages: list[StageSetting] = Field(
-        default_factory=list,
-        description="Pipeline order of stage names, earliest first, with optional probabilities.",
-    )
-    preset: Literal["auto", "leadprep", "hubspot", "salesforce", "pipedrive"] = Field(
-        "auto",
-        description="Whose export the file is; auto: recognised from the header row.",
-    )
-    columns: dict[str, str] = Field(
-        default_factory=dict,
-        description="leadprep field -> the file's column header, for any other export.",
-    )
-    date_format: Literal["auto", "mdy", "dmy"] = Field(
-        "auto",
-        description="How dates like 03/04/2026 are written: mdy (US), dmy; auto: the file's "
-        "own values decide (a first number over 12 settles it).",
-    )
-    currency: str = Field(
-        "USD",
-        pattern=r"^[A-Za-z]{3}$",
-        description="The ISO code of amounts written with no currency column, code or symbol "
-        "(a bare 48000); also what '$' and 'kr' mean when it is a dollar or a krona.",
-    )
-
-    @field_validator("currency")
-    @classmethod
-    def _upper(cls, value: str) -> str:
-        return value.upper()
-
-    @field_validator("columns")
-    @classmethod
-    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
-        from leadprep.connectors.presets import FIELDS
-
-        unknown = sorted(set(value) - set(FIELDS))
-        if unknown:
-            raise ValueError(
-                f"unknown leadprep field(s) {', '.join(unknown)}; the fields are: "
-                + ", ".join(FIELDS)
-            )
-        return value
-
-
-class CRMSettings(Section):
-    kind: Literal["hubspot", "salesforce", "file", "demo"] = "demo"
-    hubspot: HubSpotSettings | None = None
-    salesforce: SalesforceSettings | None = None
-    file: FileSettings | None = None
-
-    @model_validator(mode="after")
-    def _section_for_kind(self) -> CRMSettings:
-        if self.kind == "file" and self.file is None:
-            raise ValueError("crm.kind is 'file' but there is no crm.file section with a path")
-        if self.kind == "hubspot" and (self.hubspot is None or self.hubspot.access_token is None):
-            raise ValueError("crm.kind is 'hubspot' but crm.hubspot.access_token is not set")
-        if self.kind == "salesforce" and self.salesforce is None:
-            raise ValueError("crm.kind is 'salesforce' but there is no crm.salesforce section")
-        if self.kind == "salesforce" and self.salesforce is not None:
-            problems = self.salesforce.missing_for_auth()
-            if problems:
-                raise ValueError("crm.salesforce: " + "; ".join(problems))
-        return self
+if TYPE_CHECKING:  # the sections' names are the registered kinds: known at run time only
+    CRMSettings = CRMSection
+else:
+    CRMSettings = crm_settings_model()
 
 
 # --- teams ---------------------------------------------------------------------------------------
@@ -745,8 +588,20 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
+def refresh_crm_section() -> None:
+    """Regenerate the ``crm`` section when sources were registered since it was made (a plugin,
+    a test's own source): the config then knows their kinds and settings."""
+    current: Any = Config.model_fields["crm"].annotation
+    if tuple(SOURCES.entries()) == typing.get_args(current.model_fields["kind"].annotation):
+        return
+    model = crm_settings_model()
+    Config.model_fields["crm"] = FieldInfo.from_annotated_attribute(model, model())
+    Config.model_rebuild(force=True)
+
+
 def parse_config(raw: Any, *, source: Path | None = None) -> Config:
     """Validate an already-parsed YAML document; raises ConfigError listing every problem."""
+    refresh_crm_section()
     where = str(source) if source else "config"
     if raw is None:
         raw = {}
@@ -791,11 +646,12 @@ def _relative_to(config: Config, base: Path) -> Config:
         p = p.expanduser()
         return p if p.is_absolute() else base / p
 
-    if config.crm.file is not None:
-        config.crm.file.path = fix(config.crm.file.path) or config.crm.file.path
-    if config.crm.salesforce is not None:
-        config.crm.salesforce.private_key_file = fix(config.crm.salesforce.private_key_file)
-        config.crm.salesforce.ca_bundle = fix(config.crm.salesforce.ca_bundle)
+    for kind in SOURCES.entries():
+        section = getattr(config.crm, kind, None)
+        for name in type(section).model_fields if section is not None else ():
+            value = getattr(section, name)
+            if isinstance(value, Path):  # a file the source reads (the export, a key, a CA)
+                setattr(section, name, fix(value))
     if config.output.dir is not None:
         config.output.dir = fix(config.output.dir)
     if config.output.templates is not None:

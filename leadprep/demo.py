@@ -19,12 +19,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from leadprep.connectors.fields import parse_contacts
-from leadprep.model import CLOSE_DATE, Change, Contact, Deal, NewCommitment, Rep
+from leadprep.model import CLOSE_DATE, Change, Contact, Deal, Rep
 from leadprep.stages import StageCatalog
 
 if TYPE_CHECKING:
     from leadprep.config import Config
-    from leadprep.store import Store
 
 
 class _Strict(BaseModel):
@@ -220,40 +219,3 @@ def demo_config(base: Config | None = None) -> Config:
     manager = Person(name=demo.manager.name, email=demo.manager.email)
     team = Team(manager=manager, reps=[r.email for r in demo.reps.values()])
     return (base or Config()).model_copy(update={"teams": [team]})
-
-
-def seed(store: Store, as_of: date) -> None:
-    """Record the last three weekly reviews and the commitments made in them (a fresh store per
-    demo run: the demo's dates move with the calendar, so stored history would not fit)."""
-    from leadprep.history import week_of
-    from leadprep.packets import Memory, build_packets, questions_asked
-    from leadprep.questions import load_bank
-    from leadprep.render import packaged_templates
-
-    demo = pipeline()
-    before = last_week_deals(as_of)
-    bank = load_bank(packaged_templates() / "questions.yaml")
-    for weeks in (3, 2, 1):
-        day = as_of - timedelta(weeks=weeks)
-        # each seeded review records its reps' weeks too, so the rollup has a history to show
-        packets = build_packets(before, Memory(), demo_config(), bank, day)
-        asked = questions_asked(packets)
-        store.runs.record(day, "demo", before, rep_weeks=week_of(packets), asked=asked)
-    deals = {d.id: d for d in before}
-    for item in demo.commitments:
-        deal = deals[item.deal] if item.deal else None  # None: a habit, no single deal
-        made_on = as_of - timedelta(weeks=item.weeks_ago)
-        new = NewCommitment(
-            deal_id=deal.id if deal else None,
-            deal_name=deal.name if deal else None,
-            rep_email=deal.owner.email if deal else demo.reps[item.rep or ""].email,
-            text=item.text,
-            due=as_of + timedelta(days=item.due) if item.due is not None else None,
-            made_on=made_on,
-            success=item.success,
-        )
-        [new_id] = store.commitments.add([new])
-        if item.status:
-            store.commitments.follow_up(
-                new_id, status=item.status, note=None, on=made_on + timedelta(weeks=1)
-            )

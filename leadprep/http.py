@@ -10,6 +10,7 @@ for its role (a CRM that did not answer, a chat service that did not).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import random
 import threading
@@ -17,14 +18,56 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import Field
 
 from leadprep.errors import LeadprepError, ServiceUnavailableError
+from leadprep.settings import Section
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 P = TypeVar("P")
 H = TypeVar("H", bound=Hashable)
+
+
+# --- where secrets may go -----------------------------------------------------------------------
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` is a literal loopback address (127.0.0.0/8 or ::1); names do not count,
+    since a name can resolve anywhere."""
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def api_base_url(value: str, key: str, *, query: bool = False) -> str:
+    """A base URL a secret may be sent to: https, or plain http only to a literal loopback
+    address (a local test server); never with a user name or password inside it. A webhook's
+    own URL may carry a query (``query``): Teams Workflows put their signature there."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"{key} {value!r} is not a URL ({exc})") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ValueError(f"{key} must not contain a user name or password ('user@host')")
+    if (parts.query and not query) or parts.fragment:
+        raise ValueError(f"{key} must not contain a query or fragment")
+    if parts.scheme == "https" and host:
+        return value.strip().rstrip("/")
+    if parts.scheme == "http" and is_loopback_host(host):
+        return value.strip().rstrip("/")
+    raise ValueError(
+        f"{key} must be an https:// URL (plain http only to a literal loopback address such as "
+        "http://127.0.0.1:8080, for a local test server)"
+    )
 
 
 # --- retries -------------------------------------------------------------------------------------
@@ -54,6 +97,13 @@ class Fail:
 
 
 Verdict = Ok[T] | Retry | Fail
+
+
+class RetrySettings(Section):
+    max_attempts: int = Field(6, ge=1, le=20)
+    base_delay: float = Field(1.0, ge=0)  # first backoff after a 5xx or timeout, doubled each time
+    window_wait: float = Field(10.0, ge=0)  # wait after a 429 that names no Retry-After
+    timeout: float = Field(30.0, gt=0)  # seconds per request
 
 
 class RetryPolicy(Protocol):

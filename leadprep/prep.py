@@ -13,9 +13,9 @@ from leadprep.config import Config
 from leadprep.connectors import Connector, FetchResult, RowProblem, connector_for
 from leadprep.errors import UsageError
 from leadprep.history import Series, rep_series, team_series, week_of
-from leadprep.model import RepWeek
+from leadprep.model import NewCommitment, RepWeek
 from leadprep.packets import Memory, Packet, build_packets, questions_asked
-from leadprep.questions import QuestionBank
+from leadprep.questions import QuestionBank, load_bank
 from leadprep.render import Renderer, Staging
 from leadprep.sanitize import UnsafeValue, clean_deal, clean_line
 from leadprep.store import Store
@@ -50,10 +50,10 @@ def open_review(
     fit). Otherwise the configured CRM, and ``store`` or else the configured state file."""
     if uses_demo(config, demo):
         from leadprep.connectors.demo import DemoConnector
-        from leadprep.demo import demo_config, seed
+        from leadprep.demo import demo_config
 
         with Store.memory() as scratch:
-            seed(scratch, as_of)
+            seed_demo(scratch, as_of)
             yield ReviewSource(demo_config(config), DemoConnector(), scratch, demo=True)
         return
     assert config is not None
@@ -316,3 +316,38 @@ def with_trends(packets: list[Packet], series: list[Series]) -> None:
 
 def _manager_names(config: Config) -> dict[str, str]:
     return {t.manager.email: t.manager.name for t in config.teams}
+
+
+def seed_demo(store: Store, as_of: date) -> None:
+    """Record the last three weekly reviews and the commitments made in them (a fresh store per
+    demo run: the demo's dates move with the calendar, so stored history would not fit)."""
+    from leadprep.demo import demo_config, last_week_deals, pipeline
+    from leadprep.render import packaged_templates
+
+    demo = pipeline()
+    before = last_week_deals(as_of)
+    bank = load_bank(packaged_templates() / "questions.yaml")
+    for weeks in (3, 2, 1):
+        day = as_of - timedelta(weeks=weeks)
+        # each seeded review records its reps' weeks too, so the rollup has a history to show
+        packets = build_packets(before, Memory(), demo_config(), bank, day)
+        asked = questions_asked(packets)
+        store.runs.record(day, "demo", before, rep_weeks=week_of(packets), asked=asked)
+    deals = {d.id: d for d in before}
+    for item in demo.commitments:
+        deal = deals[item.deal] if item.deal else None  # None: a habit, no single deal
+        made_on = as_of - timedelta(weeks=item.weeks_ago)
+        new = NewCommitment(
+            deal_id=deal.id if deal else None,
+            deal_name=deal.name if deal else None,
+            rep_email=deal.owner.email if deal else demo.reps[item.rep or ""].email,
+            text=item.text,
+            due=as_of + timedelta(days=item.due) if item.due is not None else None,
+            made_on=made_on,
+            success=item.success,
+        )
+        [new_id] = store.commitments.add([new])
+        if item.status:
+            store.commitments.follow_up(
+                new_id, status=item.status, note=None, on=made_on + timedelta(weeks=1)
+            )

@@ -57,10 +57,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "leadprep.history",
             "leadprep.rollup",
             "leadprep.render",
-            "leadprep.demo",
         ),
     ),
-    ("connectors", ("leadprep.connectors",)),
+    ("connectors", ("leadprep.connectors", "leadprep.demo")),  # the demo source's data
     ("channels", ("leadprep.outbox", "leadprep.mail", "leadprep.chat")),
     (
         "app",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from leadprep.config import Config, FileSettings
-from leadprep.connectors.file import FileConnector, owner_key
+from leadprep.config import Config
+from leadprep.connectors.file import FileConnector, FileSettings, owner_key
 from leadprep.errors import DataError
 from tests.helpers import cli, write_config
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from leadprep.config import FileSettings, StageSetting
-from leadprep.connectors.file import FileConnector
+from leadprep.connectors.file import FileConnector, FileSettings, StageSetting
 from leadprep.errors import DataError
 from leadprep.model import CLOSE_DATE
 from tests.helpers import TODAY, csv_row, write_csv

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 import pytest
 
-from leadprep.config import ConfigError, HubSpotSettings, SMTPSettings, parse_config
-from leadprep.connectors.hubspot import HubSpotConnector
+from leadprep.config import ConfigError, SMTPSettings, parse_config
+from leadprep.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from leadprep.errors import EXIT_INTERNAL
 from leadprep.redact import register_secret
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal

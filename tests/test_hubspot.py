@@ -5,9 +5,8 @@ from datetime import date
 
 import pytest
 
-from leadprep.config import HubSpotSettings
 from leadprep.connectors import hubspot
-from leadprep.connectors.hubspot import HubSpotConnector
+from leadprep.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from leadprep.errors import CRMAuthError, CRMUnavailableError
 from leadprep.model import CLOSE_DATE
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal

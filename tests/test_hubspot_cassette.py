@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 import vcr
 
-from leadprep.config import HubSpotSettings
-from leadprep.connectors.hubspot import HubSpotConnector
+from leadprep.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from leadprep.model import CLOSE_DATE
 from tests.fakes.hubspot_server import TOKEN
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from leadprep.config import FileSettings
-from leadprep.connectors.file import FileConnector
+from leadprep.connectors.file import FileConnector, FileSettings
 from leadprep.needs import Need
 from leadprep.signals import REGISTRY
 from leadprep.store import Store

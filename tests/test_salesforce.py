@@ -7,8 +7,12 @@ from datetime import date
 import pytest
 import requests
 
-from leadprep.config import SalesforceSettings
-from leadprep.connectors.salesforce import RetryingSession, SalesforceConnector, parse_history
+from leadprep.connectors.salesforce import (
+    RetryingSession,
+    SalesforceConnector,
+    SalesforceSettings,
+    parse_history,
+)
 from leadprep.errors import CRMAuthError, CRMUnavailableError
 from leadprep.model import CLOSE_DATE
 from leadprep.signals import SIGNALS, Context

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import vcr
 
-from leadprep.config import SalesforceSettings
-from leadprep.connectors.salesforce import SalesforceConnector
+from leadprep.connectors.salesforce import SalesforceConnector, SalesforceSettings
 from leadprep.model import CLOSE_DATE
 
 CASSETTE = Path(__file__).parent / "cassettes" / "salesforce_pull.yaml"

@@ -76,32 +76,16 @@ class Connector(Protocol):
 
 
 def connector_for(config: Config) -> Connector:
-    """The connector ``crm.kind`` names."""
-    kind = config.crm.kind
-    if kind == "file":
-        from leadprep.connectors.file import FileConnector
-
-        assert config.crm.file is not None
-        return FileConnector(
-            config.crm.file, managers=config.whole_teams(), owners=config.rep_names()
-        )
-    if kind == "demo":
-        from leadprep.connectors.demo import DemoConnector
-
-        return DemoConnector()
-    if kind == "hubspot":
-        from leadprep.connectors.hubspot import HubSpotConnector
-
-        assert config.crm.hubspot is not None
-        return HubSpotConnector(config.crm.hubspot)
-    if kind == "salesforce":
-        from leadprep.connectors.salesforce import SalesforceConnector
-
-        assert config.crm.salesforce is not None
-        return SalesforceConnector(config.crm.salesforce, managers=config.whole_teams())
+    """The connector ``crm.kind`` names, from the sources registered (:mod:`leadprep.registry`)."""
     from leadprep.errors import ConfigError
+    from leadprep.registry import SOURCES
 
-    raise ConfigError(
-        f"crm.kind '{kind}' is not available in this version of leadprep yet.",
-        hint="Export your deals to CSV and use crm.kind: file (see README, 'Import format').",
-    )
+    kind = config.crm.kind
+    entry = SOURCES.get(kind)
+    if entry is None:
+        raise ConfigError(
+            f"crm.kind '{kind}' is not available in this version of leadprep yet.",
+            hint="Export your deals to CSV and use crm.kind: file (see README, 'Import format').",
+        )
+    connector: Connector = entry.factory.from_config(getattr(config.crm, kind, None), config)
+    return connector

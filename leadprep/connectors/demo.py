@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import TYPE_CHECKING
 
 from leadprep.connectors import Check, FetchResult
 from leadprep.demo import current_deals, pipeline
+from leadprep.registry import connector
+
+if TYPE_CHECKING:
+    from leadprep.config import Config
 
 
+@connector("demo", capabilities={"demo"})
 class DemoConnector:
     """Serves the demo pipeline for any review date."""
 
     source = "demo"
+
+    @classmethod
+    def from_config(cls, settings: None, config: Config) -> DemoConnector:
+        return cls()
 
     def fetch(
         self, reps: set[str] | None, as_of: date, known_ids: frozenset[str] = frozenset()

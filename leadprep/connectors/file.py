@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from leadprep.config import FileSettings
+from pydantic import Field, field_validator
+
 from leadprep.connectors import Check, FetchResult, RowProblem
 from leadprep.connectors.fields import (
     FieldError,
@@ -40,6 +41,7 @@ from leadprep.connectors.fields import (
 )
 from leadprep.connectors.presets import (
     CONTACT_ROW_FIELDS,
+    FIELDS,
     Mapping,
     Preset,
     map_columns,
@@ -56,9 +58,72 @@ from leadprep.model import (
     name_from_email,
 )
 from leadprep.needs import Need
+from leadprep.registry import connector
 from leadprep.sanitize import UnsafeValue, currency_code, email_address
+from leadprep.settings import Section
 from leadprep.stages import StageCatalog
 from leadprep.textfiles import decode_text, sniff_delimiter
+
+if TYPE_CHECKING:
+    from leadprep.config import Config
+
+
+class StageSetting(Section):
+    name: str
+    probability: float | None = Field(default=None, ge=0, le=1)
+    closed: bool = False
+    won: bool = False
+
+
+class FileSettings(Section):
+    WHEN_MISSING: ClassVar[str] = "crm.kind is 'file' but there is no crm.file section with a path"
+
+    path: Path
+    decimal_mark: Literal["auto", ".", ","] = Field(
+        "auto",
+        description="How amounts write decimals: '.' (48,000.50), ',' (48.000,50), or auto: "
+        "what the file's amounts show, else ',' for a semicolon CSV and '.' otherwise.",
+    )
+    stages: list[StageSetting] = Field(
+        default_factory=list,
+        description="Pipeline order of stage names, earliest first, with optional probabilities.",
+    )
+    preset: Literal["auto", "leadprep", "hubspot", "salesforce", "pipedrive"] = Field(
+        "auto",
+        description="Whose export the file is; auto: recognised from the header row.",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="leadprep field -> the file's column header, for any other export.",
+    )
+    date_format: Literal["auto", "mdy", "dmy"] = Field(
+        "auto",
+        description="How dates like 03/04/2026 are written: mdy (US), dmy; auto: the file's "
+        "own values decide (a first number over 12 settles it).",
+    )
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Za-z]{3}$",
+        description="The ISO code of amounts written with no currency column, code or symbol "
+        "(a bare 48000); also what '$' and 'kr' mean when it is a dollar or a krona.",
+    )
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("columns")
+    @classmethod
+    def _known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown leadprep field(s) {', '.join(unknown)}; the fields are: "
+                + ", ".join(FIELDS)
+            )
+        return value
+
 
 log = logging.getLogger(__name__)
 
@@ -714,10 +779,15 @@ class Imported:
     unsupported: dict[Need, str]
 
 
+@connector("file", settings=FileSettings)
 class FileConnector:
     """Reads deals from ``crm.file.path``."""
 
     source = "file"
+
+    @classmethod
+    def from_config(cls, settings: FileSettings, config: Config) -> FileConnector:
+        return cls(settings, managers=config.whole_teams(), owners=config.rep_names())
 
     def __init__(
         self,

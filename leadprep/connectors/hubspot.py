@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from leadprep.config import HubSpotSettings
+from pydantic import Field, SecretStr, model_validator
+
 from leadprep.connectors import Check, FetchResult
 from leadprep.connectors.fields import read_amount, read_day, read_float, read_timestamp
 from leadprep.connectors.kit import reads_answers_of
@@ -34,8 +35,10 @@ from leadprep.http import (
     Fail,
     Ok,
     Retry,
+    RetrySettings,
     Usage,
     Verdict,
+    api_base_url,
     chunks,
     parse_retry_after,
     walk_batches,
@@ -44,7 +47,43 @@ from leadprep.http import (
 )
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
+from leadprep.registry import connector
+from leadprep.settings import Section
 from leadprep.stages import StageInfo
+
+if TYPE_CHECKING:
+    from leadprep.config import Config
+
+
+class HubSpotSettings(Section):
+    access_token: SecretStr | None = None
+    base_url: str = "https://api.hubapi.com"
+    pipelines: list[str] = Field(
+        default_factory=list, description="Pipeline ids or labels to include; empty: all."
+    )
+    role_labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Deal-contact association label -> role (e.g. 'Budget Owner': Economic Buyer).",
+    )
+    requests_per_10s: int = Field(100, ge=1, description="Your portal's burst limit (100, or 190).")
+    search_per_second: int = Field(4, ge=1, le=10)
+    search_page_size: int = Field(200, ge=10, le=200)
+    concurrency: int = Field(
+        8, ge=1, le=16, description="Requests in flight at once (within the limits)."
+    )
+    retry: RetrySettings = RetrySettings()
+
+    WHEN_MISSING: ClassVar[str] = "crm.kind is 'hubspot' but crm.hubspot.access_token is not set"
+
+    def problems_in_use(self) -> list[str]:
+        """What keeps these settings from being used (the kind is hubspot)."""
+        return [] if self.access_token is not None else [self.WHEN_MISSING]
+
+    @model_validator(mode="after")
+    def _https(self) -> HubSpotSettings:
+        self.base_url = api_base_url(self.base_url, "base_url")
+        return self
+
 
 log = logging.getLogger(__name__)
 
@@ -611,10 +650,15 @@ class Gathered:
     companies_readable: bool = True
 
 
+@connector("hubspot", settings=HubSpotSettings, capabilities={"api"})
 class HubSpotConnector:
     """Pulls the open deals of the configured reps (or of every owner) from HubSpot."""
 
     source = "hubspot"
+
+    @classmethod
+    def from_config(cls, settings: HubSpotSettings, config: Config) -> HubSpotConnector:
+        return cls(settings)
 
     def __init__(self, settings: HubSpotSettings, *, client: HubSpotClient | None = None) -> None:
         self.settings = settings

@@ -24,20 +24,100 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote_plus
 
 import requests
+from pydantic import Field, SecretStr, model_validator
 
-from leadprep.config import SalesforceSettings
 from leadprep.connectors import Check, FetchResult
 from leadprep.connectors.fields import read_amount, read_day, read_timestamp
 from leadprep.connectors.kit import reads_answers_of
 from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
-from leadprep.http import Ok, Retry, Usage, Verdict, chunks, walk_pages, with_retries
+from leadprep.http import (
+    Ok,
+    Retry,
+    RetrySettings,
+    Usage,
+    Verdict,
+    api_base_url,
+    chunks,
+    walk_pages,
+    with_retries,
+)
 from leadprep.model import AMOUNT, CLOSE_DATE, STAGE, Change, Contact, Deal, Rep
 from leadprep.redact import register_secret
+from leadprep.registry import connector
+from leadprep.settings import Section
 from leadprep.stages import StageInfo
+
+if TYPE_CHECKING:
+    from leadprep.config import Config
+
+
+_SF_REQUIRED = {
+    "password": ("username", "password"),
+    "session": ("instance_url", "access_token"),
+    "jwt": ("username", "consumer_key", "private_key_file"),
+    "client_credentials": ("consumer_key", "consumer_secret"),
+}
+
+
+class SalesforceSettings(Section):
+    auth: Literal["password", "session", "jwt", "client_credentials"] = "password"
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    domain: str = "login"  # login, test, or your My Domain (e.g. acme.my)
+    instance_url: str | None = None
+    access_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = None
+    api_version: str = "59.0"
+    batch_size: int = Field(2000, ge=200, le=2000)
+    ca_bundle: Path | None = Field(
+        default=None, description="CA bundle for a TLS-inspecting proxy (else the system's)."
+    )
+    retry: RetrySettings = RetrySettings()
+
+    WHEN_MISSING: ClassVar[str] = "crm.kind is 'salesforce' but there is no crm.salesforce section"
+
+    def problems_in_use(self) -> list[str]:
+        """What keeps these settings from being used (the kind is salesforce)."""
+        problems = self.missing_for_auth()
+        return ["crm.salesforce: " + "; ".join(problems)] if problems else []
+
+    def missing_for_auth(self) -> list[str]:
+        """Problems with the fields the chosen auth mode needs (checked when Salesforce is in use)."""
+        problems = []
+        missing = [name for name in _SF_REQUIRED[self.auth] if getattr(self, name) in (None, "")]
+        if missing:
+            problems.append(f"auth '{self.auth}' needs {', '.join(missing)}")
+        if self.auth == "client_credentials" and self.domain in ("login", "test"):
+            problems.append(
+                "auth 'client_credentials' needs domain set to your My Domain (e.g. acme.my)"
+            )
+        return problems
+
+    @model_validator(mode="after")
+    def _https(self) -> SalesforceSettings:
+        if self.instance_url is not None:
+            if not self.instance_url.strip().lower().startswith("https://"):
+                raise ValueError(
+                    "instance_url must start with https:// (Salesforce only speaks https)"
+                )
+            self.instance_url = api_base_url(self.instance_url, "instance_url")
+        # The domain becomes the login host (https://DOMAIN.salesforce.com): a host name only.
+        if not re.fullmatch(
+            r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*", self.domain
+        ):
+            raise ValueError(
+                f"domain {self.domain!r} must be login, test or your My Domain name (e.g. acme.my)"
+            )
+        return self
+
 
 log = logging.getLogger(__name__)
 
@@ -394,10 +474,15 @@ class _Query:
     dropped: list[str] = field(default_factory=list)
 
 
+@connector("salesforce", settings=SalesforceSettings, capabilities={"api"})
 class SalesforceConnector:
     """Pulls the open opportunities of the configured reps (or of everyone) from Salesforce."""
 
     source = "salesforce"
+
+    @classmethod
+    def from_config(cls, settings: SalesforceSettings, config: Config) -> SalesforceConnector:
+        return cls(settings, managers=config.whole_teams())
 
     def __init__(
         self,

@@ -14,8 +14,7 @@ from urllib.parse import urlparse
 
 import vcr
 
-from leadprep.config import HubSpotSettings
-from leadprep.connectors.hubspot import HubSpotConnector
+from leadprep.connectors.hubspot import HubSpotConnector, HubSpotSettings
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
 HERE = Path(__file__).resolve().parent

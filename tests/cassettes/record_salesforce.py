@@ -17,8 +17,7 @@ from pathlib import Path
 import requests
 import vcr
 
-from leadprep.config import SalesforceSettings
-from leadprep.connectors.salesforce import RetryingSession, SalesforceConnector
+from leadprep.connectors.salesforce import RetryingSession, SalesforceConnector, SalesforceSettings
 from tests.fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
 
 HERE = Path(__file__).resolve().parent
