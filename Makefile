@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= prep-sheets
 
-.PHONY: demo test smoke lint format bench clean venv
+.PHONY: demo test smoke lint format bench clean venv imports
 
 venv: $(STAMP)
 
@@ -52,3 +52,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT) dist build .pytest_cache .ruff_cache
+
+# The import graph by layer and every import that runs upward (docs/architecture.md).
+imports: $(STAMP)
+	$(BIN)/python -m tests.import_graph

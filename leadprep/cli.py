@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     import socket
     from datetime import datetime
 
+    import uvicorn
+
     from leadprep.outbox import Outcome
     from leadprep.prep import NoSheet, PrepResult, ReviewSource
     from leadprep.store import Store
@@ -620,33 +622,15 @@ def review(
 ) -> None:
     """The last recorded review in the browser: record Deliver and Agree during the 1:1."""
     with _errors(verbose):
-        import threading
-        import time
-        import webbrowser
         from urllib.parse import quote
 
         import uvicorn
 
         from leadprep.prep import open_review, record_current
-        from leadprep.redact import register_secret
-        from leadprep.review import MIN_TOKEN, ReviewApp, create_app, is_loopback
+        from leadprep.review import ReviewApp, create_app
 
         review_date = _as_of(as_of)
-        if not is_loopback(host) and not token:
-            raise UsageError(
-                f"--host {host} would let other machines reach the review; refusing to start "
-                "without an access token.",
-                hint="Set --token (or $LEADPREP_REVIEW_TOKEN) to a long random value and share "
-                "the printed link, or keep the default --host 127.0.0.1.",
-            )
-        if token is not None and len(token) < MIN_TOKEN:
-            raise UsageError(
-                f"The access token is {len(token)} characters long; it needs at least "
-                f"{MIN_TOKEN}, or it can be guessed.",
-                hint='Make one with: python3 -c "import secrets; print(secrets.token_urlsafe(24))"',
-            )
-        if token:
-            register_secret(token)
+        _check_access(host, token)
         listening = _bind(host, port)  # before anything opens a browser at it
         cfg, _ = (None, None) if demo and config is None else _load(config)
 
@@ -674,15 +658,7 @@ def review(
             )
             server = uvicorn.Server(uvicorn.Config(app_, log_level="warning"))
             if not no_browser:
-
-                def open_when_serving() -> None:
-                    deadline = time.monotonic() + 30
-                    while not server.started and time.monotonic() < deadline:
-                        time.sleep(0.05)
-                    if server.started:
-                        webbrowser.open(url)
-
-                threading.Thread(target=open_when_serving, daemon=True).start()
+                _open_when_serving(server, url)
             # uvicorn shuts down gracefully, then raises Ctrl-C again: that is a stop
             with suppress(KeyboardInterrupt):
                 server.run(sockets=[listening])
@@ -691,6 +667,44 @@ def review(
                 if source.demo
                 else f"Stopped. Everything recorded is in {escape(source.store.path)}."
             )
+
+
+def _check_access(host: str, token: str | None) -> None:
+    """Off loopback, ``review`` needs an access token, long enough not to be guessed."""
+    from leadprep.redact import register_secret
+    from leadprep.review import MIN_TOKEN, is_loopback
+
+    if not is_loopback(host) and not token:
+        raise UsageError(
+            f"--host {host} would let other machines reach the review; refusing to start "
+            "without an access token.",
+            hint="Set --token (or $LEADPREP_REVIEW_TOKEN) to a long random value and share "
+            "the printed link, or keep the default --host 127.0.0.1.",
+        )
+    if token is not None and len(token) < MIN_TOKEN:
+        raise UsageError(
+            f"The access token is {len(token)} characters long; it needs at least "
+            f"{MIN_TOKEN}, or it can be guessed.",
+            hint='Make one with: python3 -c "import secrets; print(secrets.token_urlsafe(24))"',
+        )
+    if token:
+        register_secret(token)
+
+
+def _open_when_serving(server: uvicorn.Server, url: str) -> None:
+    """Open the browser at ``url`` once the server accepts connections (in the background)."""
+    import threading
+    import time
+    import webbrowser
+
+    def wait_then_open() -> None:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if server.started:
+            webbrowser.open(url)
+
+    threading.Thread(target=wait_then_open, daemon=True).start()
 
 
 def _bind(host: str, port: int) -> socket.socket:

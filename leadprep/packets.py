@@ -385,19 +385,7 @@ def build_packets(
     deals = list(deals)
     current = {d.id: d for d in deals}
     open_deals = [d for d in deals if d.is_open]
-    team = config.team_reps()
-    reps: dict[str, Rep] = {}
-    for deal in open_deals:
-        reps.setdefault(deal.owner.email, deal.owner)
-    names = config.rep_names()
-    for email in sorted(team):
-        reps.setdefault(email, Rep(email, names.get(email) or name_from_email(email), email))
-    if config.teams:
-        whole = config.whole_teams()
-        managed = {d.owner.email for d in open_deals if d.manager_email in whole}
-        reps = {e: r for e, r in reps.items() if e in team or e in managed}
-    if only_reps:
-        reps = {e: r for e, r in reps.items() if e in only_reps}
+    reps = _reps(open_deals, config, only_reps)
 
     base, sparse = signal_context(deals, config, as_of, memory.previous_review, unsupported)
     off = checks_off(unsupported or {}) + list(sparse.values())
@@ -419,32 +407,9 @@ def build_packets(
     for email, rep in ordered:
         mine = [v.deal for v in flagged[email]]
         views = flagged[email]
-        shared = {
-            code
-            for code, count in counts(views).items()
-            if widespread(count, len(views)) or (code in team_codes and count >= MIN_DEALS)
-        }
-        hygiene = gather(views, shared)
-        medians = _median_amounts(mine)
-        for view in views:
-            view.risk_score = risk_score(
-                view.flags, view.deal, medians.get(view.deal.currency), as_of
-            )
-        views.sort(key=_rank_key)
+        hygiene = _rank(views, team_codes, as_of)
         first_name = _first_name(rep)
-        # a habit commitment's topic is Deliver's (a deal's: that deal is not in focus)
-        habits = [c.text for c in memory.open_commitments if c.rep_email == email and not c.deal_id]
-        picker.start_sheet(habits)
-        # Deliver already opens on a deal with an open commitment: Explore talks about others
-        committed = {c.deal_id for c in memory.open_commitments if c.rep_email == email}
-        focus = _focus([v for v in views if v.deal.id not in committed], config.review.focus_deals)
-        deep = focus[0] if focus else None
-        for view in sorted(focus, key=lambda v: v is not deep):
-            view.focus = True
-            view.deep = view is deep
-            flags = view.news + [f for f in view.evidence if not f.news]
-            ask = picker.deep if view.deep else picker.backup
-            view.questions = ask(view.deal, flags, first_name)
+        _plan_focus(views, picker, memory, email, first_name, config.review.focus_deals)
         at_risk = [v.deal for v in views if v.top_severity == HIGH]
         moved = movement(
             memory.previous,
@@ -484,6 +449,65 @@ def build_packets(
             )
         )
     return packets
+
+
+def _rank(views: list[DealView], team_codes: set[str], as_of: date) -> list[HygieneLine]:
+    """Fold the flags most of the rep's deals (or the team's) share into hygiene lines, score
+    every deal and sort them, most in need of coaching first; returns the lines."""
+    shared = {
+        code
+        for code, count in counts(views).items()
+        if widespread(count, len(views)) or (code in team_codes and count >= MIN_DEALS)
+    }
+    hygiene = gather(views, shared)
+    medians = _median_amounts([v.deal for v in views])
+    for view in views:
+        view.risk_score = risk_score(view.flags, view.deal, medians.get(view.deal.currency), as_of)
+    views.sort(key=_rank_key)
+    return hygiene
+
+
+def _reps(open_deals: list[Deal], config: Config, only_reps: set[str] | None) -> dict[str, Rep]:
+    """Who gets a sheet: every owner of an open deal, plus team reps with none; with teams, only
+    their reps (and the direct reports of managers listed without reps)."""
+    team = config.team_reps()
+    reps: dict[str, Rep] = {}
+    for deal in open_deals:
+        reps.setdefault(deal.owner.email, deal.owner)
+    names = config.rep_names()
+    for email in sorted(team):
+        reps.setdefault(email, Rep(email, names.get(email) or name_from_email(email), email))
+    if config.teams:
+        whole = config.whole_teams()
+        managed = {d.owner.email for d in open_deals if d.manager_email in whole}
+        reps = {e: r for e, r in reps.items() if e in team or e in managed}
+    if only_reps:
+        reps = {e: r for e, r in reps.items() if e in only_reps}
+    return reps
+
+
+def _plan_focus(
+    views: list[DealView],
+    picker: QuestionPicker,
+    memory: Memory,
+    email: str,
+    first_name: str,
+    focus_deals: int,
+) -> None:
+    """Mark the focus deals (the deep one first) and give each its questions."""
+    # a habit commitment's topic is Deliver's (a deal's: that deal is not in focus)
+    habits = [c.text for c in memory.open_commitments if c.rep_email == email and not c.deal_id]
+    picker.start_sheet(habits)
+    # Deliver already opens on a deal with an open commitment: Explore talks about others
+    committed = {c.deal_id for c in memory.open_commitments if c.rep_email == email}
+    focus = _focus([v for v in views if v.deal.id not in committed], focus_deals)
+    deep = focus[0] if focus else None
+    for view in sorted(focus, key=lambda v: v is not deep):
+        view.focus = True
+        view.deep = view is deep
+        flags = view.news + [f for f in view.evidence if not f.news]
+        ask = picker.deep if view.deep else picker.backup
+        view.questions = ask(view.deal, flags, first_name)
 
 
 def questions_asked(packets: Iterable[Packet]) -> dict[str, list[str]]:

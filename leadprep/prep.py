@@ -205,36 +205,16 @@ def _prep(
         only_reps,
         unsupported=fetched.unsupported,
     )
-    if only_reps:
-        unmatched = sorted(only_reps - {p.rep.email for p in packets})
-        if unmatched:
-            raise UsageError(
-                f"No rep matches {', '.join(unmatched)} in this pipeline; nothing was written.",
-                hint="Use the rep's email as the CRM (or the teams section) has it.",
-            )
-    if manager is not None:
-        packets = [p for p in packets if p.manager and p.manager.email == manager]
-        if not packets:
-            raise UsageError(
-                f"No rep in this pipeline has the manager {manager}; nothing was written.",
-                hint="Use the manager's email as the teams section (or the CRM) has it.",
-            )
+    packets = _asked_for(packets, only_reps, manager)
     weeks = week_of(packets)
     missing = no_sheet(fetched)
     # One read of the earlier reviews, with this one's weeks (recorded only after the sheets
     # render), serves the trend strips (last 8) and the rollup (last 12).
     reps = rep_series(store, as_of - timedelta(days=1), ROLLUP_WEEKS - 1, as_of, weeks)
     with_trends(packets, reps)
-    managers = {p.manager.email for p in packets if p.manager} | {
-        t.manager.email for t in config.teams
-    }
     teams = None
-    if rollup or len(managers) > 1 or source.demo:
-        names = _manager_names(config)
-        if manager is not None:  # that manager's files only: no other team in the rollup
-            reps = [s for s in reps if s.manager_email == manager]
-            names = {manager: names[manager]} if manager in names else {}
-        teams = team_series(reps, names)
+    if rollup or source.demo or len(_managers(packets, config)) > 1:
+        teams = _rollup(reps, config, manager)
     renderer.write(
         packets,
         staging,
@@ -264,6 +244,41 @@ def _prep(
         previous_review=memory.previous_review,
         no_sheet=missing,
     )
+
+
+def _asked_for(
+    packets: list[Packet], only_reps: set[str] | None, manager: str | None
+) -> list[Packet]:
+    """The packets of the reps (``--rep``) or the manager (``--manager``) asked for; one named
+    that the pipeline does not have is an error, before anything is written."""
+    if only_reps:
+        unmatched = sorted(only_reps - {p.rep.email for p in packets})
+        if unmatched:
+            raise UsageError(
+                f"No rep matches {', '.join(unmatched)} in this pipeline; nothing was written.",
+                hint="Use the rep's email as the CRM (or the teams section) has it.",
+            )
+    if manager is not None:
+        packets = [p for p in packets if p.manager and p.manager.email == manager]
+        if not packets:
+            raise UsageError(
+                f"No rep in this pipeline has the manager {manager}; nothing was written.",
+                hint="Use the manager's email as the teams section (or the CRM) has it.",
+            )
+    return packets
+
+
+def _managers(packets: list[Packet], config: Config) -> set[str]:
+    return {p.manager.email for p in packets if p.manager} | {t.manager.email for t in config.teams}
+
+
+def _rollup(reps: list[Series], config: Config, manager: str | None) -> list[Series]:
+    """The teams' series for rollup.html (one manager's only, with ``--manager``)."""
+    names = _manager_names(config)
+    if manager is not None:  # that manager's files only: no other team in the rollup
+        reps = [s for s in reps if s.manager_email == manager]
+        names = {manager: names[manager]} if manager in names else {}
+    return team_series(reps, names)
 
 
 def record_missing_weeks(store: Store, config: Config, bank: QuestionBank) -> int:

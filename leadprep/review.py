@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -209,220 +210,247 @@ _SECURITY_HEADERS = {
 }
 
 
-def _forbidden(why: str) -> Response:
-    return _refused(403, why)
-
-
 def _text(form: Any, name: str) -> str:
     value = form.get(name)
     return value[:MAX_FIELD] if isinstance(value, str) else ""
 
 
-def create_app(review: ReviewApp) -> Starlette:
-    """The ASGI app; its lifespan opens the review source and loads the last review."""
+class Refusal(HTTPException):
+    """A request refused before anything is written (``detail``: why, said on the page)."""
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if review.source is not None:  # the CLI opened it already (and reported any error)
-            yield
-            return
-        with review.open_source() as source:
-            review.start(source)
-            yield
 
-    def allowed(request: Request) -> bool:
-        """With an access token, every request carries it (cookie, bearer or ?token=)."""
-        if review.access_token is None:
-            return True
-        offered = [
-            request.cookies.get(ACCESS_COOKIE, ""),
-            request.query_params.get("token", ""),
-            request.headers.get("authorization", "").removeprefix("Bearer "),
-        ]
-        return any(hmac.compare_digest(o, review.access_token) for o in offered if o)
+def _review(request: Request) -> ReviewApp:
+    review: ReviewApp = request.app.state.review
+    return review
 
-    async def checked_post(request: Request) -> tuple[dict[str, str], Response | None]:
-        """The form, or what refuses it. Origin, type and size are checked before the body is
-        read (a cross-site upload is never spooled); then the CSRF token inside it."""
-        origin = request.headers.get("origin")
-        own = f"{request.url.scheme}://{request.url.netloc}"
-        if origin is not None and origin != own:
-            return {}, _forbidden("the form came from another site")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind != "application/x-www-form-urlencoded":
-            return {}, _refused(415, "this page takes plain forms only")
-        length = request.headers.get("content-length", "")
-        if length and (not length.isdigit() or int(length) > MAX_BODY):
-            return {}, _refused(413, "the form is larger than a commitment can be")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY:
-                return {}, _refused(413, "the form is larger than a commitment can be")
-        pairs = parse_qs(bytes(body).decode("utf-8", "replace"), keep_blank_values=True)
-        form = {name: values[0] for name, values in pairs.items()}
-        token = form.get("csrf")
-        if not isinstance(token, str) or not hmac.compare_digest(token, review.csrf):
-            return form, _forbidden("the form carries no valid session token (reload the page)")
-        return form, None
 
-    async def access(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        """With an access token, every request (any path) carries it, or is refused here (each
-        wrong try waits a little longer). The browser the CLI opens brings a one-time code, and
-        a shared link brings ``?token=``: either is exchanged for a cookie and dropped from the
-        address bar by a redirect."""
+def _allowed(review: ReviewApp, request: Request) -> bool:
+    """With an access token, every request carries it (cookie, bearer or ?token=)."""
+    if review.access_token is None:
+        return True
+    offered = [
+        request.cookies.get(ACCESS_COOKIE, ""),
+        request.query_params.get("token", ""),
+        request.headers.get("authorization", "").removeprefix("Bearer "),
+    ]
+    return any(hmac.compare_digest(o, review.access_token) for o in offered if o)
+
+
+async def _checked_form(request: Request) -> dict[str, str]:
+    """The posted form, or a :class:`Refusal`. Origin, type and size are checked before the body
+    is read (a cross-site upload is never spooled); then the CSRF token inside it."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        raise Refusal(403, "the form came from another site")
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise Refusal(415, "this page takes plain forms only")
+    length = request.headers.get("content-length", "")
+    if length and (not length.isdigit() or int(length) > MAX_BODY):
+        raise Refusal(413, "the form is larger than a commitment can be")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise Refusal(413, "the form is larger than a commitment can be")
+    pairs = parse_qs(bytes(body).decode("utf-8", "replace"), keep_blank_values=True)
+    form = {name: values[0] for name, values in pairs.items()}
+    token = form.get("csrf")
+    if not isinstance(token, str) or not hmac.compare_digest(token, _review(request).csrf):
+        raise Refusal(403, "the form carries no valid session token (reload the page)")
+    return form
+
+
+class AccessMiddleware(BaseHTTPMiddleware):
+    """With an access token, every request (any path) carries it, or is refused here (each wrong
+    try waits a little longer). The browser the CLI opens brings a one-time code, and a shared
+    link brings ``?token=``: either is exchanged for a cookie and dropped from the address bar by
+    a redirect."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        review = _review(request)
         if review.access_token is None:
             return await call_next(request)
         code = request.query_params.get("code")
         if code and review.launch_code and hmac.compare_digest(code, review.launch_code):
             review.launch_code = None  # once
             return _with_cookie(_redirect(request, request.url.path), review.access_token)
-        if not allowed(request):
+        if not _allowed(review, request):
             review.wrong_tokens += 1
             await asyncio.sleep(min(0.2 * review.wrong_tokens, 5.0))
-            return _forbidden("this review needs its access token")
-        token = request.query_params.get("token")
-        if token:
+            return _refused(403, "this review needs its access token")
+        if request.query_params.get("token"):
             return _with_cookie(_redirect(request, request.url.path), review.access_token)
         return await call_next(request)
 
-    def rep_of(request: Request) -> tuple[Packet | None, Response | None]:
-        """The rep a request is about, or the 404 when there is no such rep."""
-        packet = review.packet(request.path_params["slug"])
-        if packet is None:
-            return None, HTMLResponse("No such rep in this review.", status_code=404)
-        return packet, None
 
-    async def index(request: Request) -> Response:
-        return review.index()
+def _rep_of(request: Request) -> Packet:
+    """The rep a request is about, or the 404."""
+    packet = _review(request).packet(request.path_params["slug"])
+    if packet is None:
+        raise Refusal(404, "No such rep in this review.")
+    return packet
 
-    async def rep(request: Request) -> Response:
-        packet, refusal = rep_of(request)
-        if packet is None:
-            return refusal or HTMLResponse(status_code=404)
-        saved = None
-        saved_id = parse_id(request.query_params.get("saved"))
-        if saved_id is not None:
-            saved = review.current(packet).get(saved_id)
-        hint = commitments.vagueness_hint(saved.text, saved.due) if saved else None
-        return review.rep_page(packet, saved=saved, hint=hint)
 
-    async def commit(request: Request) -> Response:
-        packet, refusal = rep_of(request)
-        if packet is None:
-            return refusal or HTMLResponse(status_code=404)
-        form, refused = await checked_post(request)
-        if refused is not None:
-            return refused
-        values = {k: _text(form, k) for k in ("text", "deal_id", "due", "success")}
-        choice = _text(form, "second")  # replace | keep, once asked
-        too_long = [k for k in ("text", "success") if len(form.get(k) or "") > MAX_FIELD]
-        if too_long:  # refused whole, never cut short without a word
-            long = {k: f"Keep it to {MAX_FIELD:,} characters: one sentence." for k in too_long}
-            return review.rep_page(packet, status=400, errors=long, form=values)
-        if review.notice:
-            return review.rep_page(packet, status=503, errors={"text": review.notice}, form=values)
-        errors: dict[str, str] = {}
-        assert review.source is not None and review.review_date is not None
-        due = None
-        try:
-            due = commitments.parse_due(values["due"] or None)
-        except UsageError as exc:
-            errors["due"] = exc.message
-        known = {d.deal.id for d in packet.deals}
-        deal_id = values["deal_id"] or None
-        if deal_id is not None and deal_id not in known:
-            errors["deal_id"] = "Choose one of this rep's deals, or no specific deal."
-        if not values["text"].strip():
-            errors["text"] = "Write what the rep will do, with whom, by when."
-        if not errors:
-            try:
-                prepared = commitments.prepare(
-                    review.source.store,
-                    deal_id,
-                    values["text"],
-                    due,
-                    packet.rep.email,
-                    review.review_date,
-                    success=values["success"] or None,
-                )
-            except UsageError as exc:
-                errors["text"] = exc.message
-        if errors:
-            return review.rep_page(packet, status=400, errors=errors, form=values)
-        made_here = [c for c in review.current(packet).values() if c.made_on == review.review_date]
-        first = made_here[-1] if made_here else None
-        if first is not None and choice not in ("replace", "keep"):
-            # one commitment per 1:1 is the rule: a second one is asked about, not slipped in
-            return review.rep_page(packet, status=409, form=values, second_of=first)
-        store = review.source.store
-        try:
-            if first is not None and choice == "replace":
-                new_id = store.commitments.replace(first.id, prepared.commitment)
-            elif first is not None:
-                kept = replace(prepared.commitment, kept_beside=first.id)
-                [new_id] = store.commitments.add([kept])
-            else:
-                [new_id] = commitments.record(store, [prepared])
-        except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
-            errors = {"text": _store_problem(exc)}
-            return review.rep_page(packet, status=503, errors=errors, form=values)
-        review.load()  # the page shows what the store now holds
-        return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
+async def index_page(request: Request) -> Response:
+    return _review(request).index()
 
-    async def followup(request: Request) -> Response:
-        packet, refusal = rep_of(request)
-        if packet is None:
-            return refusal or HTMLResponse(status_code=404)
-        form, refused = await checked_post(request)
-        if refused is not None:
-            return refused
-        assert review.source is not None and review.review_date is not None
-        commitment_id = parse_id(request.path_params["commitment"])
-        if commitment_id is None or commitment_id not in review.current(packet):
-            return HTMLResponse("No such commitment for this rep.", status_code=404)
-        status = _text(form, "status")
-        if review.notice:
-            return review.rep_page(
-                packet, status=503, errors={f"followup-{commitment_id}": review.notice}
-            )
-        try:
-            commitments.follow_up(
-                review.source.store,
-                commitment_id,
-                status=status,
-                note=_text(form, "note") or None,
-                as_of=review.review_date,
-                worked={"yes": True, "no": False}.get(_text(form, "worked")),
-            )
-        except UsageError as exc:
-            errors = {f"followup-{commitment_id}": exc.message}
-            return review.rep_page(packet, status=400, errors=errors)
-        except LeadprepError as exc:
-            errors = {f"followup-{commitment_id}": _store_problem(exc)}
-            return review.rep_page(packet, status=503, errors=errors)
-        review.load()  # the kept rate and Deliver reflect it
-        return _redirect(request, f"/rep/{quote(packet.slug)}#c{commitment_id}")
 
-    routes = [
-        Route("/", index),
-        Route("/rep/{slug}", rep),
-        Route("/rep/{slug}/commit", commit, methods=["POST"]),
-        Route("/rep/{slug}/followup/{commitment}", followup, methods=["POST"]),
-    ]
+async def rep_page(request: Request) -> Response:
+    review, packet = _review(request), _rep_of(request)
+    saved = None
+    saved_id = parse_id(request.query_params.get("saved"))
+    if saved_id is not None:
+        saved = review.current(packet).get(saved_id)
+    hint = commitments.vagueness_hint(saved.text, saved.due) if saved else None
+    return review.rep_page(packet, saved=saved, hint=hint)
+
+
+def _prepared(
+    review: ReviewApp, packet: Packet, values: dict[str, str]
+) -> tuple[commitments.Prepared | None, dict[str, str]]:
+    """The commitment the form describes, checked as the CLI checks one, or the errors by field."""
+    assert review.source is not None and review.review_date is not None
+    errors: dict[str, str] = {}
+    due = None
+    try:
+        due = commitments.parse_due(values["due"] or None)
+    except UsageError as exc:
+        errors["due"] = exc.message
+    deal_id = values["deal_id"] or None
+    if deal_id is not None and deal_id not in {d.deal.id for d in packet.deals}:
+        errors["deal_id"] = "Choose one of this rep's deals, or no specific deal."
+    if not values["text"].strip():
+        errors["text"] = "Write what the rep will do, with whom, by when."
+    if errors:
+        return None, errors
+    try:
+        return commitments.prepare(
+            review.source.store,
+            deal_id,
+            values["text"],
+            due,
+            packet.rep.email,
+            review.review_date,
+            success=values["success"] or None,
+        ), {}
+    except UsageError as exc:
+        return None, {"text": exc.message}
+
+
+def _save(
+    review: ReviewApp, prepared: commitments.Prepared, first: Commitment | None, choice: str
+) -> int:
+    """Record it: alone, in place of this 1:1's first commitment, or kept beside it."""
+    assert review.source is not None
+    store = review.source.store
+    if first is not None and choice == "replace":
+        return store.commitments.replace(first.id, prepared.commitment)
+    if first is not None:
+        [new_id] = store.commitments.add([replace(prepared.commitment, kept_beside=first.id)])
+        return new_id
+    [new_id] = commitments.record(store, [prepared])
+    return new_id
+
+
+async def commit(request: Request) -> Response:
+    review, packet = _review(request), _rep_of(request)
+    form = await _checked_form(request)
+    values = {k: _text(form, k) for k in ("text", "deal_id", "due", "success")}
+    choice = _text(form, "second")  # replace | keep, once asked
+    too_long = [k for k in ("text", "success") if len(form.get(k) or "") > MAX_FIELD]
+    if too_long:  # refused whole, never cut short without a word
+        long = {k: f"Keep it to {MAX_FIELD:,} characters: one sentence." for k in too_long}
+        return review.rep_page(packet, status=400, errors=long, form=values)
+    if review.notice:
+        return review.rep_page(packet, status=503, errors={"text": review.notice}, form=values)
+    prepared, errors = _prepared(review, packet, values)
+    if prepared is None:
+        return review.rep_page(packet, status=400, errors=errors, form=values)
+    made_here = [c for c in review.current(packet).values() if c.made_on == review.review_date]
+    first = made_here[-1] if made_here else None
+    if first is not None and choice not in ("replace", "keep"):
+        # one commitment per 1:1 is the rule: a second one is asked about, not slipped in
+        return review.rep_page(packet, status=409, form=values, second_of=first)
+    try:
+        new_id = _save(review, prepared, first, choice)
+    except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
+        errors = {"text": _store_problem(exc)}
+        return review.rep_page(packet, status=503, errors=errors, form=values)
+    review.load()  # the page shows what the store now holds
+    return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
+
+
+async def followup(request: Request) -> Response:
+    review, packet = _review(request), _rep_of(request)
+    form = await _checked_form(request)
+    assert review.source is not None and review.review_date is not None
+    commitment_id = parse_id(request.path_params["commitment"])
+    if commitment_id is None or commitment_id not in review.current(packet):
+        raise Refusal(404, "No such commitment for this rep.")
+    field_name = f"followup-{commitment_id}"
+    if review.notice:
+        return review.rep_page(packet, status=503, errors={field_name: review.notice})
+    try:
+        commitments.follow_up(
+            review.source.store,
+            commitment_id,
+            status=_text(form, "status"),
+            note=_text(form, "note") or None,
+            as_of=review.review_date,
+            worked={"yes": True, "no": False}.get(_text(form, "worked")),
+        )
+    except UsageError as exc:
+        return review.rep_page(packet, status=400, errors={field_name: exc.message})
+    except LeadprepError as exc:
+        return review.rep_page(packet, status=503, errors={field_name: _store_problem(exc)})
+    review.load()  # the kept rate and Deliver reflect it
+    return _redirect(request, f"/rep/{quote(packet.slug)}#c{commitment_id}")
+
+
+async def _refusal_page(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return HTMLResponse(exc.detail, status_code=404)
+    return _refused(exc.status_code, exc.detail)
+
+
+ROUTES = [
+    Route("/", index_page),
+    Route("/rep/{slug}", rep_page),
+    Route("/rep/{slug}/commit", commit, methods=["POST"]),
+    Route("/rep/{slug}/followup/{commitment}", followup, methods=["POST"]),
+]
+
+
+def create_app(review: ReviewApp) -> Starlette:
+    """The ASGI app serving ``review``; its lifespan opens the review source and loads the last
+    review, unless the CLI opened it already (and reported any error before binding)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if review.source is not None:
+            yield
+            return
+        with review.open_source() as source:
+            review.start(source)
+            yield
+
     # Only this machine's names: a web page elsewhere cannot rebind its own domain to 127.0.0.1
     # and read the sheets. With an access token (off loopback) the token is what protects.
     own = {"127.0.0.1", "localhost", "[::1]", "::1", review.host, f"[{review.host}]"}
-    hosts = ["*"] if review.access_token else sorted(own)
     app = Starlette(
-        routes=routes,
+        routes=ROUTES,
         lifespan=lifespan,
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
-            Middleware(BaseHTTPMiddleware, dispatch=access),
+            Middleware(
+                TrustedHostMiddleware, allowed_hosts=["*"] if review.access_token else sorted(own)
+            ),
+            Middleware(AccessMiddleware),
         ],
+        exception_handlers={HTTPException: _refusal_page},
     )
-
+    app.state.review = review
     return app
 
 

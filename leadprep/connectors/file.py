@@ -595,6 +595,28 @@ def _owner(fields: dict[str, Any], reading: Reading, errors: _Errors) -> Rep | N
     return Rep(id=email, name=shown, email=email)
 
 
+def _amount_currency(
+    amount_text: Any, currency: str | None, reading: Reading, errors: _Errors
+) -> str | None:
+    """The currency an amount is in: the one its text writes (``€48.000``), which must agree
+    with the currency column; else the column's. A disagreement is a field error."""
+    if blank(amount_text):
+        return currency
+    written = amount_currency(amount_text, (currency or reading.currency).upper())
+    if written is None:
+        errors.messages.append(
+            f"amount {str(amount_text)[:40]!r}: its currency cannot be told; add a currency "
+            "column, or set crm.file.currency to the code the file's amounts are in"
+        )
+        return currency
+    if currency and written != currency.upper():
+        errors.messages.append(
+            f"amount {str(amount_text)[:40]!r} is in {written} but currency says {currency}"
+        )
+        return currency
+    return written
+
+
 def parse_record(fields: dict[str, Any], reading: Reading) -> Deal:
     """One record as a Deal; raises FieldError naming every bad field."""
     if "__error__" in fields:
@@ -621,20 +643,7 @@ def parse_record(fields: dict[str, Any], reading: Reading) -> Deal:
     elif info is not None and info.closed and blank(fields.get("is_closed")):
         is_closed, is_won = True, info.won
     amount_text = fields.get("amount")
-    currency = _text(fields.get("currency"))
-    if not blank(amount_text):
-        written = amount_currency(amount_text, (currency or reading.currency).upper())
-        if written is None:
-            errors.messages.append(
-                f"amount {str(amount_text)[:40]!r}: its currency cannot be told; add a currency "
-                "column, or set crm.file.currency to the code the file's amounts are in"
-            )
-        elif currency and written != currency.upper():
-            errors.messages.append(
-                f"amount {str(amount_text)[:40]!r} is in {written} but currency says {currency}"
-            )
-        else:
-            currency = written
+    currency = _amount_currency(amount_text, _text(fields.get("currency")), reading, errors)
     amount = errors(
         parse_amount, "amount", amount_text, reading.amounts.decimal_mark, reading.amounts.confident
     )

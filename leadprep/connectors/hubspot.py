@@ -294,6 +294,22 @@ def contact_role(labels: list[str], role_labels: dict[str, str]) -> str | None:
     return labels[0] if labels else None
 
 
+def _changes(
+    history: dict[str, list[dict[str, Any]]], stages: dict[str, StageInfo], tz: Any
+) -> list[Change]:
+    """The close date, amount and stage changes in a deal's property history."""
+
+    def stage_label(value: Any) -> str | None:
+        found = stages.get(str(value)) if value is not None else None
+        return found.name if found else (str(value) if value else None)
+
+    return [
+        *parse_history(history.get("closedate", []), CLOSE_DATE, lambda v: parse_day(v, tz)),
+        *parse_history(history.get("amount", []), AMOUNT, read_amount),
+        *parse_history(history.get("dealstage", []), STAGE, stage_label),
+    ]
+
+
 def parse_deal(
     record: dict[str, Any],
     *,
@@ -314,16 +330,7 @@ def parse_deal(
     )
     history = history or {}
     tz = portal.timezone
-
-    def stage_label(value: Any) -> str | None:
-        found = stages.get(str(value)) if value is not None else None
-        return found.name if found else (str(value) if value else None)
-
-    changes = [
-        *parse_history(history.get("closedate", []), CLOSE_DATE, lambda v: parse_day(v, tz)),
-        *parse_history(history.get("amount", []), AMOUNT, read_amount),
-        *parse_history(history.get("dealstage", []), STAGE, stage_label),
-    ]
+    changes = _changes(history, stages, tz)
     next_step_history = sorted(
         (
             read_timestamp(e.get("timestamp"))
