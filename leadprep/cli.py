@@ -86,6 +86,15 @@ def _setup_logging(verbose: bool) -> None:
     root.propagate = False
 
 
+# How the CLI names the inputs an error asks for (the review page names them its own way).
+CLI_TERMS = {
+    "rep": '--rep EMAIL (e.g. leadprep commit --rep alex@example.com "Open every call with the '
+    "buyer's goal\")",
+    "worked": "--worked or --did-not-work",
+    "as_of": "--as-of YYYY-MM-DD",
+}
+
+
 @contextmanager
 def _errors(verbose: bool) -> Iterator[None]:
     """The one safety net: LeadprepErrors become a few human lines and their exit code; anything
@@ -97,7 +106,7 @@ def _errors(verbose: bool) -> Iterator[None]:
         if verbose:
             log.debug("traceback", exc_info=True)
         err.print(
-            f"[bold red]error:[/] {escape(redact(str(exc)))}",
+            f"[bold red]error:[/] {escape(redact(str(exc.in_terms(CLI_TERMS))))}",
             markup=True,
             soft_wrap=True,
             highlight=False,
@@ -646,8 +655,7 @@ def review(
         shown = f"[{host}]" if ":" in host else host
         code = review_app.launch_code
         url = f"http://{shown}:{port}/" + (f"?code={quote(code)}" if token and code else "")
-        with listening, open_source() as source:
-            review_app.start(source)
+        with listening, review_app.opened() as source:
             if source.demo:
                 out.print("Demo team: what you record lives in memory until you stop the review.")
             base = f"http://{shown}:{port}/"

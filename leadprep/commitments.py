@@ -133,8 +133,7 @@ def prepare(
             rep_email = None
         if rep_email is None:
             raise UsageError(
-                "A commitment that names no deal needs the rep: --rep EMAIL "
-                '(e.g. leadprep commit --rep alex@example.com "Open every call with the buyer\'s goal").'
+                "A commitment that names no deal needs the rep: {rep}.", inputs={"rep": "the rep"}
             )
         new = NewCommitment(None, None, rep_email, text, due, as_of, success)
         return Prepared(new, tuple(warnings), hint)
@@ -149,7 +148,10 @@ def prepare(
     _, deal = found
     rep_email = (rep or deal.owner.email).strip().lower()
     if not rep_email or "@" not in rep_email:
-        raise UsageError(f"Deal {deal_id} has no rep email on record; pass --rep EMAIL.")
+        raise UsageError(
+            f"Deal {deal_id} has no rep email on record; give the rep: {{rep}}.",
+            inputs={"rep": "the rep"},
+        )
     new = NewCommitment(deal_id, deal.name, rep_email, text, due, as_of, success)
     return Prepared(new, tuple(warnings), hint)
 
@@ -228,8 +230,9 @@ def follow_up(
         raise UsageError(f"A follow-up is one of {', '.join(FOLLOW_UP_STATUSES)}.")
     if worked is not None and status == "missed":
         raise UsageError(
-            "A missed commitment cannot have worked or not: say --worked or --did-not-work only "
-            "for one kept (or partly kept)."
+            "A missed commitment cannot have worked or not: say {worked} only for one kept (or "
+            "partly kept).",
+            inputs={"worked": "whether it worked"},
         )
     # SQLite ids are 64-bit: a longer number cannot be one, and SQLite would refuse to look.
     current = store.commitments.get(commitment_id) if 0 < commitment_id < 2**63 else None
@@ -241,7 +244,8 @@ def follow_up(
         raise UsageError(
             f"Commitment #{commitment_id} was made on {current.made_on.isoformat()}; a follow-up "
             f"dated {as_of.isoformat()} comes before it.",
-            hint="Give the date of the review where it was discussed: --as-of YYYY-MM-DD.",
+            hint="Give the date of the review where it was discussed: {as_of}.",
+            inputs={"as_of": "its date"},
         )
     warning = None
     if current.status != "open":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+
 EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_USAGE = 2
@@ -17,10 +20,29 @@ class LeadprepError(Exception):
 
     exit_code = EXIT_USAGE
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+    def __init__(
+        self, message: str, *, hint: str | None = None, inputs: Mapping[str, str] | None = None
+    ) -> None:
+        """``inputs``: the inputs the message and hint name as ``{key}``, each with the plain
+        words it reads as anywhere; the CLI and the review page say them in their own terms
+        (a flag, a field) with :meth:`in_terms`."""
+        self.inputs = dict(inputs or {})
+        self._template = (message, hint)
+        self.message, self.hint = self._said(self.inputs)
+        super().__init__(self.message)
+
+    def _said(self, terms: Mapping[str, str]) -> tuple[str, str | None]:
+        message, hint = self._template
+        if not self.inputs:
+            return message, hint
+        words = {key: terms.get(key, plain) for key, plain in self.inputs.items()}
+        return message.format(**words), hint.format(**words) if hint else None
+
+    def in_terms(self, terms: Mapping[str, str]) -> LeadprepError:
+        """The same error, its inputs named as ``terms`` says (``{"rep": "--rep EMAIL"}``)."""
+        said = copy.copy(self)
+        said.message, said.hint = self._said(terms)
+        return said
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  → {self.hint}"

@@ -18,8 +18,8 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -80,6 +80,21 @@ class ReviewApp:
     packets: list[Packet] = field(default_factory=list)
 
     # --- data -------------------------------------------------------------------------------------
+
+    @contextmanager
+    def opened(self) -> Iterator[ReviewSource]:
+        """Open the review's source and serve its last review, until the block ends: the one way
+        the source is opened (the CLI does it before it binds, so a bad config or an empty store
+        is said before any browser opens; the app's lifespan otherwise)."""
+        if self.source is not None:
+            yield self.source
+            return
+        with self.open_source() as source:
+            self.start(source)
+            try:
+                yield source
+            finally:
+                self.source = None
 
     def start(self, source: ReviewSource) -> None:
         """Serve ``source``'s last review (called on the thread that opened its store)."""
@@ -316,7 +331,7 @@ def _prepared(
     try:
         due = commitments.parse_due(values["due"] or None)
     except UsageError as exc:
-        errors["due"] = exc.message
+        errors["due"] = _said(exc)
     deal_id = values["deal_id"] or None
     if deal_id is not None and deal_id not in {d.deal.id for d in packet.deals}:
         errors["deal_id"] = "Choose one of this rep's deals, or no specific deal."
@@ -335,7 +350,7 @@ def _prepared(
             success=values["success"] or None,
         ), {}
     except UsageError as exc:
-        return None, {"text": exc.message}
+        return None, {"text": _said(exc)}
 
 
 def _save(
@@ -401,7 +416,7 @@ async def followup(request: Request) -> Response:
             worked={"yes": True, "no": False}.get(_text(form, "worked")),
         )
     except UsageError as exc:
-        return review.rep_page(packet, status=400, errors={field_name: exc.message})
+        return review.rep_page(packet, status=400, errors={field_name: _said(exc)})
     except LeadprepError as exc:
         return review.rep_page(packet, status=503, errors={field_name: _store_problem(exc)})
     review.load()  # the kept rate and Deliver reflect it
@@ -429,11 +444,7 @@ def create_app(review: ReviewApp) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if review.source is not None:
-            yield
-            return
-        with review.open_source() as source:
-            review.start(source)
+        with review.opened():
             yield
 
     # Only this machine's names: a web page elsewhere cannot rebind its own domain to 127.0.0.1
@@ -470,6 +481,19 @@ def _refused(status: int, why: str) -> Response:
         status_code=status,
         headers=_SECURITY_HEADERS,
     )
+
+
+# How the page names the inputs an error asks for (the CLI says its flags).
+PAGE_TERMS = {
+    "rep": "the rep",
+    "worked": "whether it worked (yes or no)",
+    "as_of": "the review date",
+}
+
+
+def _said(exc: LeadprepError) -> str:
+    """An error's message as the page says it: its inputs named as the page's fields."""
+    return exc.in_terms(PAGE_TERMS).message
 
 
 def _store_problem(exc: LeadprepError) -> str:

@@ -450,3 +450,29 @@ def test_partly_counts_half_in_the_kept_rate(reviewed, tmp_path):
 def test_the_commands_on_the_sheet_name_the_config_so_they_work_from_any_folder(reviewed, tmp_path):
     html = (tmp_path / "w1" / "alex-morgan.html").read_text()
     assert f"-c {reviewed.resolve()}" in html
+
+
+def test_the_cli_and_the_review_page_each_name_an_errors_inputs_in_their_own_terms(tmp_path):
+    from leadprep.cli import CLI_TERMS
+    from leadprep.commitments import follow_up
+    from leadprep.errors import UsageError
+    from leadprep.review import _said
+
+    with Store.open(tmp_path / "state.db") as store:
+        [cid] = store.commitments.add(
+            [NewCommitment("D-1", "Acme", "a@x.co", "Call Ana by Friday", None, TODAY)]
+        )
+        with pytest.raises(UsageError) as missed:
+            follow_up(store, cid, status="missed", note=None, as_of=TODAY, worked=True)
+        with pytest.raises(UsageError) as early:
+            follow_up(store, cid, status="kept", note=None, as_of=TODAY - timedelta(days=7))
+    assert "say --worked or --did-not-work only for one kept" in str(
+        missed.value.in_terms(CLI_TERMS)
+    )
+    assert _said(missed.value) == (
+        "A missed commitment cannot have worked or not: say whether it worked (yes or no) only "
+        "for one kept (or partly kept)."
+    )
+    assert "--as-of YYYY-MM-DD" in str(early.value.in_terms(CLI_TERMS))
+    assert "--" not in str(early.value.in_terms({"as_of": "the review date"}))
+    assert "{" not in str(missed.value) and "{" not in str(early.value)  # plain words by default

@@ -1,4 +1,7 @@
-"""Replays recorded HubSpot traffic (vcrpy, no network): parsing of real-shaped responses."""
+"""Replays recorded HubSpot traffic (vcrpy, no network). The cassette was recorded against the
+project's own fake (tests/fakes/hubspot_server.py, built from the documented shapes and the
+public SDK's test fixtures in shared/reference), not against a live portal: it pins the
+requests leadprep makes and its parsing of those shapes, not HubSpot's behaviour."""
 
 from datetime import date
 from pathlib import Path

@@ -1,4 +1,7 @@
-"""Replays a recorded Salesforce password login and pull (vcrpy, no network)."""
+"""Replays a recorded Salesforce password login and pull (vcrpy, no network). The cassette was
+recorded against the project's own fake (tests/fakes/salesforce_server.py, built from the
+documented shapes), not a live org: it pins leadprep's requests and parsing, not Salesforce's
+behaviour."""
 
 from datetime import date
 from pathlib import Path
