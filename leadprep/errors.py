@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 
 EXIT_OK = 0
@@ -40,7 +39,12 @@ class LeadprepError(Exception):
 
     def in_terms(self, terms: Mapping[str, str]) -> LeadprepError:
         """The same error, its inputs named as ``terms`` says (``{"rep": "--rep EMAIL"}``)."""
-        said = copy.copy(self)
+        if not self.inputs:
+            return self
+        # not copy.copy: it would call a subclass's own __init__ with the message alone
+        said = type(self).__new__(type(self))
+        said.__dict__.update(self.__dict__)
+        said.args = self.args
         said.message, said.hint = self._said(terms)
         return said
 

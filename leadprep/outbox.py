@@ -19,7 +19,9 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from leadprep.config import Config
 from leadprep.model import Delivery, review_week
+from leadprep.packets import Packet
 from leadprep.render import atomic_write
 from leadprep.store import Store
 
@@ -71,6 +73,40 @@ class Transport(Protocol):
     def scope(self, delivery: Delivery) -> str: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sending:
+    """One review's delivery, as every channel gets it: the prepared sheets and how to send."""
+
+    config: Config
+    store: Store
+    packets: list[Packet]
+    files: list[Path]  # what prep wrote (sheets to attach)
+    as_of: date
+    out_dir: Path
+    dry_run: bool = False
+    force: bool = False
+    progress: Callable[[Outcome], None] | None = None
+
+
+class Channel(Protocol):
+    """A way of delivering the sheets (email, chat), registered with ``@channel``: ``send``
+    composes its messages and delivers them through :func:`deliver`."""
+
+    def configured(self, config: Config) -> bool:
+        """Whether the config asks for this channel (even if a secret is not set yet)."""
+        ...
+
+    def check(self, config: Config) -> None:
+        """Before anything is prepared: raise ConfigError for what sending would lack."""
+        ...
+
+    def formats(self, config: Config, pdf: bool) -> set[str]:
+        """The files this channel needs prep to write (``pdf``: PDFs can be made here)."""
+        ...
+
+    def send(self, sending: Sending) -> SendReport: ...
 
 
 @dataclass

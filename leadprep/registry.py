@@ -69,8 +69,15 @@ class Registry:
         self._entries.pop(kind, None)
 
     def entries(self) -> dict[str, Entry]:
+        """Every kind: the built-in ones in the order of ``builtin`` (whichever module happened
+        to be imported first), then the others in the order they registered."""
         self._load()
-        return dict(self._entries)
+        order = {module: i for i, module in enumerate(self.builtin)}
+        ranked = sorted(
+            self._entries.values(),
+            key=lambda e: order.get(getattr(e.factory, "__module__", ""), len(order)),
+        )
+        return {e.kind: e for e in ranked}
 
     def get(self, kind: str) -> Entry | None:
         return self.entries().get(kind)
@@ -92,7 +99,7 @@ SOURCES = Registry(
         "leadprep.connectors.demo",
     ),
 )
-CHANNELS = Registry("channel", ("leadprep.mail.smtp", "leadprep.chat.webhook"))
+CHANNELS = Registry("channel", ("leadprep.mail.channel", "leadprep.chat.channel"))
 
 connector = SOURCES.register
 channel = CHANNELS.register

@@ -124,7 +124,7 @@ def test_smtp_password_in_clear_to_another_host_is_warned_about(tmp_path, monkey
     assert "FAIL email" in doctor.stdout and "unencrypted" in doctor.stdout
     # and send says so before it logs in (no connection is made here: the sender is a stub)
     from leadprep.config import load_config
-    from leadprep.send import send_email
+    from leadprep.mail import send_email
     from leadprep.store import Store
 
     class NoSender:

@@ -15,10 +15,9 @@ from pydantic import Field
 from leadprep.config import ConfigError, parse_config
 from leadprep.connectors import Check, FetchResult, connector_for
 from leadprep.model import Delivery
-from leadprep.outbox import Delivered, Handover, deliver
+from leadprep.outbox import Delivered, Handover, Sending, SendReport, deliver
 from leadprep.registry import CHANNELS, SOURCES, channel, connector
 from leadprep.settings import Section
-from leadprep.store import Store
 from tests.helpers import cli, make_deal, write_config
 
 
@@ -80,39 +79,61 @@ def test_the_built_in_kinds_declare_themselves():
     assert list(kinds) == ["hubspot", "salesforce", "file", "demo"]
     assert kinds["hubspot"].can("api") and kinds["salesforce"].can("api")
     assert kinds["demo"].settings is None and kinds["demo"].can("demo")
-    assert set(CHANNELS.entries()) == {"email", "slack", "teams"}
+    assert list(CHANNELS.entries()) == ["email", "chat"]
+    assert CHANNELS.get("chat").can("slack") and CHANNELS.get("chat").can("teams")
 
 
-def test_a_registered_channel_carries_outbox_messages(tmp_path: Path):
-    @channel("pager", capabilities={"chat"})
+def test_a_registered_channel_delivers_the_sheets_through_send(tmp_path: Path):
+    """A pager channel in a dozen lines: `leadprep send` prepares the review, and the channel's
+    messages go through the outbox (once a week: a second send sends nothing)."""
+    pages: list[str] = []
+
     class PagerTransport:
-        def __init__(self) -> None:
-            self.sent: list[str] = []
-
         def scope(self, delivery: Delivery) -> str:
             return "pager"
 
         def send(self, delivery: Delivery, payload: bytes) -> Handover:
-            self.sent.append(payload.decode())
+            pages.append(payload.decode())
             return Delivered()
 
         def close(self) -> None:
             pass
 
-    try:
-        from leadprep.chat import ChatMessage
+    @channel("pager", capabilities={"chat"})
+    class PagerChannel:
+        def configured(self, config: object) -> bool:
+            return True
 
-        pager = CHANNELS.get("pager").factory()
-        with Store.open(tmp_path / "state.db") as store:
-            report = deliver(
-                store,
-                [ChatMessage("pager", "dana@example.com", {"text": "3 deals need you"})],
-                lambda: pager,
-                out_dir=tmp_path,
-                as_of=date(2026, 11, 30),
+        def check(self, config: object) -> None:
+            pass
+
+        def formats(self, config: object, pdf: bool) -> set[str]:
+            return set()
+
+        def send(self, sending: Sending) -> SendReport:
+            from leadprep.chat import ChatMessage
+
+            messages = [
+                ChatMessage(
+                    "pager", p.rep.email, {"text": f"{p.rep.name}: {len(p.flagged)} flagged"}
+                )
+                for p in sending.packets
+            ]
+            return deliver(
+                sending.store,
+                messages,
+                PagerTransport,
+                out_dir=sending.out_dir,
+                as_of=sending.as_of,
                 kinds=["pager"],
             )
-        assert [o.status for o in report.outcomes] == ["sent"]
-        assert pager.sent == ['{"text": "3 deals need you"}']
+
+    try:
+        config = write_config(tmp_path / "l.yaml", "state: {path: s.db}\n")  # the demo pipeline
+        first = cli("send", "-c", config, "-o", tmp_path / "out", "--as-of", "2026-11-30")
+        assert first.exit_code == 0, first.output + first.stderr
+        assert len(pages) == 4 and any("Priya Shah" in page for page in pages)
+        again = cli("send", "-c", config, "-o", tmp_path / "out", "--as-of", "2026-11-30")
+        assert again.exit_code == 0 and len(pages) == 4  # once a week
     finally:
         CHANNELS.unregister("pager")

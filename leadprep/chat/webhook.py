@@ -17,15 +17,12 @@ from leadprep.errors import ChannelUnavailableError, LeadprepError
 from leadprep.http import Fail, Ok, Retry, Usage, Verdict, parse_retry_after, with_retries
 from leadprep.model import Delivery
 from leadprep.outbox import Delivered, Handover, Refused, Unreachable
-from leadprep.registry import channel
 
 _ERROR_CODE = re.compile(r"[a-z_]{1,40}")  # Slack's error answers: invalid_payload, no_service
 
 MAX_WAIT = 60.0  # a Retry-After longer than this is cut short (the next run retries)
 
 
-@channel("slack", settings=ChatSettings, capabilities={"chat"})
-@channel("teams", settings=ChatSettings, capabilities={"chat"})
 class WebhookTransport:
     """Posts stored chat messages to their team's webhook (``urls``: (kind, manager) -> URL)."""
 

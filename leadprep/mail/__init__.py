@@ -3,7 +3,8 @@ plain text, attachments) and the SMTP transport (:mod:`~leadprep.mail.smtp`). Th
 email and chat go through is :mod:`leadprep.outbox`; the job behind ``send`` and ``schedule``
 is :mod:`leadprep.send`."""
 
+from leadprep.mail.channel import EmailChannel, send_email
 from leadprep.mail.compose import Outgoing, compose
 from leadprep.mail.smtp import SMTPSender
 
-__all__ = ["Outgoing", "SMTPSender", "compose"]
+__all__ = ["EmailChannel", "Outgoing", "SMTPSender", "compose", "send_email"]

@@ -12,10 +12,8 @@ from email.parser import BytesParser
 from leadprep.config import EmailSettings
 from leadprep.model import Delivery
 from leadprep.outbox import Delivered, Handover, Refused, Unreachable
-from leadprep.registry import channel
 
 
-@channel("email", settings=EmailSettings, capabilities={"email"})
 class SMTPSender:
     """One SMTP connection for a batch of messages; opened on first use."""
 
