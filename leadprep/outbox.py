@@ -227,6 +227,26 @@ def deliver(
     return report
 
 
+def deliver_for(
+    sending: Sending,
+    outgoing: Sequence[Message],
+    transport: Callable[[], Transport],
+    kinds: Iterable[str],
+) -> SendReport:
+    """:func:`deliver` for one channel's messages in a send (its own delivery ``kinds``)."""
+    return deliver(
+        sending.store,
+        outgoing,
+        transport,
+        out_dir=sending.out_dir,
+        as_of=sending.as_of,
+        dry_run=sending.dry_run,
+        force=sending.force,
+        progress=sending.progress,
+        kinds=kinds,
+    )
+
+
 def _send_one(delivery: Delivery, transport: Transport) -> Handover:
     path = Path(delivery.eml_path)
     try:

@@ -184,17 +184,16 @@ def test_the_rollup_counts_held_1on1s_outcomes_and_money_as_worked_out_by_hand(d
     assert "won $" not in lee and "pulled into" not in lee
 
 
+def history(folder: Path, form: str) -> str:
+    """``leadprep history`` at the fourth review, in ``form``."""
+    as_of = REVIEWS[-1].isoformat()
+    result = cli("history", "-c", folder / "leadprep.yaml", "--as-of", as_of, "--format", form)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 def test_history_carries_the_same_numbers_with_stable_names(director):
-    result = cli(
-        "history",
-        "-c",
-        director / "leadprep.yaml",
-        "--as-of",
-        REVIEWS[-1].isoformat(),
-        "--format",
-        "json",
-    )
-    rows = json.loads(result.stdout)
+    rows = json.loads(history(director, "json"))
     dana_reps = {"alex@example.com", "sam@example.com"}
     totals: dict[str, int] = {}
     for row in rows:
@@ -212,21 +211,7 @@ def test_history_carries_the_same_numbers_with_stable_names(director):
     assert [r["followups_kept"] for r in sam] == [0, 1, 0, 0]
     assert [r["followups_missed"] for r in sam] == [0, 0, 1, 0]
     assert [r["agreed"] for r in sam] == [True, True, True, False]
-    table = list(
-        csv.DictReader(
-            io.StringIO(
-                cli(
-                    "history",
-                    "-c",
-                    director / "leadprep.yaml",
-                    "--as-of",
-                    REVIEWS[-1].isoformat(),
-                    "--format",
-                    "csv",
-                ).stdout
-            )
-        )
-    )
+    table = list(csv.DictReader(io.StringIO(history(director, "csv"))))
     assert {"followups_kept", "followups_partly", "followups_missed", "agreed"} <= set(table[0])
 
 

@@ -131,10 +131,11 @@ def test_smtp_password_in_clear_to_another_host_is_warned_about(tmp_path, monkey
         def close(self):
             pass
 
+    from leadprep.outbox import Sending
+
     with Store.memory() as store:
-        report = send_email(
-            load_config(config), store, [], out_dir=tmp_path, as_of=TODAY, transport=NoSender
-        )
+        sending = Sending(load_config(config), store, [], [], TODAY, tmp_path)
+        report = send_email(sending, [], transport=NoSender)
     assert any("unencrypted" in note for note in report.notes)
 
 

@@ -4,16 +4,12 @@ posted to the team's webhook through the outbox."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
-from pathlib import Path
 
 from leadprep.chat.messages import KINDS, compose_chat, webhook_urls
 from leadprep.chat.webhook import WebhookTransport
 from leadprep.config import ChatSettings, Config
-from leadprep.outbox import Outcome, Sending, SendReport, Transport, deliver
-from leadprep.packets import Packet
+from leadprep.outbox import Sending, SendReport, Transport, deliver_for
 from leadprep.registry import channel
-from leadprep.store import Store
 
 
 @channel("chat", settings=ChatSettings, capabilities={"slack", "teams"})
@@ -32,50 +28,21 @@ class ChatChannel:
     def send(self, sending: Sending) -> SendReport:
         if not sending.config.has_chat:
             return SendReport()
-        return send_chat(
-            sending.config,
-            sending.store,
-            sending.packets,
-            out_dir=sending.out_dir,
-            as_of=sending.as_of,
-            dry_run=sending.dry_run,
-            force=sending.force,
-            progress=sending.progress,
-        )
+        return send_chat(sending)
 
 
-def send_chat(
-    config: Config,
-    store: Store,
-    packets: list[Packet],
-    *,
-    out_dir: Path,
-    as_of: date,
-    dry_run: bool = False,
-    force: bool = False,
-    transport: Callable[[], Transport] | None = None,
-    progress: Callable[[Outcome], None] | None = None,
-) -> SendReport:
+def send_chat(sending: Sending, transport: Callable[[], Transport] | None = None) -> SendReport:
     """The chat part of a send: one message per manager and service, through the outbox."""
-    messages, notes = compose_chat(config, packets, as_of)
+    config, packets = sending.config, sending.packets
+    messages, notes = compose_chat(config, packets, sending.as_of)
     managers = sorted(
         {t.manager.email for t in config.teams} | {p.manager.email for p in packets if p.manager}
     )
-    report = deliver(
-        store,
-        messages,
-        transport
-        or (
-            lambda: WebhookTransport(
-                webhook_urls(config, managers), policy=(config.chat or ChatSettings()).retry
-            )
-        ),
-        out_dir=out_dir,
-        as_of=as_of,
-        dry_run=dry_run,
-        force=force,
-        progress=progress,
-        kinds=KINDS,
-    )
+
+    def webhooks() -> Transport:
+        policy = (config.chat or ChatSettings()).retry
+        return WebhookTransport(webhook_urls(config, managers), policy=policy)
+
+    report = deliver_for(sending, messages, transport or webhooks, KINDS)
     report.notes = notes + report.notes
     return report

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
-from pathlib import Path
 
 from leadprep.config import Config, EmailSettings
 from leadprep.errors import ConfigError
 from leadprep.mail.compose import Outgoing, compose
 from leadprep.mail.smtp import SMTPSender
-from leadprep.outbox import Outcome, Sending, SendReport, Transport, deliver
+from leadprep.outbox import Sending, SendReport, Transport, deliver_for
 from leadprep.registry import channel
 from leadprep.render import Renderer
-from leadprep.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +36,18 @@ class EmailChannel:
         outgoing, notes = compose(
             config, sending.packets, sending.as_of, Renderer(config), sending.files
         )
-        report = send_email(
-            config,
-            sending.store,
-            outgoing,
-            out_dir=sending.out_dir,
-            as_of=sending.as_of,
-            dry_run=sending.dry_run,
-            force=sending.force,
-            progress=sending.progress,
-        )
+        report = send_email(sending, outgoing)
         report.notes = notes + report.notes
         return report
 
 
 def send_email(
-    config: Config,
-    store: Store,
+    sending: Sending,
     outgoing: list[Outgoing],
-    *,
-    out_dir: Path,
-    as_of: date,
-    dry_run: bool = False,
-    force: bool = False,
     transport: Callable[[], Transport] | None = None,
-    progress: Callable[[Outcome], None] | None = None,
 ) -> SendReport:
     """The email part of a send: checks the SMTP settings, then the outbox delivers over SMTP."""
+    config, dry_run = sending.config, sending.dry_run
     settings = config.email
     if settings is None:
         raise ConfigError(
@@ -76,16 +58,8 @@ def send_email(
     warning = settings.smtp.cleartext_warning()
     if warning and not dry_run:
         log.warning("%s", warning)
-    report = deliver(
-        store,
-        outgoing,
-        transport or (lambda: SMTPSender(settings)),
-        out_dir=out_dir,
-        as_of=as_of,
-        dry_run=dry_run,
-        force=force,
-        progress=progress,
-        kinds=("manager", "rep"),
+    report = deliver_for(
+        sending, outgoing, transport or (lambda: SMTPSender(settings)), ("manager", "rep")
     )
     if warning and not dry_run:
         report.notes.insert(0, warning)
