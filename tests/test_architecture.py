@@ -65,3 +65,16 @@ def _functions() -> list[tuple[str, str, int]]:
 def test_no_function_is_over_80_lines(limit):
     long = [f"{path}: {name} ({n} lines)" for path, name, n in _functions() if n > limit]
     assert long == []
+
+
+def test_config_imports_no_connector_and_delivery_nothing_from_connectors():
+    from tests.import_graph import graph
+
+    edges = graph()
+    assert not [m for m in edges["leadprep.config"] if m.startswith("leadprep.connectors")]
+    delivery = [
+        m for m in edges if m.startswith(("leadprep.mail", "leadprep.chat", "leadprep.outbox"))
+    ]
+    assert delivery, "the delivery modules moved: update this test"
+    for module in delivery:
+        assert not [m for m in edges[module] if m.startswith("leadprep.connectors")], module
