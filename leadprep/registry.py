@@ -7,12 +7,15 @@ declare themselves, each in its own module:
 The config's ``crm`` section is generated from the sources registered here (as the ``signals``
 section is from the signals'), so adding a CRM is one module plus its tests: nothing in
 ``config.py`` names a connector, and ``config.py`` imports none. The built-in modules are loaded
-by name the first time the registry is read; a test (or a plugin) registers its own the same way.
+the first time the registry is read (for sources, every module of ``leadprep.connectors``, so a
+new CRM is found without being listed anywhere); a test or a plugin registers its own the same
+way.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,9 +43,10 @@ class Entry:
 class Registry:
     """The kinds of one role (sources or channels), by name, in registration order."""
 
-    def __init__(self, role: str, builtin: tuple[str, ...]) -> None:
+    def __init__(self, role: str, builtin: tuple[str, ...], package: str | None = None) -> None:
         self.role = role
-        self.builtin = builtin  # modules that register the built-in kinds when imported
+        self.builtin = builtin  # modules that register the built-in kinds, in the order listed
+        self.package = package  # every module in it is loaded too: a new one needs no listing
         self._entries: dict[str, Entry] = {}
         self._loaded = False
 
@@ -88,6 +92,10 @@ class Registry:
         self._loaded = True  # first: a built-in module may read the registry while loading
         for module in self.builtin:
             importlib.import_module(module)
+        if self.package is not None:
+            found = importlib.import_module(self.package)
+            for info in pkgutil.iter_modules(found.__path__, f"{self.package}."):
+                importlib.import_module(info.name)
 
 
 SOURCES = Registry(
@@ -98,6 +106,7 @@ SOURCES = Registry(
         "leadprep.connectors.file",
         "leadprep.connectors.demo",
     ),
+    package="leadprep.connectors",  # a new connector module there registers itself
 )
 CHANNELS = Registry("channel", ("leadprep.mail.channel", "leadprep.chat.channel"))
 

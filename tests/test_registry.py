@@ -16,7 +16,7 @@ from leadprep.config import ConfigError, parse_config
 from leadprep.connectors import Check, FetchResult, connector_for
 from leadprep.model import Delivery
 from leadprep.outbox import Delivered, Handover, Sending, SendReport, deliver
-from leadprep.registry import CHANNELS, SOURCES, channel, connector
+from leadprep.registry import CHANNELS, SOURCES, Registry, channel, connector
 from leadprep.settings import Section
 from tests.helpers import cli, make_deal, write_config
 
@@ -137,3 +137,21 @@ def test_a_registered_channel_delivers_the_sheets_through_send(tmp_path: Path):
         assert again.exit_code == 0 and len(pages) == 4  # once a week
     finally:
         CHANNELS.unregister("pager")
+
+
+FOUND = Registry("source", (), package="crm_plugins")  # a registry over a package of the test's
+
+
+def test_a_new_module_in_the_package_is_found_without_being_listed(tmp_path, monkeypatch):
+
+    package = tmp_path / "crm_plugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "pipedrive.py").write_text(
+        "from tests.test_registry import FOUND\n"
+        "@FOUND.register('pipedrive', capabilities={'api'})\n"
+        "class PipedriveConnector:\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert list(FOUND.entries()) == ["pipedrive"]
+    assert FOUND.get("pipedrive").can("api")
