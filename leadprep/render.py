@@ -111,11 +111,19 @@ def make_environment(search_path: list[Path]) -> Environment:
         close_date_chart=close_date_chart,
         money_sentence=sentence,
         summed=summed,
-        spark=lambda values, width=96: Markup(sparkline(list(values), width=width)),
+        spark=_spark,
         ratio=lambda value, digits=1: "—" if value is None else f"{value:.{digits}f}",
         share=lambda value: "—" if value is None else f"{round(100 * value)}%",
     )
     return env
+
+
+def _spark(values: Iterable[float | None], width: int = 96, share: bool = False) -> Markup:
+    """A labelled sparkline (first and last value written at its ends): a share on a 0–100%
+    scale (the rollup's kept rate is drawn the same way), a count up to its largest value."""
+    label = (lambda v: f"{round(100 * v)}%") if share else (lambda v: f"{v:g}")
+    drawn = sparkline(list(values), width=width, top=1.0 if share else None, label=label)
+    return Markup(drawn)
 
 
 def _umask() -> int:
