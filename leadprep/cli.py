@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from leadprep.outbox import Outcome
     from leadprep.prep import NoSheet, PrepResult, ReviewSource
-    from leadprep.store import Store
+    from leadprep.store import Store, TaskRow
 
 app = typer.Typer(
     name="leadprep",
@@ -248,6 +248,8 @@ def prep(
         for note in result.notes:
             err.print(f"[yellow]note:[/] {escape(note)}")
         _print_summary(result)
+        if cfg is not None and not uses_demo(cfg, demo):
+            _write_back(cfg)
         missing = result.no_sheet
         if missing is not None:
             err.print(
@@ -518,6 +520,7 @@ def commit(
                 err.print(f"[yellow]warning:[/] #{new_id}: {escape(warning)}")
             if item.hint:
                 err.print(f"[yellow]hint:[/] #{new_id}: {escape(item.hint)}")
+        _write_back_after(config)
 
 
 @app.command()
@@ -553,6 +556,7 @@ def followup(
             err.print(f"[yellow]warning:[/] {escape(warning)}")
         said = {True: ", and it worked", False: ", but it did not work", None: ""}[worked]
         out.print(f"#{done.id} marked {done.status}{said}: {escape(done.text)}")
+        _write_back_after(config)
 
 
 @app.command(name="commitments")
@@ -580,14 +584,20 @@ def list_commitments(
         with store:
             rows = store.commitments.all(rep_email=rep, status=None if show_all else "open")
             names = commitments.rep_names(store, cfg or Config(), {c.rep_email for c in rows})
+            tasks = {t.commitment_id: t for t in store.tasks.all()}
         if format == "json":
-            print(json.dumps([c.to_json(review) for c in rows], indent=2, ensure_ascii=False))
+            listed = [
+                c.to_json(review) | ({"task": _task_json(tasks[c.id])} if c.id in tasks else {})
+                for c in rows
+            ]
+            print(json.dumps(listed, indent=2, ensure_ascii=False))
             return
         table = Table(
             title=f"{'All' if show_all else 'Open'} commitments as of {review.isoformat()}",
             title_justify="left",
         )
-        for column in ("#", "Rep", "Deal", "Commitment", "Made", "Due", "Status"):
+        columns = ["#", "Rep", "Deal", "Commitment", "Made", "Due", "Status"]
+        for column in columns + (["CRM task"] if tasks else []):
             table.add_column(column)
         for c in rows:
             due_text = c.due.isoformat() if c.due else "—"
@@ -607,6 +617,7 @@ def list_commitments(
                 c.made_on.isoformat(),
                 due_text,
                 escape(status),
+                *([escape(_task_state(tasks.get(c.id)))] if tasks else []),
             )
         out.print(table if rows else "No commitments.")
 
@@ -805,6 +816,104 @@ def history(
                 kept,
             )
         out.print(table)
+
+
+def _write_back(cfg: Config, *, quick: bool = False, dry_run: bool = False) -> bool:
+    """Bring the CRM's tasks in step with the commitments, when write-back is on; never raises
+    for the CRM (the tasks wait for the next sync). ``quick``: one try, a short timeout (a
+    commit must not wait on the CRM). Returns whether everything went through."""
+    from datetime import timedelta
+
+    from leadprep.connectors import connector_for
+    from leadprep.store import Store
+    from leadprep.writeback import managers_of, said, sync, writer_of
+
+    section = getattr(cfg.crm, cfg.crm.kind, None)
+    if section is None or not getattr(getattr(section, "write_back", None), "tasks", False):
+        return True
+    if quick:
+        retry = section.retry.model_copy(update={"max_attempts": 1, "timeout": 5.0})
+        section = section.model_copy(update={"retry": retry})
+        cfg = cfg.model_copy(update={"crm": cfg.crm.model_copy(update={cfg.crm.kind: section})})
+    writer = writer_of(connector_for(cfg))
+    if writer is None:
+        return True
+    teams = [(t.manager.name, list(t.reps)) for t in cfg.teams]
+    store = Store.open(cfg.state_path())
+    with store:
+        settle = timedelta(seconds=section.write_back.search_settle)
+        report = sync(store, writer, managers_of(teams), dry_run=dry_run, settle=settle)
+    for line in report.planned:
+        out.print(escape(line))
+    for line in said(report, writer.crm):
+        (err if report.unreachable or report.refused else out).print(escape(line))
+    return not (report.unreachable or report.refused)
+
+
+def _write_back_after(config_path: Path | None) -> None:
+    """After a commitment or a follow-up is recorded: one quick try to write its task (never a
+    wait, never a failure: what does not go now goes with the next prep, send or sync)."""
+    cfg, _ = _load(config_path)
+    if cfg is None:
+        return
+    try:
+        _write_back(cfg, quick=True)
+    except LeadprepError as exc:  # recorded all the same: the task goes with the next sync
+        err.print(
+            f"[yellow]note:[/] the task waits for the next sync: {escape(redact(exc.message))}"
+        )
+
+
+def _task_state(task: TaskRow | None) -> str:
+    """A commitment's task as the commitments table says it."""
+    if task is None:
+        return "—"
+    if task.state == "refused":
+        return f"refused: {task.error}"
+    if task.state == "cancelled":
+        return "deleted (replaced)"
+    if task.remote_id:
+        return f"written ({task.remote_id})"
+    if task.attempted_at:
+        return "sent, answer lost: checked on the next sync"
+    return "queued" + (f" ({task.error})" if task.error else "")
+
+
+def _task_json(task: TaskRow) -> dict[str, object]:
+    return {
+        "state": task.state,
+        "crm": task.crm,
+        "id": task.remote_id,
+        "key": task.key,
+        "error": task.error,
+    }
+
+
+@app.command()
+def sync(
+    config: Path | None = ConfigOpt,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say what would be written; write nothing."
+    ),
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Write commitments to the CRM as tasks and close them with their outcome (crm.<kind>.write_back.tasks)."""
+    with _errors(verbose):
+        cfg, _ = _load(config)
+        if cfg is None or cfg.crm.kind in ("file", "demo"):
+            kind = cfg.crm.kind if cfg is not None else "demo"
+            raise UsageError(
+                f"crm.kind {kind} cannot take tasks: only a CRM (HubSpot) is written back to.",
+                hint="Commitments stay in the state file; `leadprep commitments` lists them.",
+            )
+        section = getattr(cfg.crm, cfg.crm.kind, None)
+        if not getattr(getattr(section, "write_back", None), "tasks", False):
+            raise UsageError(
+                f"Writing tasks to {cfg.crm.kind} is off.",
+                hint=f"Set crm.{cfg.crm.kind}.write_back.tasks: true in the config.",
+            )
+        if not _write_back(cfg, dry_run=dry_run):
+            raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command()

@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "leadprep.needs",
             "leadprep.http",
             "leadprep.registry",
+            "leadprep.tasks",
         ),
     ),
     (
@@ -69,6 +70,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "leadprep.review",
             "leadprep.schedule",
             "leadprep.send",
+            "leadprep.writeback",
             "leadprep.cli",
             "leadprep.__main__",
         ),

@@ -50,6 +50,7 @@ from leadprep.redact import register_secret
 from leadprep.registry import connector
 from leadprep.settings import Section
 from leadprep.stages import StageInfo
+from leadprep.tasks import LostAnswer, Refused, TaskSpec, WriteBackSettings, Written
 
 if TYPE_CHECKING:
     from leadprep.config import Config
@@ -72,6 +73,7 @@ class HubSpotSettings(Section):
         8, ge=1, le=16, description="Requests in flight at once (within the limits)."
     )
     retry: RetrySettings = RetrySettings()
+    write_back: WriteBackSettings = WriteBackSettings()
 
     WHEN_MISSING: ClassVar[str] = "crm.kind is 'hubspot' but crm.hubspot.access_token is not set"
 
@@ -449,15 +451,30 @@ class HubSpotClient:
         self.usage = Usage("HubSpot")
 
     def call(
-        self, kind: str, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any
+        self,
+        kind: str,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        acts: bool = False,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Run one SDK call; returns the JSON body. Raises CRMAuthError, CRMUnavailableError, HubSpotHTTPError."""
+        """Run one SDK call; returns the JSON body. Raises CRMAuthError, CRMUnavailableError,
+        HubSpotHTTPError. ``acts``: the call writes and may not be repeated blindly, so a lost
+        answer (a network error, a timeout, a 5xx) raises LostAnswer instead of retrying; a 429
+        (nothing was done) is still waited out and retried."""
         import urllib3
 
         retry = self.settings.retry
-        limiter = self.search_limiter if kind == "search" else self.burst_limiter
+        limiter = self.search_limiter if kind in ("search", "task search") else self.burst_limiter
 
         def attempt(number: int) -> Verdict[dict[str, Any]]:
+            verdict = sent(number)
+            if acts and isinstance(verdict, Retry) and "rate limit" not in verdict.problem:
+                return Fail(LostAnswer(f"HubSpot did not answer {what} ({verdict.problem})."))
+            return verdict
+
+        def sent(number: int) -> Verdict[dict[str, Any]]:
             self.usage.count(kind, waited=limiter.acquire())
             try:
                 response = fn(
@@ -570,6 +587,26 @@ class HubSpotClient:
             _request_timeout=_request_timeout,
         )
 
+    def tasks(self, action: str, body: dict[str, Any], *, acts: bool = False) -> dict[str, Any]:
+        """A task endpoint: ``search``, or a batch ``create``, ``update`` or ``archive``."""
+        path = "/crm/v3/objects/tasks/" + ("search" if action == "search" else f"batch/{action}")
+        kind = "task search" if action == "search" else f"tasks {action}"
+        api_client = self.sdk.crm.owners.owners_api.api_client
+
+        def request(*, _preload_content: bool, _request_timeout: float) -> Any:
+            # The SDK's generic call_api keeps host, auth and transport; the body is ours.
+            return api_client.call_api(
+                path,
+                "POST",
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body=body,
+                auth_settings=["oauth2"],
+                _preload_content=_preload_content,
+                _request_timeout=_request_timeout,
+            )
+
+        return self.call(kind, f"{action} tasks", request, acts=acts)
+
     def search(self, body: dict[str, Any]) -> dict[str, Any]:
         from hubspot.crm.deals import PublicObjectSearchRequest
 
@@ -657,7 +694,123 @@ class Gathered:
     companies_readable: bool = True
 
 
-@connector("hubspot", settings=HubSpotSettings, capabilities={"api"})
+TASK_TO_DEAL = 216  # HubSpot-defined association type: task to deal
+TASK_BATCH = 100
+SEARCH_GROUPS = 5  # filter groups a search may OR together
+
+
+class HubSpotTaskWriter:
+    """Commitments as HubSpot tasks (``crm.objects.tasks``): batch create with the task→deal
+    association inline, batch update to close them, archive to cancel, and a search by key."""
+
+    crm = "hubspot"
+    batch_size = TASK_BATCH
+
+    def __init__(self, client: HubSpotClient) -> None:
+        self.client = client
+        self._owners: dict[str, str] | None = None
+
+    def _owner_id(self, email: str) -> str | None:
+        if self._owners is None:
+            self._owners = {
+                str(o.get("email") or "").strip().lower(): str(o["id"])
+                for page in self.client.owners(archived=False)
+                for o in page.get("results", [])
+                if o.get("id") is not None
+            }
+        return self._owners.get(email.strip().lower())
+
+    def _properties(self, spec: TaskSpec) -> dict[str, str]:
+        props = {
+            "hs_task_subject": spec.subject,
+            "hs_task_body": spec.body,
+            # the due day at noon UTC: the same calendar day in every US and European zone
+            "hs_timestamp": f"{spec.due.isoformat()}T12:00:00Z",
+            "hs_task_status": "COMPLETED" if spec.completed else "NOT_STARTED",
+            "hs_task_type": "TODO",
+        }
+        owner = self._owner_id(spec.rep_email)
+        if owner is not None:
+            props["hubspot_owner_id"] = owner
+        return props
+
+    def find(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for group in chunks(keys, SEARCH_GROUPS):
+            body = {
+                "filterGroups": [
+                    {"filters": [{"propertyName": "hs_task_subject", "operator": "CONTAINS_TOKEN",
+                                  "value": key}]}
+                    for key in group
+                ],
+                "properties": ["hs_task_subject"],
+                "limit": 100,
+            }  # fmt: skip
+            for task in self.client.tasks("search", body).get("results", []):
+                subject = str((task.get("properties") or {}).get("hs_task_subject") or "")
+                for key in group:
+                    if f"[{key}]" in subject:
+                        found.setdefault(key, str(task["id"]))
+        return found
+
+    def create(self, specs: list[TaskSpec]) -> dict[str, Written | Refused]:
+        inputs = []
+        for spec in specs:
+            item: dict[str, Any] = {"properties": self._properties(spec)}
+            if spec.deal_id:
+                item["associations"] = [
+                    {"to": {"id": spec.deal_id},
+                     "types": [{"associationCategory": "HUBSPOT_DEFINED",
+                                "associationTypeId": TASK_TO_DEAL}]}
+                ]  # fmt: skip
+            inputs.append(item)
+        try:
+            answer = self.client.tasks("create", {"inputs": inputs}, acts=True)
+        except HubSpotHTTPError as exc:
+            if exc.status != 400:
+                raise
+            if len(specs) > 1:  # one bad input refuses the batch: find it by sending each alone
+                out: dict[str, Written | Refused] = {}
+                for spec in specs:
+                    out.update(self.create([spec]))
+                return out
+            return {specs[0].key: Refused(_said(exc.body))}
+        return self._by_key(answer, specs)
+
+    def update(self, items: list[tuple[str, TaskSpec]]) -> dict[str, Written | Refused]:
+        inputs = [{"id": rid, "properties": self._properties(spec)} for rid, spec in items]
+        answer = self.client.tasks("update", {"inputs": inputs})
+        gone = {
+            str(i)
+            for e in answer.get("errors", [])
+            for i in (e.get("context") or {}).get("ids", [])
+        }
+        return {
+            spec.key: Refused("the task is no longer in HubSpot") if rid in gone else Written(rid)
+            for rid, spec in items
+        }
+
+    def delete(self, remote_ids: list[str]) -> None:
+        self.client.tasks("archive", {"inputs": [{"id": rid} for rid in remote_ids]})
+
+    @staticmethod
+    def _by_key(answer: dict[str, Any], specs: list[TaskSpec]) -> dict[str, Written | Refused]:
+        # a batch's results come in no promised order: each is matched by the key in its subject
+        out: dict[str, Written | Refused] = {}
+        for result in answer.get("results", []):
+            subject = str((result.get("properties") or {}).get("hs_task_subject") or "")
+            for spec in specs:
+                if f"[{spec.key}]" in subject:
+                    out[spec.key] = Written(str(result["id"]))
+        return out
+
+
+def _said(body: dict[str, Any]) -> str:
+    """HubSpot's own words for a refusal, one line, cut short."""
+    return " ".join(str(body.get("message") or "refused").split())[:200]
+
+
+@connector("hubspot", settings=HubSpotSettings, capabilities={"api", "write_tasks"})
 class HubSpotConnector:
     """Pulls the open deals of the configured reps (or of every owner) from HubSpot."""
 
@@ -666,6 +819,10 @@ class HubSpotConnector:
     @classmethod
     def from_config(cls, settings: HubSpotSettings, config: Config) -> HubSpotConnector:
         return cls(settings)
+
+    def task_writer(self) -> HubSpotTaskWriter | None:
+        """Writes commitments as tasks, when ``write_back.tasks`` asks for it."""
+        return HubSpotTaskWriter(self.client) if self.settings.write_back.tasks else None
 
     def __init__(self, settings: HubSpotSettings, *, client: HubSpotClient | None = None) -> None:
         self.settings = settings

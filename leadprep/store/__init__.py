@@ -37,6 +37,7 @@ from leadprep.store.migrations import (
     written_by,
 )
 from leadprep.store.runs import Review, Runs
+from leadprep.store.tasks import TaskRow, Tasks
 
 __all__ = [
     "CLAIM_TIMEOUT",
@@ -45,6 +46,7 @@ __all__ = [
     "Review",
     "Store",
     "StoreSize",
+    "TaskRow",
     "database_error",
 ]
 
@@ -96,6 +98,7 @@ class Store:
         self.runs = Runs(self)
         self.commitments = Commitments(self)
         self.deliveries = Deliveries(self)
+        self.tasks = Tasks(self)
         # The schema the file had when a read-only open found it older than this release's.
         self.older_schema: int | None = None
 

@@ -223,6 +223,23 @@ def sql(script: str) -> Callable[[sqlite3.Connection], None]:
     return apply
 
 
+_TASK_WRITES = """
+CREATE TABLE task_writes (
+    commitment_id INTEGER PRIMARY KEY,
+    task_key      TEXT NOT NULL UNIQUE,
+    crm           TEXT NOT NULL,
+    remote_id     TEXT,
+    written_hash  TEXT,
+    state         TEXT NOT NULL
+                  CHECK (state IN ('queued', 'written', 'refused', 'cancelled')),
+    attempted_at  TEXT,
+    error         TEXT,
+    claim         TEXT,
+    claimed_at    TEXT,
+    updated_at    TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, snapshots and commitments", sql(_BASE)),
     Migration(2, "deliveries", sql(_DELIVERIES)),
@@ -250,11 +267,23 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         13, "focus deals the week after", sql("ALTER TABLE rep_weeks ADD COLUMN focus_next TEXT")
     ),
+    # each commitment's task in the CRM (write-back): no foreign key, because a commitment
+    # replaced on the review page is deleted while its task must still be cancelled
+    Migration(14, "commitments' tasks in the CRM", sql(_TASK_WRITES)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
 OUR_TABLES = frozenset(
-    {"runs", "snapshots", "commitments", "deliveries", "followups", "rep_weeks", "asked"}
+    {
+        "runs",
+        "snapshots",
+        "commitments",
+        "deliveries",
+        "followups",
+        "rep_weeks",
+        "asked",
+        "task_writes",
+    }
 )
 REBUILDING = frozenset(
     {"deliveries_v3", "commitments_v4", "commitments_v5"}

@@ -1,4 +1,4 @@
-"""What the three repositories share: the store whose connection they use."""
+"""What the repositories share: the store whose connection they use."""
 
 from __future__ import annotations
 

@@ -243,6 +243,7 @@ class FakeHubSpot(LoopbackServer):
         self._search_times: deque[float] = deque()
         self._burst_times: deque[float] = deque()
         self._daily = 250_000
+        self.task_api = FakeTasks(portal)
         super().__init__()
 
     @property
@@ -372,12 +373,19 @@ class FakeHubSpot(LoopbackServer):
                 },
             )
         status, payload = self._route(kind, path, query, body)
+        if self.task_api.loses_answer(kind, status):
+            # acted, then the answer was lost (a gateway timed out after HubSpot wrote it)
+            return 504, budget, {"status": "error", "message": "Gateway Timeout"}
         return status, budget, payload
 
     @staticmethod
     def _kind(method: str, path: str) -> str:
         if path.endswith("/deals/search"):
             return "search"
+        if path == "/crm/v3/objects/tasks/search":
+            return "task search"
+        if path.startswith("/crm/v3/objects/tasks/batch/"):
+            return "tasks " + path.rsplit("/", 1)[1]  # create, update, archive
         if "/associations/deals/companies/" in path and path.endswith("/batch/read"):
             return "company associations"
         if "/associations/" in path and path.endswith("/batch/read"):
@@ -408,9 +416,9 @@ class FakeHubSpot(LoopbackServer):
 
     def _rate_limited(self, kind: str) -> bool:
         now = time.monotonic()
-        if kind == "search" and self.search_per_second:
+        if kind in ("search", "task search") and self.search_per_second:
             window, limit, times = 1.0, self.search_per_second, self._search_times
-        elif kind != "search" and self.burst_per_10s:
+        elif kind not in ("search", "task search") and self.burst_per_10s:
             window, limit, times = 10.0, self.burst_per_10s, self._burst_times
         else:
             return False
@@ -424,6 +432,8 @@ class FakeHubSpot(LoopbackServer):
     def _route(
         self, kind: str, path: str, query: dict[str, list[str]], body: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
+        if kind.startswith("task"):
+            return self.task_api.route(kind, body)
         if kind == "owners":
             archived = query.get("archived", ["false"])[0].lower() == "true"
             owners = self.portal.archived_owners if archived else self.portal.owners
@@ -710,3 +720,136 @@ def _match(deal: FakeDeal, filters: list[dict[str, Any]]) -> bool:
         if op not in {"EQ", "NEQ", "IN", "NOT_IN", "GT"}:
             raise ValueError(f"fake does not support operator {op}")
     return True
+
+
+class FakeTasks:
+    """HubSpot's task objects as the write-back uses them: batch create (at most 100 inputs,
+    ``hs_timestamp`` required, a known owner, an existing deal for the task→deal association
+    216), batch update and archive, and a search that finds a task only ``index_delay`` seconds
+    after it was created (HubSpot's search is eventually consistent). ``lose(share)`` makes that
+    share of batch creates act and then answer 504, as a gateway timing out after the write."""
+
+    BATCH = 100
+
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+        self.tasks: dict[str, dict[str, Any]] = {}  # id -> {properties, deal, created}
+        self.index_delay = 0.0
+        self._next = 9_000_000
+        self._lose = 0.0
+        self._rng = random.Random(5)
+        self._lock = threading.Lock()
+        self.creates = 0  # tasks created, duplicates included
+        self.lost = 0  # batch creates that acted and then lost their answer
+
+    def lose(self, share: float, seed: int = 5) -> None:
+        self._lose, self._rng = share, random.Random(seed)
+
+    def loses_answer(self, kind: str, status: int) -> bool:
+        with self._lock:
+            lost = kind == "tasks create" and status < 300 and self._rng.random() < self._lose
+            self.lost += lost
+            return lost
+
+    def route(self, kind: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        inputs = body.get("inputs")
+        if kind != "task search" and (not isinstance(inputs, list) or not inputs):
+            return 400, _error("inputs is required")
+        if kind != "task search" and len(inputs) > self.BATCH:
+            return 400, _error(f"Batch input limit is {self.BATCH}")
+        with self._lock:
+            if kind == "tasks create":
+                return self._create(inputs)
+            if kind == "tasks update":
+                return self._update(inputs)
+            if kind == "tasks archive":
+                for item in inputs:
+                    self.tasks.pop(str(item.get("id")), None)
+                return 204, {}
+            if kind == "task search":
+                return self._search(body)
+        return 404, _error(f"no route for {kind}")
+
+    def _problems(self, props: dict[str, Any], associations: list[Any]) -> list[str]:
+        owners = {o["id"] for o in self.portal.owners}
+        problems = []
+        if not props.get("hs_timestamp"):
+            problems.append("Property hs_timestamp is required")
+        if props.get("hubspot_owner_id") and str(props["hubspot_owner_id"]) not in owners:
+            problems.append(f"{props['hubspot_owner_id']} is not a valid owner id")
+        status = props.get("hs_task_status")
+        if status and status not in (
+            "NOT_STARTED",
+            "IN_PROGRESS",
+            "WAITING",
+            "COMPLETED",
+            "DEFERRED",
+        ):
+            problems.append(f"{status} is not a valid hs_task_status")
+        for link in associations:
+            deal = str((link.get("to") or {}).get("id"))
+            types = [t.get("associationTypeId") for t in link.get("types", [])]
+            if deal not in self.portal.deals:
+                problems.append(f"deal {deal} does not exist")
+            if types != [216]:
+                problems.append(f"association type {types} is not task to deal")
+        return problems
+
+    def _create(self, inputs: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        for item in inputs:  # HubSpot refuses the whole batch for one bad input
+            problems = self._problems(item.get("properties") or {}, item.get("associations") or [])
+            if problems:
+                return 400, {**_error("; ".join(problems)), "category": "VALIDATION_ERROR"}
+        results = []
+        for item in inputs:
+            self._next += 1
+            task_id = str(self._next)
+            deals = [str(a["to"]["id"]) for a in item.get("associations") or []]
+            self.tasks[task_id] = {
+                "properties": dict(item["properties"]),
+                "deals": deals,
+                "created": time.monotonic(),
+            }
+            self.creates += 1
+            results.append({"id": task_id, "properties": dict(item["properties"])})
+        return 201, {"status": "COMPLETE", "results": results}
+
+    def _update(self, inputs: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        results, missing = [], []
+        for item in inputs:
+            task = self.tasks.get(str(item.get("id")))
+            if task is None:
+                missing.append(str(item.get("id")))
+                continue
+            task["properties"].update(item.get("properties") or {})
+            results.append({"id": str(item["id"]), "properties": task["properties"]})
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        if missing:
+            out["errors"] = [
+                {"status": "error", "category": "OBJECT_NOT_FOUND",
+                 "message": "Could not find objects", "context": {"ids": missing}}
+            ]  # fmt: skip
+            return 207, out
+        return 200, out
+
+    def _search(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        groups = body.get("filterGroups") or []
+        if len(groups) > 5:
+            return 400, _error("at most 5 filterGroups")
+        wanted = set()
+        for group in groups:
+            for f in group.get("filters", []):
+                if (
+                    f.get("propertyName") != "hs_task_subject"
+                    or f.get("operator") != "CONTAINS_TOKEN"
+                ):
+                    return 400, _error("the fake searches hs_task_subject CONTAINS_TOKEN only")
+                wanted.add(str(f.get("value")))
+        seen = time.monotonic() - self.index_delay
+        results = [
+            {"id": task_id, "properties": task["properties"]}
+            for task_id, task in self.tasks.items()
+            if task["created"] <= seen
+            and any(key in task["properties"].get("hs_task_subject", "") for key in wanted)
+        ]
+        return 200, {"total": len(results), "results": results}

@@ -1,0 +1,167 @@
+"""Commitments written back to HubSpot as tasks, exactly once whatever fails: against the fake
+HubSpot with its task endpoints, 429s, and batch creates that act and then lose their answer."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from leadprep.config import load_config
+from leadprep.connectors import connector_for
+from leadprep.store import Store
+from leadprep.writeback import managers_of, sync, writer_of
+from tests.fakes.hubspot_server import FakeHubSpot, build_portal
+from tests.helpers import cli, teams_yaml, write_config
+
+AS_OF = "2026-11-30"
+REPS = ["rep0@example.com", "rep1@example.com", "rep2@example.com"]
+
+
+@pytest.fixture
+def hubspot(tmp_path, monkeypatch):
+    from tests.fakes.hubspot_server import TOKEN
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    portal = build_portal([6, 6, 6], seed=8)
+    with FakeHubSpot(portal, search_per_second=None, burst_per_10s=None) as fake:
+        config = write_config(
+            tmp_path / "hubspot.yaml",
+            "crm:\n  kind: hubspot\n  hubspot:\n"
+            f'    access_token: "${{HUBSPOT_ACCESS_TOKEN}}"\n    base_url: "{fake.url}"\n'
+            "    retry: {base_delay: 0.001, window_wait: 0.01, max_attempts: 4}\n"
+            "    write_back: {tasks: true, search_settle: 0.3}\n"
+            "state: {path: state.db}\n" + teams_yaml(REPS),
+        )
+        assert cli("prep", "-c", config, "-o", tmp_path / "out", "--as-of", AS_OF).exit_code == 0
+        yield fake, config, portal
+
+
+def commit_each(config, portal, how_many):
+    """One commitment per deal, through the CLI, for the first ``how_many`` deals."""
+    made = []
+    for deal in list(portal.deals.values())[:how_many]:
+        text = f"Book the CFO call on {deal.properties['dealname']} by Friday"
+        result = cli("commit", "-c", config, deal.id, text, "--as-of", AS_OF, "--due", "2026-12-04")
+        assert result.exit_code == 0, result.output + result.stderr
+        made.append((deal, text))
+    return made
+
+
+def run_syncs(config, *, threads=3, rounds=6):
+    """Several syncs at once (each its own process's worth: store, connector), several times."""
+    cfg = load_config(config)
+    managers = managers_of([(t.manager.name, list(t.reps)) for t in cfg.teams])
+    errors = []
+
+    def one():
+        try:
+            with Store.open(cfg.state_path()) as store:
+                writer = writer_of(connector_for(cfg))
+                sync(store, writer, managers, settle=timedelta(seconds=0.3))
+        except Exception as exc:  # a test failure, reported below
+            errors.append(exc)
+
+    for _ in range(rounds):
+        workers = [threading.Thread(target=one) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert errors == []
+    return cfg
+
+
+def test_every_commitment_becomes_one_task_on_its_deal_despite_lost_answers(hubspot):
+    fake, config, portal = hubspot
+    fake.task_api.lose(0.1)
+    fake.task_api.index_delay = 0.1  # search shows a new task a moment later
+    fake.inject(rate_429=0.1, seed=4)
+    made = commit_each(config, portal, 12)
+    for _ in range(4):  # lost answers wait for the search to settle, then are settled
+        run_syncs(config)
+        time.sleep(0.35)
+    run_syncs(config)
+    tasks = fake.task_api.tasks
+    assert fake.task_api.lost >= 1, "the faults happened (else raise the share or change seed)"
+    assert len(tasks) == len(made) == fake.task_api.creates, "exactly one task per commitment"
+    owners = {o["email"]: o["id"] for o in portal.owners}
+    by_subject = {t["properties"]["hs_task_subject"]: t for t in tasks.values()}
+    for deal, text in made:
+        (task,) = [t for s, t in by_subject.items() if s.startswith(text)]
+        props = task["properties"]
+        assert task["deals"] == [deal.id]
+        assert props["hs_timestamp"].startswith("2026-12-04")
+        assert props["hs_task_status"] == "NOT_STARTED"
+        assert props["hubspot_owner_id"] == owners[deal_owner_email(portal, deal)]
+        assert "Dana Kim" in props["hs_task_body"] and "leadprep key: LP" in props["hs_task_body"]
+
+
+def deal_owner_email(portal, deal):
+    owner_id = deal.properties["hubspot_owner_id"]
+    return next(o["email"] for o in portal.owners if o["id"] == owner_id)
+
+
+def test_following_up_closes_each_task_once_with_its_outcome(hubspot):
+    fake, config, portal = hubspot
+    commit_each(config, portal, 3)
+    run_syncs(config, rounds=1)
+    listed = cli("commitments", "-c", config, "--format", "json")
+    ids = [c["id"] for c in json.loads(listed.stdout)]
+    outcomes = ["--kept", "--partly", "--missed"]
+    for cid, how in zip(ids, outcomes, strict=True):
+        assert cli("followup", "-c", config, str(cid), how, "--as-of", AS_OF).exit_code == 0
+    before = fake.counts["tasks update"]
+    run_syncs(config, threads=3, rounds=3)
+    run_syncs(config, threads=1, rounds=1)
+    assert fake.counts["tasks update"] - before <= 1  # one batch closed them all, once
+    bodies = sorted(t["properties"]["hs_task_body"] for t in fake.task_api.tasks.values())
+    assert all(
+        t["properties"]["hs_task_status"] == "COMPLETED" for t in fake.task_api.tasks.values()
+    )
+    assert any("Kept." in b for b in bodies) and any("Partly kept." in b for b in bodies)
+    assert any("Missed." in b for b in bodies)
+
+
+def test_a_commitment_recorded_while_hubspot_is_down_is_written_by_the_next_sync(hubspot):
+    fake, config, portal = hubspot
+    fake.inject(fail_5xx=set(range(1, 10_000)))  # every request answers 503
+    ((_deal, text),) = commit_each(config, portal, 1)  # the commit itself succeeds at once
+    assert fake.task_api.tasks == {}  # a 503 before HubSpot acted: nothing written
+    fake.fault = None  # HubSpot is back
+    time.sleep(0.35)  # a create that may have acted is looked for before it is redone
+    result = cli("sync", "-c", config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert [
+        t["properties"]["hs_task_subject"].startswith(text) for t in fake.task_api.tasks.values()
+    ] == [True]
+
+
+def test_a_refused_task_is_reported_once_and_not_tried_again(hubspot):
+    fake, config, portal = hubspot
+    deal = next(iter(portal.deals.values()))
+    portal.deals.pop(deal.id)  # deleted in HubSpot since the review was prepared
+    text = "Book the CFO call by Friday"
+    made = cli("commit", "-c", config, deal.id, text, "--as-of", AS_OF)
+    assert made.exit_code == 0, made.output  # recorded all the same
+    assert "refused a task" in made.stderr and f"deal {deal.id} does not exist" in made.stderr
+    creates = fake.counts["tasks create"]
+    again = cli("sync", "-c", config)
+    assert again.exit_code == 0 and fake.counts["tasks create"] == creates  # not tried again
+    listed = cli("commitments", "-c", config)
+    assert "refused" in listed.stdout
+
+
+def test_sync_dry_run_says_what_it_would_write_and_writes_nothing(hubspot):
+    fake, config, portal = hubspot
+    fake.inject(fail_5xx=set(range(1, 10_000)))
+    commit_each(config, portal, 2)
+    fake.fault = None
+    calls = sum(fake.counts.values())
+    result = cli("sync", "-c", config, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("create #") == 2
+    assert sum(fake.counts.values()) == calls and fake.task_api.tasks == {}
