@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from leadprep.errors import CRMAuthError, CRMUnavailableError
@@ -55,6 +55,8 @@ class _Plan:
     unsure: list[tuple[TaskRow, TaskSpec | None]] = field(default_factory=list)  # lost answers
     updates: list[tuple[TaskRow, TaskSpec]] = field(default_factory=list)
     deletes: list[TaskRow] = field(default_factory=list)
+    # the id now belongs to another commitment (replaced): the old task goes, a new one comes
+    replaced: list[tuple[TaskRow, TaskSpec]] = field(default_factory=list)
 
 
 def sync(
@@ -77,6 +79,7 @@ def sync(
     rows = store.tasks.claim(token)
     try:
         plan = _plan(rows, commitments, manager_of)
+        _replace(store, writer, plan, report)
         _resolve(store, writer, plan, report, settle)
         _create(store, writer, plan.creates, report)
         _update(store, writer, plan.updates, report)
@@ -106,6 +109,9 @@ def _plan(
                 plan.unsure.append((row, None))
             continue
         spec = task_for(commitment, manager_of(commitment.rep_email))
+        if row.key != spec.key:
+            plan.replaced.append((row, spec))
+            continue
         if row.state == "refused" and row.written_hash == spec.digest:
             continue  # refused as it is: not again until the commitment changes
         if row.remote_id is None:
@@ -141,9 +147,25 @@ def _resolve(
             plan.creates.append((row, spec))
 
 
-def _with_remote(row: TaskRow, remote: str) -> TaskRow:
-    from dataclasses import replace
+def _replace(store: Store, writer: TaskWriter, plan: _Plan, report: SyncReport) -> None:
+    """Delete the task of a commitment that was replaced (found by its key if its create's
+    answer was lost), then queue its successor's under the same id."""
+    if not plan.replaced:
+        return
+    lost = [row.key for row, _ in plan.replaced if row.remote_id is None and row.attempted_at]
+    found = writer.find(lost) if lost else {}
+    old = [row.remote_id or found.get(row.key) for row, _ in plan.replaced]
+    if any(old):
+        writer.delete([remote for remote in old if remote])
+        report.deleted += sum(1 for remote in old if remote)
+    for row, spec in plan.replaced:
+        store.tasks.rekey(row.commitment_id, spec.key)
+        fresh = replace(row, key=spec.key, remote_id=None, written_hash=None, state="queued",
+                        attempted_at=None)  # fmt: skip
+        plan.creates.append((fresh, spec))
 
+
+def _with_remote(row: TaskRow, remote: str) -> TaskRow:
     return replace(row, remote_id=remote, written_hash="")
 
 

@@ -165,3 +165,26 @@ def test_sync_dry_run_says_what_it_would_write_and_writes_nothing(hubspot):
     assert result.exit_code == 0, result.output
     assert result.stdout.count("create #") == 2
     assert sum(fake.counts.values()) == calls and fake.task_api.tasks == {}
+
+
+def test_a_commitment_replaced_on_the_review_page_has_its_task_deleted(hubspot):
+    from datetime import date
+
+    from leadprep.model import NewCommitment
+
+    fake, config, portal = hubspot
+    ((deal, _),) = commit_each(config, portal, 1)
+    assert len(fake.task_api.tasks) == 1
+    cfg = load_config(config)
+    with Store.open(cfg.state_path()) as store:
+        (first,) = store.commitments.all()
+        store.commitments.replace(
+            first.id,
+            NewCommitment(deal.id, "Deal", first.rep_email, "Send Bo the security answers by "
+                          "Tuesday", None, date(2026, 11, 30)),
+        )  # fmt: skip
+    result = cli("sync", "-c", config)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "1 deleted (commitment replaced)" in result.stdout
+    (only,) = fake.task_api.tasks.values()  # the new one; the replaced one's task is gone
+    assert only["properties"]["hs_task_subject"].startswith("Send Bo the security answers")

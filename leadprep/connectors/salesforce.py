@@ -36,6 +36,7 @@ from leadprep.connectors.fields import read_amount, read_day, read_timestamp
 from leadprep.connectors.kit import reads_answers_of
 from leadprep.errors import CRMAuthError, CRMUnavailableError, LeadprepError
 from leadprep.http import (
+    Fail,
     Ok,
     Retry,
     RetrySettings,
@@ -51,6 +52,7 @@ from leadprep.redact import register_secret
 from leadprep.registry import connector
 from leadprep.settings import Section
 from leadprep.stages import StageInfo
+from leadprep.tasks import LostAnswer, Refused, TaskSpec, WriteBackSettings, Written
 
 if TYPE_CHECKING:
     from leadprep.config import Config
@@ -81,6 +83,7 @@ class SalesforceSettings(Section):
         default=None, description="CA bundle for a TLS-inspecting proxy (else the system's)."
     )
     retry: RetrySettings = RetrySettings()
+    write_back: WriteBackSettings = WriteBackSettings()
 
     WHEN_MISSING: ClassVar[str] = "crm.kind is 'salesforce' but there is no crm.salesforce section"
 
@@ -325,6 +328,9 @@ class RetryingSession(requests.Session):
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
+        # ``acts``: the request writes and may not be repeated blindly: a lost answer (network
+        # error, timeout, 5xx) raises LostAnswer; the org's limit or a 429 is still waited out
+        acts = bool(kwargs.pop("acts", False))
         kwargs.setdefault("timeout", self.policy.timeout)
         if self.ca_bundle:
             kwargs["verify"] = self.ca_bundle  # per request, or $REQUESTS_CA_BUNDLE would win
@@ -339,8 +345,12 @@ class RetryingSession(requests.Session):
                     hint="Behind a TLS-inspecting proxy, set crm.salesforce.ca_bundle to its CA file.",
                 ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                return Retry(f"network error: {type(exc).__name__}")
-            return self.classify(response)
+                verdict: Verdict[requests.Response] = Retry(f"network error: {type(exc).__name__}")
+            else:
+                verdict = self.classify(response)
+            if acts and isinstance(verdict, Retry) and not _nothing_done(verdict.problem):
+                return Fail(LostAnswer(f"Salesforce did not answer a write ({verdict.problem})."))
+            return verdict
 
         def gave_up(problem: str, attempts: int) -> LeadprepError:
             return CRMUnavailableError(
@@ -366,6 +376,11 @@ class RetryingSession(requests.Session):
         if (response.status_code >= 500 or response.status_code == 429) and not login_fault:
             return Retry(f"server error {response.status_code}")
         return Ok(response)
+
+
+def _nothing_done(problem: str) -> bool:
+    """A "later" that says the request was not carried out: the org's limit, a 429."""
+    return "limit" in problem or "429" in problem
 
 
 @contextmanager
@@ -474,7 +489,119 @@ class _Query:
     dropped: list[str] = field(default_factory=list)
 
 
-@connector("salesforce", settings=SalesforceSettings, capabilities={"api"})
+TASK_BATCH = 200  # sObject Collections' limit
+STATUS = {False: "Not Started", True: "Completed"}
+
+
+class SalesforceTaskWriter:
+    """Commitments as Salesforce Tasks through sObject Collections (200 a request): WhatId the
+    opportunity, OwnerId its owner (else the rep's user), ActivityDate the due date; found by the
+    key in the Subject (a Description cannot be searched)."""
+
+    crm = "salesforce"
+    batch_size = TASK_BATCH
+
+    def __init__(self, connector: SalesforceConnector) -> None:
+        self.connector = connector
+
+    @property
+    def sf(self) -> Any:
+        return self.connector.sf
+
+    def _owners(self, specs: list[TaskSpec]) -> tuple[dict[str, str], dict[str, str]]:
+        """Opportunity id -> its owner, and rep email -> their user (for habits, and as the
+        fallback), in two queries."""
+        opp_ids = sorted({s.deal_id for s in specs if s.deal_id})
+        emails = sorted({s.rep_email.lower() for s in specs})
+        by_opp: dict[str, str] = {}
+        if opp_ids:
+            where = ", ".join(soql_quote(i) for i in opp_ids)
+            for row in self._rows(f"SELECT Id, OwnerId FROM Opportunity WHERE Id IN ({where})"):
+                by_opp[str(row["Id"])] = str(row["OwnerId"])
+        by_email: dict[str, str] = {}
+        if emails:
+            where = ", ".join(soql_quote(e) for e in emails)
+            for row in self._rows(f"SELECT Id, Email FROM User WHERE Email IN ({where})"):
+                by_email[str(row.get("Email") or "").lower()] = str(row["Id"])
+        return by_opp, by_email
+
+    def _rows(self, soql: str) -> list[dict[str, Any]]:
+        with _sdk_errors(self.connector.settings):
+            result = self.sf.query(soql)
+        return self.connector._all_rows(result, "task query")
+
+    def _record(
+        self, spec: TaskSpec, owners: tuple[dict[str, str], dict[str, str]]
+    ) -> dict[str, Any]:
+        by_opp, by_email = owners
+        record: dict[str, Any] = {
+            "attributes": {"type": "Task"},
+            "Subject": spec.subject,
+            "Description": spec.body,
+            "ActivityDate": spec.due.isoformat(),
+            "Status": STATUS[spec.completed],
+        }
+        owner = (by_opp.get(spec.deal_id) if spec.deal_id else None) or by_email.get(
+            spec.rep_email.lower()
+        )
+        if owner:
+            record["OwnerId"] = owner
+        if spec.deal_id:
+            record["WhatId"] = spec.deal_id
+        return record
+
+    def find(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for group in chunks(keys, 50):
+            likes = " OR ".join(f"Subject LIKE {soql_quote(f'%[{k}]%')}" for k in group)
+            for row in self._rows(f"SELECT Id, Subject FROM Task WHERE ({likes})"):
+                for key in group:
+                    if f"[{key}]" in str(row.get("Subject") or ""):
+                        found.setdefault(key, str(row["Id"]))
+        return found
+
+    def create(self, specs: list[TaskSpec]) -> dict[str, Written | Refused]:
+        owners = self._owners(specs)
+        body = {"allOrNone": False, "records": [self._record(s, owners) for s in specs]}
+        with _sdk_errors(self.connector.settings):
+            answer = self.sf.restful("composite/sobjects", method="POST", json=body, acts=True)
+        return self._by_key(answer or [], specs)
+
+    def update(self, items: list[tuple[str, TaskSpec]]) -> dict[str, Written | Refused]:
+        owners = self._owners([spec for _, spec in items])
+        records = [{**self._record(spec, owners), "id": rid} for rid, spec in items]
+        with _sdk_errors(self.connector.settings):
+            answer = self.sf.restful(
+                "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}
+            )
+        return self._by_key(answer or [], [spec for _, spec in items])
+
+    def delete(self, remote_ids: list[str]) -> None:
+        with _sdk_errors(self.connector.settings):
+            self.sf.restful(
+                "composite/sobjects", method="DELETE", params={"ids": ",".join(remote_ids)}
+            )
+
+    @staticmethod
+    def _by_key(
+        answer: list[dict[str, Any]], specs: list[TaskSpec]
+    ) -> dict[str, Written | Refused]:
+        # sObject Collections answer in the order of the records sent
+        out: dict[str, Written | Refused] = {}
+        for spec, result in zip(specs, answer, strict=False):
+            if result.get("success"):
+                out[spec.key] = Written(str(result["id"]))
+            else:
+                errors = result.get("errors") or [{}]
+                said = "; ".join(
+                    f"{e.get('statusCode', 'error')}: {e.get('message', '')}".strip(": ")
+                    for e in errors
+                )
+                out[spec.key] = Refused(" ".join(said.split())[:200])
+        return out
+
+
+@connector("salesforce", settings=SalesforceSettings, capabilities={"api", "write_tasks"})
 class SalesforceConnector:
     """Pulls the open opportunities of the configured reps (or of everyone) from Salesforce."""
 
@@ -483,6 +610,10 @@ class SalesforceConnector:
     @classmethod
     def from_config(cls, settings: SalesforceSettings, config: Config) -> SalesforceConnector:
         return cls(settings, managers=config.whole_teams())
+
+    def task_writer(self) -> SalesforceTaskWriter | None:
+        """Writes commitments as Tasks, when ``write_back.tasks`` asks for it."""
+        return SalesforceTaskWriter(self) if self.settings.write_back.tasks else None
 
     def __init__(
         self,

@@ -115,6 +115,17 @@ class Tasks(Repository):
                 [(error, now(), cid) for cid in commitment_ids],
             )
 
+    def rekey(self, commitment_id: int, key: str) -> None:
+        """The commitment under this id is another one now (the review page replaced it and the
+        id came round again): its row starts over with the new key, queued."""
+        with self._store.transaction() as db:
+            db.execute(
+                "UPDATE task_writes SET task_key = ?, remote_id = NULL, written_hash = NULL,"
+                " state = 'queued', attempted_at = NULL, error = NULL, updated_at = ?"
+                " WHERE commitment_id = ?",
+                (key, now(), commitment_id),
+            )
+
     def cancelled(self, commitment_id: int) -> None:
         with self._store.transaction() as db:
             db.execute(

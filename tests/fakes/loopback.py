@@ -58,6 +58,12 @@ def _handler_for(fake: LoopbackServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             self._reply("POST")
 
+        def do_PATCH(self) -> None:
+            self._reply("PATCH")
+
+        def do_DELETE(self) -> None:
+            self._reply("DELETE")
+
         def _reply(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""

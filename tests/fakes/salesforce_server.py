@@ -87,6 +87,7 @@ def sf_datetime(moment: datetime) -> str:
 class Org:
     users: list[dict[str, Any]] = field(default_factory=list)
     opportunities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     roles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     histories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     opportunity_fields: set[str] = field(default_factory=lambda: set(OPPORTUNITY_FIELDS))
@@ -267,6 +268,10 @@ def parse_soql(soql: str) -> Query:
                     (match.group(1), "IN", [_literal(v) for v in _split_top(match.group(2), ",")])
                 )
                 continue
+            likes = re.findall(r"([\w.]+)\s+LIKE\s+('(?:[^'\\]|\\.)*')", cond, re.IGNORECASE)
+            if likes:  # Field LIKE '…' (OR Field LIKE '…')*, in brackets when more than one
+                conditions.append((likes[0][0], "LIKE", [_literal(v) for _, v in likes]))
+                continue
             match = re.match(r"^([\w.]+)\s*=\s*(.+)$", cond)
             if not match:
                 raise ValueError(f"unsupported condition {cond!r}")
@@ -381,6 +386,11 @@ class FakeSalesforce(LoopbackServer):
             injected = self.fault(number)
             if injected is not None:
                 return injected
+        if url.path.rstrip("/").endswith("composite/sobjects"):
+            status, body = self._collections(method, url, json.loads(raw or b"{}") if raw else {})
+            if method == "POST" and status == 200 and self._lose_answer():
+                return 502, [{"message": "Bad Gateway", "errorCode": "SERVER_UNAVAILABLE"}]
+            return status, body
         if url.path.rstrip("/").endswith("composite/batch") and method == "POST":
             try:
                 return 200, self._composite(json.loads(raw or b"{}"), headers)
@@ -408,6 +418,67 @@ class FakeSalesforce(LoopbackServer):
             return exc.status, [{"message": exc.message, "errorCode": exc.code}]
         except (ValueError, KeyError) as exc:
             return 400, [{"message": f"unexpected token: {exc}", "errorCode": "MALFORMED_QUERY"}]
+
+    def lose(self, share: float, seed: int = 5) -> None:
+        """That share of task creates act, then answer 502 (a gateway timing out after them)."""
+        self._lose, self._lose_rng = share, random.Random(seed)
+
+    def _lose_answer(self) -> bool:
+        with self._lock:
+            lost = getattr(self, "_lose", 0.0) and self._lose_rng.random() < self._lose
+            self.lost = getattr(self, "lost", 0) + bool(lost)
+            return bool(lost)
+
+    def _collections(self, method: str, url: Any, body: dict[str, Any]) -> tuple[int, Any]:
+        """sObject Collections for Task: create (POST), update (PATCH), delete (DELETE ?ids=);
+        at most 200 records, each answered in order with {id, success, errors}."""
+        if method == "DELETE":
+            ids = (parse_qs(url.query).get("ids") or [""])[0].split(",")
+            with self._lock:
+                out = [
+                    {"id": i, "success": self.org.tasks.pop(i, None) is not None,
+                     "errors": [] if i else [{"statusCode": "MALFORMED_ID"}]}
+                    for i in ids
+                ]  # fmt: skip
+            return 200, out
+        records = body.get("records") or []
+        if len(records) > 200:
+            return 400, [{"message": "too many records", "errorCode": "EXCEEDED_ID_LIMIT"}]
+        out = []
+        with self._lock:
+            for record in records:
+                out.append(self._task_write(method, record))
+        return 200, out
+
+    def _task_write(self, method: str, record: dict[str, Any]) -> dict[str, Any]:
+        def refused(code: str, message: str, fields: list[str]) -> dict[str, Any]:
+            return {"success": False,
+                    "errors": [{"statusCode": code, "message": message, "fields": fields}]}  # fmt: skip
+
+        if (record.get("attributes") or {}).get("type") != "Task":
+            return refused("INVALID_TYPE", "only Task in this fake", [])
+        fields = {k: v for k, v in record.items() if k not in ("attributes", "id")}
+        users = {u["Id"] for u in self.org.users}
+        if "WhatId" in fields and fields["WhatId"] not in self.org.opportunities:
+            return refused("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["WhatId"])
+        if "OwnerId" in fields and fields["OwnerId"] not in users:
+            return refused("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["OwnerId"])
+        if fields.get("Status") not in (None, "Not Started", "In Progress", "Completed"):
+            return refused("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "bad value", ["Status"])
+        if len(fields.get("Subject") or "") > 255:
+            return refused("STRING_TOO_LONG", "Subject: data value too large", ["Subject"])
+        if method == "PATCH":
+            task = self.org.tasks.get(str(record.get("id")))
+            if task is None:
+                return refused("ENTITY_IS_DELETED", "entity is deleted", [])
+            task.update(fields)
+            return {"id": task["Id"], "success": True, "errors": []}
+        if not fields.get("Subject") or not fields.get("OwnerId"):
+            return refused("REQUIRED_FIELD_MISSING", "Required fields are missing", ["Subject"])
+        self.task_creates = getattr(self, "task_creates", 0) + 1
+        task_id = f"00T{len(self.org.tasks) + 1:09d}{self.task_creates:03d}"
+        self.org.tasks[task_id] = {"Id": task_id, **fields}
+        return {"id": task_id, "success": True, "errors": []}
 
     def _composite(self, body: dict[str, Any], headers: Any) -> dict[str, Any]:
         """Composite batch: up to 25 GET subrequests answered in one response."""
@@ -513,6 +584,14 @@ class FakeSalesforce(LoopbackServer):
             opps = [o for o in self.org.opportunities.values() if self._opp_matches(o, query.where)]
             opps.sort(key=lambda o: o["Id"])
             return self._page("opps", [self._opp_record(o, query) for o in opps], batch)
+        if query.sobject == "Task":
+            self._check(query.fields, {"Id", "Subject", "Status", "WhatId", "OwnerId"}, "Task")
+            rows = [
+                {"attributes": {"type": "Task"}, **{f: t.get(f) for f in query.fields}}
+                for t in self.org.tasks.values()
+                if _task_matches(t, query.where)
+            ]
+            return self._page("tasks", rows, batch)
         raise SalesforceError(
             400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported."
         )
@@ -662,3 +741,21 @@ class FakeSalesforce(LoopbackServer):
                 out["nextRecordsUrl"] = self._cursor("child", records, start + size, size)
             return out
         return self._page(kind, records, size, start)
+
+
+def _task_matches(task: dict[str, Any], where: list[tuple[str, str, Any]]) -> bool:
+    for name, op, value in where:
+        if op == "LIKE":
+            text = str(task.get(name) or "")
+            if not any(_like(text, pattern) for pattern in value):
+                return False
+        elif (op == "IN" and task.get(name) not in value) or (
+            op == "=" and task.get(name) != value
+        ):
+            return False
+    return True
+
+
+def _like(text: str, pattern: str) -> bool:
+    regex = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, text, re.S) is not None
