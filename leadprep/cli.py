@@ -819,33 +819,17 @@ def history(
 
 
 def _write_back(cfg: Config, *, quick: bool = False, dry_run: bool = False) -> bool:
-    """Bring the CRM's tasks in step with the commitments, when write-back is on; never raises
-    for the CRM (the tasks wait for the next sync). ``quick``: one try, a short timeout (a
-    commit must not wait on the CRM). Returns whether everything went through."""
-    from datetime import timedelta
+    """Bring the CRM's tasks in step with the commitments, when write-back is on, and say how it
+    went; returns whether everything went through (the CRM being down changes nothing recorded)."""
+    from leadprep.writeback import said, write_back
 
-    from leadprep.connectors import connector_for
-    from leadprep.store import Store
-    from leadprep.writeback import managers_of, said, sync, writer_of
-
-    section = getattr(cfg.crm, cfg.crm.kind, None)
-    if section is None or not getattr(getattr(section, "write_back", None), "tasks", False):
+    done = write_back(cfg, quick=quick, dry_run=dry_run)
+    if done is None:
         return True
-    if quick:
-        retry = section.retry.model_copy(update={"max_attempts": 1, "timeout": 5.0})
-        section = section.model_copy(update={"retry": retry})
-        cfg = cfg.model_copy(update={"crm": cfg.crm.model_copy(update={cfg.crm.kind: section})})
-    writer = writer_of(connector_for(cfg))
-    if writer is None:
-        return True
-    teams = [(t.manager.name, list(t.reps)) for t in cfg.teams]
-    store = Store.open(cfg.state_path())
-    with store:
-        settle = timedelta(seconds=section.write_back.search_settle)
-        report = sync(store, writer, managers_of(teams), dry_run=dry_run, settle=settle)
+    report, crm = done
     for line in report.planned:
         out.print(escape(line))
-    for line in said(report, writer.crm):
+    for line in said(report, crm):
         (err if report.unreachable or report.refused else out).print(escape(line))
     return not (report.unreachable or report.refused)
 

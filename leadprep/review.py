@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -41,6 +43,9 @@ from leadprep.model import Commitment
 from leadprep.packets import Packet, build_packets
 from leadprep.prep import ReviewSource, remembered
 from leadprep.render import Renderer
+from leadprep.writeback import write_back
+
+log = logging.getLogger(__name__)
 
 ACCESS_COOKIE = "leadprep_access"
 MAX_FIELD = 2_000  # characters per form field; a commitment is a sentence, not an essay
@@ -393,6 +398,7 @@ async def commit(request: Request) -> Response:
         errors = {"text": _store_problem(exc)}
         return review.rep_page(packet, status=503, errors=errors, form=values)
     review.load()  # the page shows what the store now holds
+    _write_back_soon(review)
     return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
 
 
@@ -420,6 +426,7 @@ async def followup(request: Request) -> Response:
     except LeadprepError as exc:
         return review.rep_page(packet, status=503, errors={field_name: _store_problem(exc)})
     review.load()  # the kept rate and Deliver reflect it
+    _write_back_soon(review)
     return _redirect(request, f"/rep/{quote(packet.slug)}#c{commitment_id}")
 
 
@@ -463,6 +470,23 @@ def create_app(review: ReviewApp) -> Starlette:
     )
     app.state.review = review
     return app
+
+
+def _write_back_soon(review: ReviewApp) -> None:
+    """One quick try to write what was just recorded to the CRM, in the background (the page
+    never waits on the CRM; what does not go now goes with the next prep or sync)."""
+    source = review.source
+    if source is None or source.demo or source.store.path is None:
+        return
+    config, path = source.config, source.store.path
+
+    def write() -> None:
+        try:
+            write_back(config, quick=True, state_path=path)
+        except LeadprepError as exc:
+            log.info("the tasks wait for the next sync: %s", exc.message)
+
+    threading.Thread(target=write, name="leadprep-write-back", daemon=True).start()
 
 
 def _redirect(request: Request, path: str) -> Response:

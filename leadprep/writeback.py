@@ -18,7 +18,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from leadprep.config import Config
 from leadprep.errors import CRMAuthError, CRMUnavailableError
 from leadprep.http import chunks
 from leadprep.model import Commitment
@@ -29,6 +31,7 @@ from leadprep.tasks import LostAnswer, Refused, TaskSpec, TaskWriter, Written, t
 log = logging.getLogger(__name__)
 
 SETTLE = timedelta(seconds=60)  # how long a CRM's search may take to show a task just created
+QUICK_TIMEOUT = 5.0  # seconds the one try right after a commitment may take
 
 
 @dataclass
@@ -281,3 +284,30 @@ def said(report: SyncReport, crm: str) -> list[str]:
             f"{crm} did not answer ({report.unreachable}); the tasks wait for the next sync."
         )
     return lines
+
+
+def write_back(
+    config: Config, *, quick: bool = False, dry_run: bool = False, state_path: Path | None = None
+) -> tuple[SyncReport, str] | None:
+    """Sync the configured CRM's tasks, when ``crm.<kind>.write_back.tasks`` is on (None when it
+    is off, or the source cannot write tasks). ``quick``: one try with a short timeout, for right
+    after a commitment is recorded (whatever does not go then goes with the next sync)."""
+    from leadprep.connectors import connector_for
+
+    section = getattr(config.crm, config.crm.kind, None)
+    settings = getattr(section, "write_back", None)
+    if section is None or settings is None or not settings.tasks:
+        return None
+    if quick:
+        retry = section.retry.model_copy(update={"max_attempts": 1, "timeout": QUICK_TIMEOUT})
+        section = section.model_copy(update={"retry": retry})
+        crm = config.crm.model_copy(update={config.crm.kind: section})
+        config = config.model_copy(update={"crm": crm})
+    writer = writer_of(connector_for(config))
+    if writer is None:
+        return None
+    teams = [(t.manager.name, list(t.reps)) for t in config.teams]
+    settle = timedelta(seconds=settings.search_settle)
+    with Store.open(state_path or config.state_path()) as store:
+        report = sync(store, writer, managers_of(teams), dry_run=dry_run, settle=settle)
+    return report, writer.crm

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -168,8 +168,6 @@ def test_sync_dry_run_says_what_it_would_write_and_writes_nothing(hubspot):
 
 
 def test_a_commitment_replaced_on_the_review_page_has_its_task_deleted(hubspot):
-    from datetime import date
-
     from leadprep.model import NewCommitment
 
     fake, config, portal = hubspot
@@ -188,3 +186,29 @@ def test_a_commitment_replaced_on_the_review_page_has_its_task_deleted(hubspot):
     assert "1 deleted (commitment replaced)" in result.stdout
     (only,) = fake.task_api.tasks.values()  # the new one; the replaced one's task is gone
     assert only["properties"]["hs_task_subject"].startswith("Send Bo the security answers")
+
+
+def test_a_commitment_saved_on_the_review_page_goes_to_hubspot_at_once(hubspot):
+    from tests.test_review import csrf_of, make_app, running
+
+    fake, config, _ = hubspot
+    app, _ = make_app(config, as_of=date(2026, 11, 30))
+    with running(app) as client:
+        slug = client.get("/").text.split('href="/rep/', 1)[1].split('"', 1)[0]
+        page = client.get(f"/rep/{slug}").text
+        owner_deal = page.split('<option value="', 2)[2].split('"', 1)[0]
+        form = {
+            "csrf": csrf_of(page),
+            "text": "Call Ana to book the security review by Friday",
+            "deal_id": owner_deal,
+            "due": "2026-12-04",
+            "success": "",
+        }
+        saved = client.post(f"/rep/{slug}/commit", data=form)
+        assert saved.status_code == 303  # the page did not wait for HubSpot
+        deadline = time.monotonic() + 10
+        while not fake.task_api.tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+    (task,) = fake.task_api.tasks.values()
+    assert task["properties"]["hs_task_subject"].startswith("Call Ana to book the security")
+    assert task["deals"] == [owner_deal]
