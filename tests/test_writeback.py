@@ -212,3 +212,14 @@ def test_a_commitment_saved_on_the_review_page_goes_to_hubspot_at_once(hubspot):
     (task,) = fake.task_api.tasks.values()
     assert task["properties"]["hs_task_subject"].startswith("Call Ana to book the security")
     assert task["deals"] == [owner_deal]
+
+
+def test_doctor_says_whether_the_token_may_write_tasks(hubspot):
+    fake, config, _ = hubspot
+    ok = cli("doctor", "-c", config)
+    assert "ok   hubspot write-back: tasks can be written (crm.objects.contacts.write)" in ok.stdout
+    fake.scopes.discard("crm.objects.contacts.write")
+    missing = cli("doctor", "-c", config)
+    assert missing.exit_code != 0
+    assert "FAIL hubspot write-back" in missing.stdout
+    assert "lacks crm.objects.contacts.write" in missing.stdout

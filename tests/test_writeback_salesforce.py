@@ -85,3 +85,14 @@ def test_following_up_closes_each_task_once_and_a_refusal_is_said_once(salesforc
     assert made.exit_code == 0 and "INVALID_CROSS_REFERENCE_KEY" in made.stderr
     before = fake.task_creates
     assert cli("sync", "-c", config).exit_code == 0 and fake.task_creates == before
+
+
+def test_doctor_says_whether_the_user_may_write_tasks(salesforce):
+    fake, config, _ = salesforce
+    assert (
+        "ok   salesforce write-back: Tasks can be created and edited"
+        in cli("doctor", "-c", config).stdout
+    )
+    fake.task_writable = False
+    refused = cli("doctor", "-c", config)
+    assert refused.exit_code != 0 and "FAIL salesforce write-back" in refused.stdout

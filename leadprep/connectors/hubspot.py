@@ -587,6 +587,26 @@ class HubSpotClient:
             _request_timeout=_request_timeout,
         )
 
+    def token_scopes(self) -> set[str]:
+        """The scopes of a private app's token (HubSpot's access-token-info)."""
+        token = self.sdk.access_token if hasattr(self.sdk, "access_token") else ""
+        api_client = self.sdk.crm.owners.owners_api.api_client
+
+        def request(*, _preload_content: bool, _request_timeout: float) -> Any:
+            return api_client.call_api(
+                "/oauth/v2/private-apps/get/access-token-info",
+                "POST",
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body={"tokenKey": token},
+                auth_settings=["oauth2"],
+                _preload_content=_preload_content,
+                _request_timeout=_request_timeout,
+            )
+
+        return {
+            str(s) for s in self.call("token", "read the token's scopes", request).get("scopes", [])
+        }
+
     def tasks(self, action: str, body: dict[str, Any], *, acts: bool = False) -> dict[str, Any]:
         """A task endpoint: ``search``, or a batch ``create``, ``update`` or ``archive``."""
         path = "/crm/v3/objects/tasks/" + ("search" if action == "search" else f"batch/{action}")
@@ -695,6 +715,7 @@ class Gathered:
 
 
 TASK_TO_DEAL = 216  # HubSpot-defined association type: task to deal
+TASK_SCOPE = "crm.objects.contacts.write"  # HubSpot files tasks under the contacts scopes
 TASK_BATCH = 100
 SEARCH_GROUPS = 5  # filter groups a search may OR together
 
@@ -949,6 +970,8 @@ class HubSpotConnector:
                 True,
                 ", ".join(shown) or "no deal-contact labels: roles come from job titles",
             )
+        if self.settings.write_back.tasks:
+            yield self._write_scope()
         portal = parse_portal(client.account())
         yield Check(
             "hubspot portal",
@@ -956,6 +979,27 @@ class HubSpotConnector:
             f"portal {portal.portal_id or 'unknown'}, time zone {portal.timezone}",
         )
         yield Check("hubspot usage", True, client.usage.summary())
+
+    def _write_scope(self) -> Check:
+        """Whether the token may write tasks: its scopes, as HubSpot says them for a private
+        app's token (an OAuth token cannot be asked, and is then only warned about)."""
+        try:
+            scopes = self.client.token_scopes()
+        except LeadprepError as exc:
+            return Check(
+                "hubspot write-back",
+                True,
+                f"the token's scopes cannot be read ({exc.message}); tasks need {TASK_SCOPE}",
+                warn=True,
+            )
+        if TASK_SCOPE not in scopes:
+            return Check(
+                "hubspot write-back",
+                False,
+                f"write_back.tasks is on but the token lacks {TASK_SCOPE}: add it to the "
+                "private app (Scopes tab), or turn write_back.tasks off",
+            )
+        return Check("hubspot write-back", True, f"tasks can be written ({TASK_SCOPE})")
 
     def _gather(
         self,

@@ -848,7 +848,25 @@ class SalesforceConnector:
                 yield Check(f"salesforce {sobject}", False, str(exc))
             else:
                 yield Check(f"salesforce {sobject}", True, "readable")
+        if self.settings.write_back.tasks:
+            yield self._write_access()
         yield Check("salesforce API usage", True, self.session.usage.budget or "not reported")
+
+    def _write_access(self) -> Check:
+        """Whether the integration user may create and edit Tasks (write_back.tasks)."""
+        try:
+            with _sdk_errors(self.settings):
+                data = self.sf.restful("sobjects/Task/describe")
+        except LeadprepError as exc:
+            return Check("salesforce write-back", False, str(exc))
+        if not (data.get("createable") and data.get("updateable")):
+            return Check(
+                "salesforce write-back",
+                False,
+                "write_back.tasks is on but this user may not create and edit Tasks: give its "
+                "profile or a permission set Create and Edit on Tasks, or turn write_back.tasks off",
+            )
+        return Check("salesforce write-back", True, "Tasks can be created and edited")
 
 
 def _prefetched(records: Iterator[dict[str, Any]], depth: int = 4000) -> Iterator[dict[str, Any]]:

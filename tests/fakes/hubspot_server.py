@@ -244,6 +244,10 @@ class FakeHubSpot(LoopbackServer):
         self._burst_times: deque[float] = deque()
         self._daily = 250_000
         self.task_api = FakeTasks(portal)
+        self.scopes = {  # the private app's scopes, as access-token-info says them
+            "crm.objects.deals.read", "crm.objects.contacts.read", "crm.objects.owners.read",
+            "crm.objects.companies.read", "crm.objects.contacts.write",
+        }  # fmt: skip
         super().__init__()
 
     @property
@@ -384,6 +388,8 @@ class FakeHubSpot(LoopbackServer):
             return "search"
         if path == "/crm/v3/objects/tasks/search":
             return "task search"
+        if path == "/oauth/v2/private-apps/get/access-token-info":
+            return "token"
         if path.startswith("/crm/v3/objects/tasks/batch/"):
             return "tasks " + path.rsplit("/", 1)[1]  # create, update, archive
         if "/associations/deals/companies/" in path and path.endswith("/batch/read"):
@@ -434,6 +440,11 @@ class FakeHubSpot(LoopbackServer):
     ) -> tuple[int, dict[str, Any]]:
         if kind.startswith("task"):
             return self.task_api.route(kind, body)
+        if kind == "token":
+            if body.get("tokenKey") != self.token:
+                return 404, _error("token not found")
+            return 200, {"userId": 7, "hubId": self.portal.portal_id, "appId": 42,
+                         "scopes": sorted(self.scopes)}  # fmt: skip
         if kind == "owners":
             archived = query.get("archived", ["false"])[0].lower() == "true"
             owners = self.portal.archived_owners if archived else self.portal.owners

@@ -419,6 +419,8 @@ class FakeSalesforce(LoopbackServer):
         except (ValueError, KeyError) as exc:
             return 400, [{"message": f"unexpected token: {exc}", "errorCode": "MALFORMED_QUERY"}]
 
+    task_writable = True  # the integration user may create and edit Tasks
+
     def lose(self, share: float, seed: int = 5) -> None:
         """That share of task creates act, then answer 502 (a gateway timing out after them)."""
         self._lose, self._lose_rng = share, random.Random(seed)
@@ -527,12 +529,19 @@ class FakeSalesforce(LoopbackServer):
             "OpportunityContactRole": {"Role", "IsPrimary", "ContactId", "OpportunityId"},
             "OpportunityStage": STAGE_FIELDS,
             "User": {"Id", "Name", "Email", "IsActive", "ManagerId"},
+            "Task": {"Id", "Subject", "Description", "ActivityDate", "Status", "WhatId", "OwnerId"},
         }.get(sobject)
         if fields is None:
             raise SalesforceError(
                 404, "NOT_FOUND", f"The requested resource does not exist: {sobject}"
             )
-        return {"name": sobject, "fields": [{"name": f} for f in sorted(fields) if "." not in f]}
+        writable = sobject != "Task" or self.task_writable
+        return {
+            "name": sobject,
+            "createable": writable,
+            "updateable": writable,
+            "fields": [{"name": f} for f in sorted(fields) if "." not in f],
+        }
 
     def _check(self, fields: list[str], allowed: set[str], sobject: str) -> None:
         for name in fields:
