@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.history
 	$(BIN)/python -m bench.public
 	$(BIN)/python -m bench.conversation
+	$(BIN)/python -m bench.writeback
 
 clean:
 	rm -rf $(VENV) $(OUT) dist build .pytest_cache .ruff_cache
