@@ -617,7 +617,7 @@ def list_commitments(
                 c.made_on.isoformat(),
                 due_text,
                 escape(status),
-                *([escape(_task_state(tasks.get(c.id)))] if tasks else []),
+                *([escape(_task_state(tasks.get(c.id), c.status != "open"))] if tasks else []),
             )
         out.print(table if rows else "No commitments.")
 
@@ -848,10 +848,12 @@ def _write_back_after(config_path: Path | None) -> None:
         )
 
 
-def _task_state(task: TaskRow | None) -> str:
+def _task_state(task: TaskRow | None, followed_up: bool = False) -> str:
     """A commitment's task as the commitments table says it."""
     if task is None:
         return "—"
+    if task.remote_id and task.state == "written" and followed_up and not task.error:
+        return f"closed ({task.remote_id})"
     if task.state == "refused":
         return f"refused: {task.error}"
     if task.state == "cancelled":

@@ -59,3 +59,24 @@ def test_cassette_holds_no_secret():
     text = CASSETTE.read_text()
     assert TOKEN not in text and "authorization" not in text.lower()
     assert "127.0.0.1" not in text
+
+
+def test_replayed_task_calls_write_close_find_and_archive():
+    """The write-back's calls as recorded (tests/cassettes/record_hubspot_tasks.py): the bodies
+    must match what was recorded, byte for byte, so a change in what leadprep sends shows here."""
+    from leadprep.connectors.hubspot import HubSpotClient, HubSpotTaskWriter
+    from leadprep.tasks import Written
+    from tests.cassettes.record_hubspot_tasks import specs
+
+    tasks = Path(__file__).parent / "cassettes" / "hubspot_tasks.yaml"
+    with replay.use_cassette(str(tasks)) as cassette:
+        settings = HubSpotSettings(access_token=TOKEN, base_url="https://api.hubapi.com")
+        writer = HubSpotTaskWriter(HubSpotClient(settings))
+        written = writer.create(specs("10007"))
+        assert all(isinstance(w, Written) for w in written.values())
+        ids = [w.remote_id for w in written.values() if isinstance(w, Written)]
+        assert writer.find([s.key for s in specs("10007")]) == dict(zip(written, ids, strict=True))
+        closed = writer.update(list(zip(ids, specs("10007", completed=True), strict=True)))
+        assert all(isinstance(w, Written) for w in closed.values())
+        writer.delete(ids[1:])
+        assert cassette.all_played
