@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     import uvicorn
 
+    from leadprep.model import Commitment
     from leadprep.outbox import Outcome
     from leadprep.prep import NoSheet, PrepResult, ReviewSource
     from leadprep.store import Store, TaskRow
@@ -575,6 +576,8 @@ def list_commitments(
         import json
 
         from leadprep import commitments
+        from leadprep.tasks import task_for
+        from leadprep.writeback import managers_of
 
         if format not in ("table", "json"):
             raise UsageError("--format is table or json.")
@@ -585,6 +588,13 @@ def list_commitments(
             rows = store.commitments.all(rep_email=rep, status=None if show_all else "open")
             names = commitments.rep_names(store, cfg or Config(), {c.rep_email for c in rows})
             tasks = {t.commitment_id: t for t in store.tasks.all()}
+        managers = managers_of([(t.manager.name, list(t.reps)) for t in (cfg or Config()).teams])
+
+        def in_crm(c: Commitment) -> tuple[bool, bool]:
+            task = tasks.get(c.id)
+            digest = task_for(c, managers(c.rep_email)).digest
+            return (task is not None and task.written_hash == digest, c.status != "open")
+
         if format == "json":
             listed = [
                 c.to_json(review) | ({"task": _task_json(tasks[c.id])} if c.id in tasks else {})
@@ -617,7 +627,7 @@ def list_commitments(
                 c.made_on.isoformat(),
                 due_text,
                 escape(status),
-                *([escape(_task_state(tasks.get(c.id), c.status != "open"))] if tasks else []),
+                *([escape(_task_state(tasks.get(c.id), *in_crm(c)))] if tasks else []),
             )
         out.print(table if rows else "No commitments.")
 
@@ -848,12 +858,15 @@ def _write_back_after(config_path: Path | None) -> None:
         )
 
 
-def _task_state(task: TaskRow | None, followed_up: bool = False) -> str:
-    """A commitment's task as the commitments table says it."""
+def _task_state(task: TaskRow | None, current: bool = True, closed: bool = False) -> str:
+    """A commitment's task as the commitments table says it (``current``: the CRM has it as the
+    commitment is now; ``closed``: the commitment was followed up)."""
     if task is None:
         return "—"
-    if task.remote_id and task.state == "written" and followed_up and not task.error:
-        return f"closed ({task.remote_id})"
+    if task.remote_id and task.state == "written":  # the id is in --format json
+        if not current:
+            return "written; the change goes with the next sync"
+        return "closed" if closed else "written"
     if task.state == "refused":
         return f"refused: {task.error}"
     if task.state == "cancelled":
@@ -861,7 +874,7 @@ def _task_state(task: TaskRow | None, followed_up: bool = False) -> str:
     if task.remote_id:
         return f"written ({task.remote_id})"
     if task.attempted_at:
-        return "sent, answer lost: checked on the next sync"
+        return "sent, no answer: checked next sync"
     return "queued" + (f" ({task.error})" if task.error else "")
 
 

@@ -124,6 +124,8 @@ def test_following_up_closes_each_task_once_with_its_outcome(hubspot):
     )
     assert any("Kept." in b for b in bodies) and any("Partly kept." in b for b in bodies)
     assert any("Missed." in b for b in bodies)
+    listed = cli("commitments", "-c", config, "--all")
+    assert listed.stdout.count("closed") == 3, listed.stdout
 
 
 def test_a_commitment_recorded_while_hubspot_is_down_is_written_by_the_next_sync(hubspot):
