@@ -4,7 +4,8 @@ Builds the wheel, installs it *with its dependencies* (and the pdf extra, as the
 a fresh virtualenv that has none of the dev extra, then runs the installed ``leadprep`` as a
 separate process: every module imports, ``prep --demo`` writes HTML and PDF, ``send`` delivers to
 a real SMTP server and posts to a Slack webhook fake, ``history``, ``commitments``, ``doctor``
-and ``state info`` answer, a closed pipe is quiet, and ``review`` starts, serves and stops.
+and ``state info`` answer, a closed pipe is quiet, ``review`` starts, serves and stops, and
+``sync`` writes a commitment back to the fake HubSpot as a task.
 
     python -m tests.smoke            (what `make smoke` and CI run)
     python -m tests.smoke --keep     (leave the virtualenv and files to look at)
@@ -196,6 +197,32 @@ def review(bin_: Path, work: Path, env: dict[str, str]) -> None:
             server.kill()
 
 
+def write_back(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("write-back: prep, commit and sync against the fake HubSpot write one task")
+    from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
+
+    portal = build_portal([3], seed=4)
+    deal_id = next(iter(portal.deals))
+    folder = work / "hubspot"
+    folder.mkdir()
+    with FakeHubSpot(portal) as fake:
+        config = folder / "leadprep.yaml"
+        config.write_text(
+            "crm:\n  kind: hubspot\n  hubspot:\n"
+            f'    access_token: "${{HUBSPOT_ACCESS_TOKEN}}"\n    base_url: "{fake.url}"\n'
+            "    write_back: {tasks: true}\nstate: {path: state.db}\n"
+        )
+        hub_env = {**env, "HUBSPOT_ACCESS_TOKEN": TOKEN}
+        run(bin_ / "leadprep", "prep", "-c", config, "--as-of", AS_OF, "-o", folder / "out",
+            env=hub_env, cwd=folder)  # fmt: skip
+        run(bin_ / "leadprep", "commit", "-c", config, deal_id, "Book the CFO call by Friday",
+            "--as-of", AS_OF, env=hub_env, cwd=folder)  # fmt: skip
+        run(bin_ / "leadprep", "sync", "-c", config, env=hub_env, cwd=folder)
+        subjects = [t["properties"]["hs_task_subject"] for t in fake.task_api.tasks.values()]
+    if len(subjects) != 1 or not subjects[0].startswith("Book the CFO call by Friday"):
+        raise SmokeFailure(f"expected one task, HubSpot holds {subjects}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -211,6 +238,7 @@ def main() -> int:
         send(bin_, work, env)
         reads(bin_, work, env)
         review(bin_, work, env)
+        write_back(bin_, work, env)
     except SmokeFailure as exc:
         print(f"smoke: FAILED: {exc}", file=sys.stderr)
         return 1

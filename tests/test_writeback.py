@@ -81,8 +81,11 @@ def test_every_commitment_becomes_one_task_on_its_deal_despite_lost_answers(hubs
     fake.task_api.index_delay = 0.1  # search shows a new task a moment later
     fake.inject(rate_429=0.1, seed=4)
     made = commit_each(config, portal, 12)
-    for _ in range(4):  # lost answers wait for the search to settle, then are settled
+    made += commit_on_the_page(config, portal, {deal.id for deal, _ in made})
+    for n in range(4):  # lost answers wait for the search to settle, then are settled
         run_syncs(config)
+        out = config.parent / f"prep{n}"
+        assert cli("prep", "-c", config, "-o", out, "--as-of", AS_OF).exit_code in (0, 1)
         time.sleep(0.35)
     run_syncs(config)
     tasks = fake.task_api.tasks
@@ -98,6 +101,27 @@ def test_every_commitment_becomes_one_task_on_its_deal_despite_lost_answers(hubs
         assert props["hs_task_status"] == "NOT_STARTED"
         assert props["hubspot_owner_id"] == owners[deal_owner_email(portal, deal)]
         assert "Dana Kim" in props["hs_task_body"] and "leadprep key: LP" in props["hs_task_body"]
+
+
+def commit_on_the_page(config, portal, taken):
+    """One commitment per rep through the review page, each on a deal not yet committed to."""
+    from tests.test_review import csrf_of, make_app, running
+
+    made = []
+    app, _ = make_app(config, as_of=date(2026, 11, 30))
+    with running(app) as client:
+        index = client.get("/").text
+        slugs = sorted({part.split('"', 1)[0] for part in index.split('href="/rep/')[1:]})
+        for slug in slugs:
+            page = client.get(f"/rep/{slug}").text
+            options = [o.split('"', 1)[0] for o in page.split('<option value="')[1:]]
+            deal_id = next(o for o in options if o and o not in taken)
+            text = f"Confirm the signer on {deal_id} by Wednesday"
+            form = {"csrf": csrf_of(page), "text": text, "deal_id": deal_id,
+                    "due": "2026-12-04", "success": "", "second": "keep"}  # fmt: skip
+            assert client.post(f"/rep/{slug}/commit", data=form).status_code == 303
+            made.append((portal.deals[deal_id], text))
+    return made
 
 
 def deal_owner_email(portal, deal):
