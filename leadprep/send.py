@@ -9,11 +9,12 @@ from datetime import date
 from pathlib import Path
 
 from leadprep.config import Config
-from leadprep.errors import ConfigError
+from leadprep.errors import ConfigError, LeadprepError
 from leadprep.outbox import Channel, Outcome, Sending, SendReport
 from leadprep.prep import PrepResult, open_review, run_prep
 from leadprep.registry import CHANNELS
 from leadprep.store import Store
+from leadprep.writeback import said, write_back
 
 log = logging.getLogger(__name__)
 
@@ -72,4 +73,16 @@ def run_send(
         part = channel.send(sending)
         report.outcomes += part.outcomes
         report.notes += part.notes
+    if not dry_run and not source.demo and state.path is not None:
+        report.notes += _write_back(config, state)
     return SendResult(prep, report)
+
+
+def _write_back(config: Config, state: Store) -> list[str]:
+    """The commitments' tasks, brought up to date with the send (a scheduled send keeps them so
+    as well); a CRM that does not answer only leaves a note: the tasks wait for the next sync."""
+    try:
+        done = write_back(config, state_path=state.path)
+    except LeadprepError as exc:
+        return [f"the CRM's tasks wait for the next sync: {exc.message}"]
+    return said(*done) if done else []

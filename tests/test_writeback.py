@@ -249,3 +249,20 @@ def test_doctor_says_whether_the_token_may_write_tasks(hubspot):
     assert missing.exit_code != 0
     assert "FAIL hubspot write-back" in missing.stdout
     assert "lacks crm.objects.contacts.write" in missing.stdout
+
+
+def test_send_brings_the_tasks_up_to_date_too(hubspot, smtp):
+    """A scheduled send is the run that keeps the tasks up to date between reviews."""
+    fake, config, portal = hubspot
+    fake.inject(fail_5xx=set(range(1, 10_000)))
+    commit_each(config, portal, 2)  # HubSpot was down: nothing written yet
+    fake.fault = None
+    time.sleep(0.35)
+    config.write_text(
+        config.read_text()
+        + f"email:\n  smtp: {{host: 127.0.0.1, port: {smtp.port}, security: none}}\n"
+        '  from: "Prep <prep@example.com>"\n'
+    )
+    sent = cli("send", "-c", config, "--as-of", AS_OF, "-o", config.parent / "sent")
+    assert sent.exit_code == 0, sent.output + sent.stderr
+    assert len(fake.task_api.tasks) == 2
