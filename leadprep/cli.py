@@ -871,8 +871,6 @@ def _task_state(task: TaskRow | None, current: bool = True, closed: bool = False
         return f"refused: {task.error}"
     if task.state == "cancelled":
         return "deleted (replaced)"
-    if task.remote_id:
-        return f"written ({task.remote_id})"
     if task.attempted_at:
         return "sent, no answer: checked next sync"
     return "queued" + (f" ({task.error})" if task.error else "")

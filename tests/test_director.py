@@ -247,31 +247,13 @@ def test_a_target_the_rollup_cannot_use_is_refused_with_what_it_takes(targets, s
 def test_the_two_team_rollup_with_a_long_unbroken_name_fits_1200_pixels(director, tmp_path):
     """Names wrap (a long one with no space breaks anywhere): the page never scrolls sideways,
     and the two teams print on one landscape page."""
-    from tests.test_review import find_browser
+    from tests.test_history import one_landscape_page, rollup_in_chromium
 
-    browser_path = find_browser()
-    if browser_path is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     config = director / "leadprep.yaml"
     config.write_text(config.read_text().replace("Lee Park", "Lee" + "Parkinson" * 8))
     out = tmp_path / "wide"
     result = cli("prep", "-c", config, "-o", out, "-f", "html", "--as-of", REVIEWS[-1].isoformat())
     assert result.exit_code == 0, result.output
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=browser_path, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto((out / "rollup.html").as_uri())
-        scroll, client = page.evaluate(
-            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-        )
-        page.emulate_media(media="print")
-        pdf = page.pdf(prefer_css_page_size=True)
-        browser.close()
+    scroll, client, pdf = rollup_in_chromium(out / "rollup.html")
     assert scroll <= client, (scroll, client)
-    import pypdf
-
-    (only,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
-    assert only.mediabox.width > only.mediabox.height
+    assert one_landscape_page(pdf)

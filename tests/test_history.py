@@ -264,34 +264,44 @@ def test_history_in_an_80_column_terminal_shows_full_dates(four_weeks, monkeypat
     assert "—: not held yet" in result.output  # the last review's 1:1 is not counted as held
 
 
-def test_the_rollup_fits_1200_pixels_and_one_landscape_page(tmp_path):
+def rollup_in_chromium(page_path: Path) -> tuple[int, int, bytes]:
+    """The rollup at 1,200 px in Chromium: (scroll width, client width, the page printed)."""
     from tests.test_review import find_browser
 
     browser_path = find_browser()
     if browser_path is None:
         pytest.skip("no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    result = cli("prep", "--demo", "-o", tmp_path, "-f", "html", "--as-of", "2026-11-30")
-    assert result.exit_code == 0, result.output
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=browser_path, args=["--no-sandbox", "--disable-gpu"]
         )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.goto((tmp_path / "rollup.html").as_uri())
+        page.goto(page_path.as_uri())
         scroll, client = page.evaluate(
             "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )
-        assert scroll <= client, (scroll, client)  # no horizontal scroll
         page.emulate_media(media="print")
         pdf = page.pdf(prefer_css_page_size=True)
         browser.close()
+    return scroll, client, pdf
+
+
+def one_landscape_page(pdf: bytes) -> bool:
     import io
 
     import pypdf
 
-    (only,) = pypdf.PdfReader(io.BytesIO(pdf)).pages
-    assert only.mediabox.width > only.mediabox.height  # landscape
+    pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    return len(pages) == 1 and pages[0].mediabox.width > pages[0].mediabox.height
+
+
+def test_the_rollup_fits_1200_pixels_and_one_landscape_page(tmp_path):
+    result = cli("prep", "--demo", "-o", tmp_path, "-f", "html", "--as-of", "2026-11-30")
+    assert result.exit_code == 0, result.output
+    scroll, client, pdf = rollup_in_chromium(tmp_path / "rollup.html")
+    assert scroll <= client, (scroll, client)  # no horizontal scroll
+    assert one_landscape_page(pdf)
 
 
 def test_whether_a_commitment_worked_is_recorded_and_counted(four_weeks, tmp_path):

@@ -81,7 +81,7 @@ def test_every_commitment_becomes_one_task_on_its_deal_despite_lost_answers(hubs
     fake.task_api.index_delay = 0.1  # search shows a new task a moment later
     fake.inject(rate_429=0.1, seed=4)
     made = commit_each(config, portal, 12)
-    made += commit_on_the_page(config, portal, {deal.id for deal, _ in made})
+    made += commit_on_the_page(config, portal.deals.get, {deal.id for deal, _ in made})
     for n in range(4):  # lost answers wait for the search to settle, then are settled
         run_syncs(config)
         out = config.parent / f"prep{n}"
@@ -103,8 +103,9 @@ def test_every_commitment_becomes_one_task_on_its_deal_despite_lost_answers(hubs
         assert "Dana Kim" in props["hs_task_body"] and "leadprep key: LP" in props["hs_task_body"]
 
 
-def commit_on_the_page(config, portal, taken):
-    """One commitment per rep through the review page, each on a deal not yet committed to."""
+def commit_on_the_page(config, deal_of, taken, due="2026-12-04"):
+    """One commitment per rep through the review page, each on a deal not yet committed to;
+    ``deal_of`` maps a deal id to the test's own record of it."""
     from tests.test_review import csrf_of, make_app, running
 
     made = []
@@ -118,9 +119,9 @@ def commit_on_the_page(config, portal, taken):
             deal_id = next(o for o in options if o and o not in taken)
             text = f"Confirm the signer on {deal_id} by Wednesday"
             form = {"csrf": csrf_of(page), "text": text, "deal_id": deal_id,
-                    "due": "2026-12-04", "success": "", "second": "keep"}  # fmt: skip
+                    "due": due, "success": "", "second": "keep"}  # fmt: skip
             assert client.post(f"/rep/{slug}/commit", data=form).status_code == 303
-            made.append((portal.deals[deal_id], text))
+            made.append((deal_of(deal_id), text))
     return made
 
 

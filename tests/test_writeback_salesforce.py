@@ -12,7 +12,7 @@ import pytest
 
 from tests.fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
 from tests.helpers import cli, teams_yaml, write_config
-from tests.test_writeback import run_syncs
+from tests.test_writeback import commit_on_the_page, run_syncs
 
 AS_OF = "2026-11-30"
 REPS = ["rep0@example.com", "rep1@example.com"]
@@ -58,7 +58,8 @@ def test_every_commitment_becomes_one_task_on_its_opportunity_despite_lost_answe
     rng = random.Random(2)
     fake.inject(limit_exceeded={n for n in range(1, 5000) if rng.random() < 0.1})
     made = commit_each(config, org, 12)
-    made += commit_on_the_page(config, org, {opp["Id"] for opp, _ in made})
+    taken = {opp["Id"] for opp, _ in made}
+    made += commit_on_the_page(config, org.opportunities.get, taken, due="2026-12-03")
     for n in range(3):
         run_syncs(config, rounds=3)
         out = config.parent / f"prep{n}"
@@ -72,29 +73,6 @@ def test_every_commitment_becomes_one_task_on_its_opportunity_despite_lost_answe
         assert task["WhatId"] == opp["Id"] and task["OwnerId"] == opp["OwnerId"]
         assert task["ActivityDate"] == "2026-12-03" and task["Status"] == "Not Started"
         assert "leadprep key: LP" in task["Description"]
-
-
-def commit_on_the_page(config, org, taken):
-    """One commitment per rep through the review page, each on an opportunity not yet used."""
-    from datetime import date
-
-    from tests.test_review import csrf_of, make_app, running
-
-    made = []
-    app, _ = make_app(config, as_of=date(2026, 11, 30))
-    with running(app) as client:
-        index = client.get("/").text
-        slugs = sorted({part.split('"', 1)[0] for part in index.split('href="/rep/')[1:]})
-        for slug in slugs:
-            page = client.get(f"/rep/{slug}").text
-            options = [o.split('"', 1)[0] for o in page.split('<option value="')[1:]]
-            opp_id = next(o for o in options if o and o not in taken)
-            text = f"Confirm the signer on {opp_id} by Wednesday"
-            form = {"csrf": csrf_of(page), "text": text, "deal_id": opp_id,
-                    "due": "2026-12-03", "success": "", "second": "keep"}  # fmt: skip
-            assert client.post(f"/rep/{slug}/commit", data=form).status_code == 303
-            made.append((org.opportunities[opp_id], text))
-    return made
 
 
 def test_following_up_closes_each_task_once_and_a_refusal_is_said_once(salesforce):

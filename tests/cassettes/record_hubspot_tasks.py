@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from urllib.parse import urlparse
-
-import vcr
 
 from leadprep.connectors.hubspot import HubSpotClient, HubSpotSettings, HubSpotTaskWriter
 from leadprep.tasks import TaskSpec
+from tests.cassettes.record_hubspot import recorder
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
 HERE = Path(__file__).resolve().parent
@@ -39,20 +37,8 @@ def main() -> None:
     portal = build_portal([2, 2], seed=31)
     deal_id = next(iter(portal.deals))
     with FakeHubSpot(portal) as fake:
-        local = urlparse(fake.url).netloc
-
-        def to_hubspot(request):
-            request.uri = request.uri.replace(f"http://{local}", "https://api.hubapi.com")
-            return request
-
-        recorder = vcr.VCR(
-            record_mode="all",
-            filter_headers=["authorization"],
-            before_record_request=to_hubspot,
-            decode_compressed_response=True,
-        )
         CASSETTE.unlink(missing_ok=True)
-        with recorder.use_cassette(str(CASSETTE)):
+        with recorder(fake).use_cassette(str(CASSETTE)):
             writer = HubSpotTaskWriter(
                 HubSpotClient(HubSpotSettings(access_token=TOKEN, base_url=fake.url))
             )
