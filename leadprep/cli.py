@@ -250,7 +250,7 @@ def prep(
             err.print(f"[yellow]note:[/] {escape(note)}")
         _print_summary(result)
         if cfg is not None and not uses_demo(cfg, demo):
-            _write_back(cfg)
+            _write_back_safely(cfg)
         missing = result.no_sheet
         if missing is not None:
             err.print(
@@ -845,16 +845,20 @@ def _write_back(cfg: Config, *, quick: bool = False, dry_run: bool = False) -> b
 
 
 def _write_back_after(config_path: Path | None) -> None:
-    """After a commitment or a follow-up is recorded: one quick try to write its task (never a
-    wait, never a failure: what does not go now goes with the next prep, send or sync)."""
+    """After a commitment or a follow-up is recorded: one quick try to write its task."""
     cfg, _ = _load(config_path)
-    if cfg is None:
-        return
+    if cfg is not None:
+        _write_back_safely(cfg, quick=True)
+
+
+def _write_back_safely(cfg: Config, *, quick: bool = False) -> None:
+    """Write-back at the end of another command: never a wait beyond one quick try for a commit,
+    never that command's failure (what does not go now goes with the next sync)."""
     try:
-        _write_back(cfg, quick=True)
-    except LeadprepError as exc:  # recorded all the same: the task goes with the next sync
+        _write_back(cfg, quick=quick)
+    except LeadprepError as exc:
         err.print(
-            f"[yellow]note:[/] the task waits for the next sync: {escape(redact(exc.message))}"
+            f"[yellow]note:[/] the tasks wait for the next sync: {escape(redact(exc.message))}"
         )
 
 
