@@ -39,3 +39,36 @@ def test_cassette_holds_no_credentials():
         assert secret not in text
     assert "PASSWORD_FILTERED" in text and "SESSION_ID_FILTERED" in text
     assert "authorization" not in text.lower()
+
+
+def test_replayed_task_calls_write_close_find_and_delete():
+    """The write-back's calls as recorded (tests/cassettes/record_salesforce_tasks.py), bodies
+    matched, so a change in what leadprep sends shows here."""
+    from leadprep.connectors.salesforce import SalesforceTaskWriter
+    from leadprep.tasks import Written
+    from tests.cassettes.record_salesforce_tasks import specs
+
+    tasks = Path(__file__).parent / "cassettes" / "salesforce_tasks.yaml"
+    strict = vcr.VCR(
+        record_mode="none",
+        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+        filter_headers=["authorization"],
+    )
+    settings = SalesforceSettings(
+        auth="session", instance_url="https://acme.my.salesforce.com", access_token="any"
+    )
+    opportunity = "006000000000001AAA"
+    with strict.use_cassette(str(tasks)) as cassette:
+        writer = SalesforceTaskWriter(SalesforceConnector(settings))
+        written = writer.create(specs(opportunity))
+        assert all(isinstance(w, Written) for w in written.values())
+        ids = [w.remote_id for w in written.values() if isinstance(w, Written)]
+        assert writer.find([s.key for s in specs(opportunity)]) == dict(
+            zip(written, ids, strict=True)
+        )
+        closed = writer.update(list(zip(ids, specs(opportunity, completed=True), strict=True)))
+        assert all(isinstance(w, Written) for w in closed.values())
+        writer.delete(ids[1:])
+        assert cassette.all_played
+    text = tasks.read_text()
+    assert "127.0.0.1" not in text and "authorization" not in text.lower()
