@@ -267,3 +267,18 @@ def test_send_brings_the_tasks_up_to_date_too(hubspot, smtp):
     sent = cli("send", "-c", config, "--as-of", AS_OF, "-o", config.parent / "sent")
     assert sent.exit_code == 0, sent.output + sent.stderr
     assert len(fake.task_api.tasks) == 2
+
+
+def test_commitment_text_is_plain_text_in_hubspots_html_task_body(hubspot):
+    """HubSpot renders a task's body as HTML: what the manager typed is escaped there."""
+    fake, config, portal = hubspot
+    deal = next(iter(portal.deals.values()))
+    text = 'Send <img src=x onerror=alert(1)> the "plan" & terms by Friday'
+    made = cli("commit", "-c", config, deal.id, text, "--as-of", AS_OF,
+               "--success", "<script>alert(2)</script> signed")  # fmt: skip
+    assert made.exit_code == 0, made.output
+    (task,) = fake.task_api.tasks.values()
+    body = task["properties"]["hs_task_body"]
+    assert "<script>" not in body and "&lt;script&gt;alert(2)&lt;/script&gt; signed" in body
+    assert "<br>" in body  # its lines stay lines
+    assert task["properties"]["hs_task_subject"].startswith(text)  # a subject is plain text

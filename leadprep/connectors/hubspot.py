@@ -13,6 +13,7 @@ ids); deal→company association batch reads (1,000 ids); company batch reads (1
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import logging
@@ -744,7 +745,8 @@ class HubSpotTaskWriter:
     def _properties(self, spec: TaskSpec) -> dict[str, str]:
         props = {
             "hs_task_subject": spec.subject,
-            "hs_task_body": spec.body,
+            # HubSpot shows a task's body as HTML: the text is escaped, its lines kept as lines
+            "hs_task_body": "<br>".join(html.escape(line) for line in spec.body.splitlines()),
             # the due day at noon UTC: the same calendar day in every US and European zone
             "hs_timestamp": f"{spec.due.isoformat()}T12:00:00Z",
             "hs_task_status": "COMPLETED" if spec.completed else "NOT_STARTED",

@@ -13,12 +13,21 @@ from typing import Any
 Response = tuple[int, Any, dict[str, str], str]  # status, body (bytes or JSON-able), headers, type
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a client that hangs up (a timeout given up on, a process ending) is no server error
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackServer:
     """Subclasses implement :meth:`respond`; use the server as a context manager."""
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.counts: Counter[str] = Counter()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         if ssl_context is not None:
             self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
