@@ -760,6 +760,21 @@ class SalesforceConnector:
             )
         raise CRMUnavailableError(f"Salesforce answered {status} to {what}: {_messages(result)}")
 
+    def _rows_of(self, soql: str, headers: dict[str, str]) -> Iterator[dict[str, Any]]:
+        """The rows of a query, page after page through the kit's paginator (a nextRecordsUrl
+        handed out twice stops it), as they arrive."""
+
+        def page(url: str | None) -> dict[str, Any]:
+            if url is None:
+                return self.sf.query(soql, headers=headers)
+            return self.sf.query_more(url, identifier_is_url=True, headers=headers)
+
+        def next_url(page: dict[str, Any]) -> str | None:
+            return None if page.get("done", True) else page.get("nextRecordsUrl")
+
+        for answer in walk_pages(page, next_url, "Salesforce opportunities", CRMUnavailableError):
+            yield from answer.get("records", [])
+
     def _all_rows(self, result: dict[str, Any], what: str = "query") -> list[dict[str, Any]]:
         """A query result's rows, following nextRecordsUrl (rare for stages and users; Salesforce
         truncates child subqueries too, and those pages are counted)."""
@@ -788,7 +803,7 @@ class SalesforceConnector:
             options = {"Sforce-Query-Options": f"batchSize={self.settings.batch_size}"}
             deals: list[Deal] = []
             try:
-                for row in _prefetched(self.sf.query_all_iter(soql, headers=options)):
+                for row in _prefetched(self._rows_of(soql, options)):
                     row["_roles"] = self._all_children(row, "OpportunityContactRoles")
                     row["_history"] = self._all_children(row, "OpportunityHistories")
                     deals.append(convert(row))
