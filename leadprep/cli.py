@@ -904,7 +904,7 @@ def sync(
         if cfg is None or cfg.crm.kind in ("file", "demo"):
             kind = cfg.crm.kind if cfg is not None else "demo"
             raise UsageError(
-                f"crm.kind {kind} cannot take tasks: only a CRM (HubSpot) is written back to.",
+                f"crm.kind {kind} cannot take tasks: only a CRM (HubSpot or Salesforce) is written back to.",
                 hint="Commitments stay in the state file; `leadprep commitments` lists them.",
             )
         section = getattr(cfg.crm, cfg.crm.kind, None)
