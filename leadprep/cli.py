@@ -511,7 +511,7 @@ def commit(
                         success=success,
                     )
                 ]
-            ids = commitments.record(store, items)
+            ids = commitments.record(store, items, recorded_by=_who())
         for item, new_id in zip(items, ids, strict=True):
             new = item.commitment
             due_text = f", due {new.due.isoformat()}" if new.due else ""
@@ -551,7 +551,13 @@ def followup(
         store, _ = _open_state(config)
         with store:
             done, warning = commitments.follow_up(
-                store, commitment_id, status=chosen[0], note=note, as_of=review, worked=worked
+                store,
+                commitment_id,
+                status=chosen[0],
+                note=note,
+                as_of=review,
+                worked=worked,
+                recorded_by=_who(),
             )
         if warning:
             err.print(f"[yellow]warning:[/] {escape(warning)}")
@@ -616,9 +622,13 @@ def list_commitments(
             status = c.status
             if show_all and c.followups:
                 status = "\n".join(
-                    f"{f.status} {f.review.isoformat()}" + (f": {f.note}" if f.note else "")
+                    f"{f.status} {f.review.isoformat()}"
+                    + (f": {f.note}" if f.note else "")
+                    + (f" (by {f.recorded_by})" if f.recorded_by else "")
                     for f in c.followups
                 )
+            if show_all and c.recorded_by:
+                status = f"made by {c.recorded_by}\n{status}"
             table.add_row(
                 str(c.id),
                 escape(names.get(c.rep_email, c.rep_email)),
@@ -842,6 +852,18 @@ def _write_back(cfg: Config, *, quick: bool = False, dry_run: bool = False) -> b
     for line in said(report, crm):
         (err if report.unreachable or report.refused else out).print(escape(line))
     return not (report.unreachable or report.refused)
+
+
+def _who() -> str:
+    """Who records from the command line, and where: the audit line of a commitment."""
+    import getpass
+    import socket as sockets
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown user"
+    return f"{user} on {sockets.gethostname()}, command line"
 
 
 def _write_back_after(config_path: Path | None) -> None:

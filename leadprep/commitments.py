@@ -10,7 +10,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -156,9 +156,12 @@ def prepare(
     return Prepared(new, tuple(warnings), hint)
 
 
-def record(store: Store, items: list[Prepared]) -> list[int]:
-    """Record validated commitments in one transaction; returns their ids."""
-    return store.commitments.add([item.commitment for item in items])
+def record(store: Store, items: list[Prepared], recorded_by: str | None = None) -> list[int]:
+    """Record validated commitments in one transaction, with who recorded them and from where;
+    returns their ids."""
+    return store.commitments.add(
+        [replace(item.commitment, recorded_by=recorded_by) for item in items]
+    )
 
 
 def prepare_file(store: Store, path: Path, as_of: date, *, demo: bool = False) -> list[Prepared]:
@@ -221,6 +224,7 @@ def follow_up(
     note: str | None,
     as_of: date,
     worked: bool | None = None,
+    recorded_by: str | None = None,
 ) -> tuple[Commitment, str | None]:
     """Record how a commitment went (kept, partly or missed; and, for one done, whether it
     worked, as the rep said) at the review of ``as_of``; returns it and a warning when it had
@@ -255,7 +259,7 @@ def follow_up(
         )
     note = clean_text(note) if note else None
     done = store.commitments.follow_up(
-        commitment_id, status=status, note=note, on=as_of, worked=worked
+        commitment_id, status=status, note=note, on=as_of, worked=worked, recorded_by=recorded_by
     )
     return done, warning
 

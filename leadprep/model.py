@@ -240,6 +240,7 @@ class NewCommitment:
     made_on: date
     success: str | None = None  # how the rep and the manager will know it worked
     kept_beside: int | None = None  # the commitment of the same review it was chosen to join
+    recorded_by: str | None = None  # who recorded it, from where ("dana on laptop, command line")
 
 
 FOLLOW_UP_STATUSES = ("kept", "partly", "missed")
@@ -256,6 +257,7 @@ class FollowUp:
     worked: bool | None = (
         None  # did it work (the success sign met), as the rep said; None: not said
     )
+    recorded_by: str | None = None  # who recorded the follow-up, from where
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -288,6 +290,7 @@ class Commitment(NewCommitment):
             "text": self.text,
             "success": self.success,
             "kept_beside": self.kept_beside,
+            "recorded_by": self.recorded_by,
             "due": _iso(self.due),
             "made_on": self.made_on.isoformat(),
             "status": self.status,
@@ -300,6 +303,7 @@ class Commitment(NewCommitment):
                     "note": f.note,
                     "review": f.review.isoformat(),
                     "worked": f.worked,
+                    "recorded_by": f.recorded_by,
                 }
                 for f in self.followups
             ],

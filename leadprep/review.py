@@ -359,18 +359,29 @@ def _prepared(
 
 
 def _save(
-    review: ReviewApp, prepared: commitments.Prepared, first: Commitment | None, choice: str
+    review: ReviewApp,
+    prepared: commitments.Prepared,
+    first: Commitment | None,
+    choice: str,
+    who: str,
 ) -> int:
     """Record it: alone, in place of this 1:1's first commitment, or kept beside it."""
     assert review.source is not None
     store = review.source.store
+    made = replace(prepared.commitment, recorded_by=who)
     if first is not None and choice == "replace":
-        return store.commitments.replace(first.id, prepared.commitment)
+        return store.commitments.replace(first.id, made)
     if first is not None:
-        [new_id] = store.commitments.add([replace(prepared.commitment, kept_beside=first.id)])
+        [new_id] = store.commitments.add([replace(made, kept_beside=first.id)])
         return new_id
-    [new_id] = commitments.record(store, [prepared])
+    [new_id] = store.commitments.add([made])
     return new_id
+
+
+def _who(request: Request) -> str:
+    """Who records on the page, and from where (a sign-in will name the person)."""
+    client = request.client.host if request.client else "an unknown address"
+    return f"review page, from {client}"
 
 
 async def commit(request: Request) -> Response:
@@ -393,7 +404,7 @@ async def commit(request: Request) -> Response:
         # one commitment per 1:1 is the rule: a second one is asked about, not slipped in
         return review.rep_page(packet, status=409, form=values, second_of=first)
     try:
-        new_id = _save(review, prepared, first, choice)
+        new_id = _save(review, prepared, first, choice, _who(request))
     except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
         errors = {"text": _store_problem(exc)}
         return review.rep_page(packet, status=503, errors=errors, form=values)
@@ -420,6 +431,7 @@ async def followup(request: Request) -> Response:
             note=_text(form, "note") or None,
             as_of=review.review_date,
             worked={"yes": True, "no": False}.get(_text(form, "worked")),
+            recorded_by=_who(request),
         )
     except UsageError as exc:
         return review.rep_page(packet, status=400, errors={field_name: _said(exc)})

@@ -436,3 +436,27 @@ def test_hostile_values_in_the_new_choices_are_refused_or_ignored_never_a_traceb
         assert done.status_code == 303  # an unknown answer is "not said"
     (followed,) = stored(tmp_path)
     assert followed.followups[-1].worked is None
+
+
+def test_who_recorded_each_commitment_and_follow_up_is_kept_and_shown(reviewed, tmp_path):
+    """The audit: the page records "review page, from <address>", the CLI "<user> on <host>,
+    command line"; `commitments --all` and --format json say it."""
+    import getpass
+
+    made = cli("commit", "-c", reviewed, "D-2", "Send Bo the pricing by Friday",
+               "--as-of", TODAY.isoformat())  # fmt: skip
+    assert made.exit_code == 0, made.output
+    app, _ = make_app(reviewed)
+    with running(app) as client:
+        page = client.get("/rep/alex-morgan").text
+        (cid,) = [c.id for c in stored(tmp_path) if c.deal_id == "D-2"]
+        form = {"csrf": csrf_of(page), "status": "kept", "note": "", "worked": "yes"}
+        assert client.post(f"/rep/alex-morgan/followup/{cid}", data=form).status_code == 303
+    listed = json.loads(cli("commitments", "-c", reviewed, "--all", "--format", "json").stdout)
+    (item,) = [c for c in listed if c["id"] == cid]
+    assert item["recorded_by"].startswith(f"{getpass.getuser()} on ")
+    assert item["recorded_by"].endswith(", command line")
+    assert item["followups"][-1]["recorded_by"].startswith("review page, from ")
+    table = cli("commitments", "-c", reviewed, "--all").stdout
+    letters = "".join(ch for ch in table if ch.isalnum())  # however the cells wrap
+    assert "madeby" in letters and "byreviewpagefrom127001" in letters

@@ -16,7 +16,7 @@ from leadprep.store.repository import Repository
 def _insert(db: sqlite3.Connection, item: NewCommitment) -> int:
     cursor = db.execute(
         "INSERT INTO commitments (deal_id, deal_name, rep_email, text, success, due, made_on,"
-        " created_at, kept_beside) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " created_at, kept_beside, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             item.deal_id,
             item.deal_name,
@@ -27,6 +27,7 @@ def _insert(db: sqlite3.Connection, item: NewCommitment) -> int:
             item.made_on.isoformat(),
             now(),
             item.kept_beside,
+            item.recorded_by,
         ),
     )
     assert cursor.lastrowid is not None
@@ -95,15 +96,16 @@ class Commitments(Repository):
         note: str | None,
         on: date,
         worked: bool | None = None,
+        recorded_by: str | None = None,
     ) -> Commitment:
         """Record how a commitment went, at the review where it was discussed (kept, partly or
         missed). Every follow-up is kept; the commitment shows the latest, and the latest note
         written (a follow-up without a note does not erase an earlier one)."""
         with self._store.transaction() as db:
             db.execute(
-                "INSERT INTO followups (commitment_id, status, note, review, recorded_at, worked)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (commitment_id, status, note, on.isoformat(), now(), worked),
+                "INSERT INTO followups (commitment_id, status, note, review, recorded_at, worked,"
+                " recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (commitment_id, status, note, on.isoformat(), now(), worked, recorded_by),
             )
             db.execute(
                 "UPDATE commitments SET status = ?, note = COALESCE(?, note), followed_up_on = ?"
@@ -123,18 +125,19 @@ class Commitments(Repository):
             return {}
         columns = {row[1] for row in db.execute("PRAGMA table_info(followups)")}
         worked = "worked" if "worked" in columns else "NULL"
+        by = "recorded_by" if "recorded_by" in columns else "NULL"
         out: dict[int, list[FollowUp]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             rows = db.execute(
-                f"SELECT commitment_id, status, note, review, {worked} FROM followups WHERE"
+                f"SELECT commitment_id, status, note, review, {worked}, {by} FROM followups WHERE"
                 f" commitment_id IN ({', '.join('?' * len(chunk))}) ORDER BY review, id",
                 chunk,
             )
-            for cid, status, note, review, did in rows:
+            for cid, status, note, review, did, who in rows:
                 said = None if did is None else bool(did)
                 out.setdefault(cid, []).append(
-                    FollowUp(status, note, date.fromisoformat(review), said)
+                    FollowUp(status, note, date.fromisoformat(review), said, who)
                 )
         return {cid: tuple(items) for cid, items in out.items()}
 
@@ -145,9 +148,10 @@ class Commitments(Repository):
         }
         success = "success" if "success" in columns else "NULL"
         beside = "kept_beside" if "kept_beside" in columns else "NULL"
+        by = "recorded_by" if "recorded_by" in columns else "NULL"
         sql = (
             "SELECT id, deal_id, deal_name, rep_email, text, due, made_on, status, note,"
-            f" followed_up_on, {success}, {beside} FROM commitments WHERE {where}"
+            f" followed_up_on, {success}, {beside}, {by} FROM commitments WHERE {where}"
             " ORDER BY made_on, id"
         )
         rows = list(self._store.connection.execute(sql, args))
@@ -166,6 +170,7 @@ class Commitments(Repository):
                 followed_up_on=optional_date(row[9]),
                 success=row[10],
                 kept_beside=row[11],
+                recorded_by=row[12],
                 followups=history.get(row[0], ()),
             )
             for row in rows

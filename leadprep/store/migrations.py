@@ -270,6 +270,15 @@ MIGRATIONS: tuple[Migration, ...] = (
     # each commitment's task in the CRM (write-back): no foreign key, because a commitment
     # replaced on the review page is deleted while its task must still be cancelled
     Migration(14, "commitments' tasks in the CRM", sql(_TASK_WRITES)),
+    # who recorded each commitment and follow-up, and from where (the audit)
+    Migration(
+        15,
+        "who recorded it",
+        sql(
+            "ALTER TABLE commitments ADD COLUMN recorded_by TEXT;"
+            " ALTER TABLE followups ADD COLUMN recorded_by TEXT;"
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
