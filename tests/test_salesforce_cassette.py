@@ -46,7 +46,7 @@ def test_replayed_task_calls_write_close_find_and_delete():
     matched, so a change in what leadprep sends shows here."""
     from leadprep.connectors.salesforce import SalesforceTaskWriter
     from leadprep.tasks import Written
-    from tests.cassettes.record_salesforce_tasks import specs
+    from tests.cassettes.record_hubspot_tasks import specs
 
     tasks = Path(__file__).parent / "cassettes" / "salesforce_tasks.yaml"
     strict = vcr.VCR(

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from leadprep.connectors.hubspot import HubSpotClient, HubSpotSettings, HubSpotTaskWriter
-from leadprep.tasks import TaskSpec
+from leadprep.tasks import TaskSpec, TaskWriter
 from tests.cassettes.record_hubspot import recorder
 from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
 
@@ -33,6 +33,15 @@ def specs(deal_id: str, completed: bool = False) -> list[TaskSpec]:
     ]  # fmt: skip
 
 
+def exercise(writer: TaskWriter, deal_id: str) -> None:
+    """What both CRMs' cassettes record: create two, find them by key, close them, delete one."""
+    written = writer.create(specs(deal_id))
+    writer.find([s.key for s in specs(deal_id)])
+    ids = [written[s.key].remote_id for s in specs(deal_id)]  # type: ignore[union-attr]
+    writer.update(list(zip(ids, specs(deal_id, completed=True), strict=True)))
+    writer.delete(ids[1:])
+
+
 def main() -> None:
     portal = build_portal([2, 2], seed=31)
     deal_id = next(iter(portal.deals))
@@ -42,11 +51,7 @@ def main() -> None:
             writer = HubSpotTaskWriter(
                 HubSpotClient(HubSpotSettings(access_token=TOKEN, base_url=fake.url))
             )
-            written = writer.create(specs(deal_id))
-            writer.find([s.key for s in specs(deal_id)])
-            ids = [written[s.key].remote_id for s in specs(deal_id)]  # type: ignore[union-attr]
-            writer.update(list(zip(ids, specs(deal_id, completed=True), strict=True)))
-            writer.delete(ids[1:])
+            exercise(writer, deal_id)
     print(f"wrote {CASSETTE} (deal {deal_id})")
 
 

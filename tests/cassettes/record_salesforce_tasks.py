@@ -11,7 +11,6 @@ rewritten to acme.my.salesforce.com and every Authorization header filtered.
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from pathlib import Path
 
 import vcr
@@ -21,24 +20,12 @@ from leadprep.connectors.salesforce import (
     SalesforceSettings,
     SalesforceTaskWriter,
 )
-from leadprep.tasks import TaskSpec
+from tests.cassettes.record_hubspot_tasks import exercise
 from tests.fakes.salesforce_server import TOKEN, FakeSalesforce, build_org
 
 HERE = Path(__file__).resolve().parent
 CASSETTE = HERE / "salesforce_tasks.yaml"
 INSTANCE = "acme.my.salesforce.com"
-
-
-def specs(opportunity: str, completed: bool = False) -> list[TaskSpec]:
-    """The two Tasks the cassette writes: on an opportunity, and about a habit (no deal)."""
-    return [
-        TaskSpec(1, "LP0000000000A1", "Walk the CFO through pricing by Thursday [LP0000000000A1]",
-                 "Committed in the pipeline review of 2026-11-30 with Dana Kim.",
-                 date(2026, 12, 3), "rep0@example.com", opportunity, completed),
-        TaskSpec(2, "LP0000000000A2", "Open every call with the buyer's goal [LP0000000000A2]",
-                 "Committed in the pipeline review of 2026-11-30 with Dana Kim.",
-                 date(2026, 12, 7), "rep1@example.com", None, completed),
-    ]  # fmt: skip
 
 
 def main() -> None:
@@ -61,12 +48,7 @@ def main() -> None:
         )
         CASSETTE.unlink(missing_ok=True)
         with recorder.use_cassette(str(CASSETTE)):
-            writer = SalesforceTaskWriter(SalesforceConnector(settings))
-            written = writer.create(specs(opportunity))
-            writer.find([s.key for s in specs(opportunity)])
-            ids = [written[s.key].remote_id for s in specs(opportunity)]  # type: ignore[union-attr]
-            writer.update(list(zip(ids, specs(opportunity, completed=True), strict=True)))
-            writer.delete(ids[1:])
+            exercise(SalesforceTaskWriter(SalesforceConnector(settings)), opportunity)
     print(f"wrote {CASSETTE} (opportunity {opportunity})")
 
 
