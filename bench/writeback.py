@@ -18,7 +18,7 @@ from leadprep.config import Config, parse_config
 from leadprep.connectors import connector_for
 from leadprep.model import NewCommitment
 from leadprep.store import Store
-from leadprep.writeback import managers_of, sync, writer_of
+from leadprep.writeback import manager_names, sync, writer_of
 from tests.fakes.hubspot_server import TOKEN as HUBSPOT_TOKEN
 from tests.fakes.hubspot_server import FakeHubSpot, build_portal
 from tests.fakes.salesforce_server import TOKEN as SF_TOKEN
@@ -32,7 +32,7 @@ def week(
     config: Config, deals: list[tuple[str, str]], k: int, counts: Callable[[], dict[str, int]]
 ) -> dict[str, dict[str, int]]:
     """Record k commitments (one per deal, round the deals), sync; follow them all up, sync."""
-    managers = managers_of([])
+    managers = manager_names(config)
     out = {}
     with tempfile.TemporaryDirectory() as folder, Store.open(Path(folder) / "s.db") as store:
         items = [

@@ -583,7 +583,7 @@ def list_commitments(
 
         from leadprep import commitments
         from leadprep.tasks import task_for
-        from leadprep.writeback import managers_of
+        from leadprep.writeback import manager_names
 
         if format not in ("table", "json"):
             raise UsageError("--format is table or json.")
@@ -594,7 +594,7 @@ def list_commitments(
             rows = store.commitments.all(rep_email=rep, status=None if show_all else "open")
             names = commitments.rep_names(store, cfg or Config(), {c.rep_email for c in rows})
             tasks = {t.commitment_id: t for t in store.tasks.all()}
-        managers = managers_of([(t.manager.name, list(t.reps)) for t in (cfg or Config()).teams])
+        managers = manager_names(cfg or Config())
 
         def in_crm(c: Commitment) -> tuple[bool, bool]:
             task = tasks.get(c.id)

@@ -249,10 +249,14 @@ def _dry(
     return report
 
 
-def managers_of(teams: list[tuple[str, list[str]]]) -> Callable[[str], str | None]:
-    """Rep email -> their manager's name, from (manager name, rep emails) pairs."""
-    by_rep = {rep: name for name, reps in teams for rep in reps}
-    return by_rep.get
+def manager_names(config: Config) -> Callable[[str], str | None]:
+    """Rep email -> their manager's name, as the teams section has it (``Config.manager_of``)."""
+
+    def name(rep_email: str) -> str | None:
+        manager = config.manager_of(rep_email)
+        return manager.name if manager else None
+
+    return name
 
 
 def writer_of(connector: object) -> TaskWriter | None:
@@ -306,8 +310,7 @@ def write_back(
     writer = writer_of(connector_for(config))
     if writer is None:
         return None
-    teams = [(t.manager.name, list(t.reps)) for t in config.teams]
     settle = timedelta(seconds=settings.search_settle)
     with Store.open(state_path or config.state_path()) as store:
-        report = sync(store, writer, managers_of(teams), dry_run=dry_run, settle=settle)
+        report = sync(store, writer, manager_names(config), dry_run=dry_run, settle=settle)
     return report, writer.crm

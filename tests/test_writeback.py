@@ -13,7 +13,7 @@ import pytest
 from leadprep.config import load_config
 from leadprep.connectors import connector_for
 from leadprep.store import Store
-from leadprep.writeback import managers_of, sync, writer_of
+from leadprep.writeback import manager_names, sync, writer_of
 from tests.fakes.hubspot_server import FakeHubSpot, build_portal
 from tests.helpers import cli, teams_yaml, write_config
 
@@ -54,7 +54,7 @@ def commit_each(config, portal, how_many):
 def run_syncs(config, *, threads=3, rounds=6):
     """Several syncs at once (each its own process's worth: store, connector), several times."""
     cfg = load_config(config)
-    managers = managers_of([(t.manager.name, list(t.reps)) for t in cfg.teams])
+    managers = manager_names(cfg)
     errors = []
 
     def one():

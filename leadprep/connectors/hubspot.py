@@ -734,12 +734,8 @@ class HubSpotTaskWriter:
 
     def _owner_id(self, email: str) -> str | None:
         if self._owners is None:
-            self._owners = {
-                str(o.get("email") or "").strip().lower(): str(o["id"])
-                for page in self.client.owners(archived=False)
-                for o in page.get("results", [])
-                if o.get("id") is not None
-            }
+            owners = parse_owners(self.client.owners(archived=False))
+            self._owners = {rep.email: owner_id for owner_id, rep in owners.items() if rep.email}
         return self._owners.get(email.strip().lower())
 
     def _properties(self, spec: TaskSpec) -> dict[str, str]:
