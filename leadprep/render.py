@@ -303,12 +303,9 @@ class Renderer:
 
     def rollup_html(self, teams: list[Series], as_of: date, source: str) -> str:
         """The director's page: each team's line and its rows, against its targets."""
-        targets = {"": self.config.targets} | {
-            t.key: self.config.targets_for(t.key) for t in teams if t.key
-        }
         return self.render_text(
             "rollup.html.j2",
-            blocks=blocks(teams, targets, self.quarter(as_of)),
+            blocks=blocks(teams, self.config.targets_for, self.quarter(as_of)),
             as_of=as_of,
             source=source,
         )

@@ -4,9 +4,9 @@ one scale per column, and the team's target where it set one)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
 
 from markupsafe import Markup
 
@@ -177,12 +177,15 @@ class TeamBlock:
     targets: dict[str, float]
 
 
-def blocks(teams: list[Series], targets: dict[str, dict[str, float]], quarter: str) -> Any:
-    """Each team's director line and rows; ``targets`` maps a manager's email to the team's."""
+def blocks(
+    teams: list[Series], targets_for: Callable[[str], dict[str, float]], quarter: str
+) -> list[TeamBlock]:
+    """Each team's director line and rows; ``targets_for`` gives a manager's team its targets
+    (``Config.targets_for``)."""
     tops = scales(teams)
     out = []
     for team in teams:
-        aims = targets.get(team.key, targets.get("", {}))
+        aims = targets_for(team.key)
         rows = [Row(team, True, cells(team, tops, aims))]
         rows += [Row(rep, False, cells(rep, tops, aims)) for rep in team.reps]
         out.append(TeamBlock(team, director_line(team, aims, quarter), rows, aims))
