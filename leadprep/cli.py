@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,13 +33,13 @@ from leadprep.sanitize import terminal_text
 
 if TYPE_CHECKING:
     import socket
-    from datetime import datetime
 
     import uvicorn
 
     from leadprep.model import Commitment
     from leadprep.outbox import Outcome
     from leadprep.prep import NoSheet, PrepResult, ReviewSource
+    from leadprep.schedule import Scheduler
     from leadprep.store import Store, TaskRow
 
 app = typer.Typer(
@@ -708,10 +708,270 @@ def review(
             )
 
 
+@app.command()
+def serve(
+    config: Path | None = ConfigOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to serve on."),
+    with_schedule: bool = typer.Option(
+        False, "--schedule", help="Also run `send` on schedule.cron, in this process."
+    ),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Serve the review of YYYY-MM-DD (default: the latest, each day)."
+    ),
+    verbose: bool = VerboseOpt,
+) -> None:
+    """The org's server: each person signs in and sees the review pages, the index, the
+    rollup and the PDFs of their own teams (a director: every team). Stops on Ctrl-C or SIGTERM."""
+    with _errors(verbose):
+        import threading
+
+        import uvicorn
+
+        from leadprep.prep import open_review
+        from leadprep.review import ReviewApp, create_app
+        from leadprep.signin import AccessLinkSignIn, ProxyHeader, SignInPolicy
+
+        cfg, _ = _load(config)
+        if cfg is None or cfg.crm.kind == "demo":
+            raise UsageError(
+                "serve is the org's server: it needs a config with your CRM and teams "
+                "(README: One server for the sales org).",
+                hint="To try the review page on the demo team: leadprep review --demo",
+            )
+        settings = cfg.server
+        policy: SignInPolicy
+        if settings.sign_in == "proxy":
+            assert settings.proxy is not None
+            policy = ProxyHeader(settings.proxy)
+        else:
+            policy = AccessLinkSignIn(secure=settings.secure)
+        scheduler = _in_process_schedule(cfg) if with_schedule else None
+        fixed = _as_of(as_of) if as_of else None
+        listening = _bind(host, port)
+        review_app = ReviewApp(
+            lambda: open_review(cfg, fixed or date.today()), fixed, host=host, sign_in=policy
+        )
+        app_ = create_app(review_app)
+        for name in ("leadprep.review", "leadprep.schedule"):
+            logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+        shown = f"[{host}]" if ":" in host else host
+        with listening, review_app.opened() as source:
+            out.print(
+                f"Serving the reviews in {escape(source.store.path)} at "
+                f"http://{shown}:{port}/ — {escape(_sign_in_words(cfg))}; health at /health. "
+                "Ctrl-C or SIGTERM to stop."
+            )
+            for warning in _serve_warnings(cfg, host):
+                err.print(f"[yellow]note:[/] {escape(warning)}")
+            thread = None
+            if scheduler is not None:
+                thread = threading.Thread(target=scheduler.run, name="leadprep-schedule")
+                thread.start()
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app_,
+                    log_level="warning",
+                    log_config=None,  # uvicorn logs through leadprep's masking handler
+                    access_log=False,  # ours leaves out query strings and access-link tokens
+                    proxy_headers=False,  # the peer is the proxy: its address is what is trusted
+                    timeout_graceful_shutdown=30,
+                )
+            )
+            logging.getLogger("uvicorn").handlers[:] = logging.getLogger("leadprep").handlers
+            with suppress(KeyboardInterrupt):
+                server.run(sockets=[listening])
+            if scheduler is not None and thread is not None:
+                scheduler.stop()
+                if thread.is_alive():
+                    out.print("Waiting for the scheduled run to finish…")
+                thread.join()
+            out.print(f"Stopped. Everything recorded is in {escape(source.store.path)}.")
+
+
+def _in_process_schedule(cfg: Config) -> Scheduler:
+    """``serve --schedule``: the send job on the config's schedule, in a thread of the server."""
+    from leadprep.schedule import Scheduler
+
+    if cfg.schedule is None or (cfg.email is None and not cfg.chat_configured):
+        raise UsageError(
+            "--schedule needs a schedule section and an email or chat section in the config "
+            "(see config.example.yaml)."
+        )
+
+    def job(fire: datetime) -> None:
+        code = _send_once(cfg, fire.date(), None)
+        if code:
+            log.warning("the run for %s finished with exit code %d", fire.date(), code)
+
+    return Scheduler(cfg.schedule.cron, cfg.schedule.timezone, job)
+
+
+def _sign_in_words(cfg: Config) -> str:
+    settings = cfg.server
+    if settings.sign_in == "proxy" and settings.proxy is not None:
+        return (
+            f"signed in by the proxy's {settings.proxy.header} header, believed from "
+            f"{', '.join(settings.proxy.trusted)} only"
+        )
+    return "signed in by access links (leadprep access add EMAIL)"
+
+
+def _serve_warnings(cfg: Config, host: str) -> list[str]:
+    """What the person starting ``serve`` should know before others rely on it."""
+    from leadprep.review import is_loopback
+
+    settings, notes = cfg.server, []
+    if settings.sign_in == "links" and not is_loopback(host) and not settings.secure:
+        notes.append(
+            "sign-in cookies travel in clear over plain http: put TLS in front "
+            "(a reverse proxy) and set server.url to its https:// address."
+        )
+    if settings.sign_in == "links" and settings.url is None:
+        notes.append(
+            "server.url is not set: `leadprep access add` prints links without the address."
+        )
+    if not cfg.teams and not cfg.directors:
+        notes.append("no teams or directors in the config: only managers the CRM names see pages.")
+    return notes
+
+
+access_app = typer.Typer(
+    help="Per-person access links to `leadprep serve` (when no sign-in proxy is in front).",
+    no_args_is_help=True,
+)
+app.add_typer(access_app, name="access")
+
+
+@access_app.command("add")
+def access_add(
+    email: str = typer.Argument(..., help="The manager's or director's email."),
+    days: int | None = typer.Option(
+        None, "--days", min=1, max=400, help="Valid for this many days (default server.links.days)."
+    ),
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Make an access link for EMAIL and print it, once: it is kept only as a hash."""
+    with _errors(verbose):
+        from leadprep.scope import scope_of
+        from leadprep.store import Store
+
+        cfg, _ = _load(config)
+        cfg = cfg or Config()
+        address = _access_email(email)
+        with Store.open(cfg.state_path()) as store:
+            latest = store.runs.latest(date.today())
+            deals = store.runs.snapshot(latest.run_id).values() if latest else []
+            # only to warn about a link that would open nothing: the server decides on each page
+            scope = scope_of(address, cfg, [(d.owner.email, d.manager_email) for d in deals])
+            token, link = store.access.add(
+                address, days or cfg.server.links.days, created_by=_who()
+            )
+        base = cfg.server.url or ""
+        print(f"{base}/access/{token}")
+        err.print(
+            f"Access link for {escape(address)} ({scope.role}), valid until "
+            f"{link.expires_at:%Y-%m-%d}. It is shown only now: send it to them privately."
+        )
+        if not base:
+            err.print("note: server.url is not set; put the server's address before /access/.")
+        if not scope.sees_anything:
+            err.print(
+                f"[yellow]note:[/] {escape(address)} manages no team in the config or the last "
+                "review and is not in directors: the server will refuse them until they are."
+            )
+
+
+@access_app.command("revoke")
+def access_revoke(
+    email: str = typer.Argument(..., help="Whose links to revoke."),
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Revoke every access link of EMAIL and end their sign-ins now."""
+    with _errors(verbose):
+        from leadprep.store import Store
+
+        cfg, _ = _load(config)
+        address = _access_email(email)
+        with Store.open((cfg or Config()).state_path()) as store:
+            count = store.access.revoke(address)
+        if not count:
+            raise UsageError(
+                f"{address} has no active access link; nothing was revoked.",
+                hint="leadprep access list shows every link and its state.",
+            )
+        out.print(f"Revoked {count} access link(s) of {escape(address)}; their sign-ins ended.")
+
+
+@access_app.command("list")
+def access_list(
+    format: str = typer.Option("table", "--format", help="table or json."),
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Every access link: whose, made when and by whom, valid until, last opened, state."""
+    with _errors(verbose):
+        import json
+        from datetime import UTC
+
+        from leadprep.store import Store
+
+        if format not in ("table", "json"):
+            raise UsageError("--format is table or json.")
+        cfg, _ = _load(config)
+        with Store.open((cfg or Config()).state_path(), readonly=True) as store:
+            links = store.access.all()
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "email": link.email,
+                "state": link.state(now),
+                "created": link.created_at.isoformat(),
+                "created_by": link.created_by,
+                "expires": link.expires_at.isoformat(),
+                "last_opened": link.used_at.isoformat() if link.used_at else None,
+            }
+            for link in links
+        ]
+        if format == "json":
+            print(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            out.print("No access links yet (leadprep access add EMAIL).")
+            return
+        table = Table(title="Access links", title_justify="left")
+        for column in ("Email", "State", "Created", "Valid until", "Last opened"):
+            table.add_column(column, overflow="fold")
+        for link in links:
+            table.add_row(
+                escape(link.email),
+                link.state(now),
+                f"{link.created_at:%Y-%m-%d}",
+                f"{link.expires_at:%Y-%m-%d}",
+                f"{link.used_at:%Y-%m-%d}" if link.used_at else "never",
+            )
+        out.print(table)
+
+
+def _access_email(value: str) -> str:
+    from leadprep.sanitize import UnsafeValue, email_address
+
+    try:
+        address = email_address(value)
+    except UnsafeValue:
+        address = None
+    if not address:
+        raise UsageError(f"{terminal_text(value)!r} is not one email address.")
+    return address
+
+
 def _check_access(host: str, token: str | None) -> None:
     """Off loopback, ``review`` needs an access token, long enough not to be guessed."""
     from leadprep.redact import register_secret
-    from leadprep.review import MIN_TOKEN, is_loopback
+    from leadprep.review import is_loopback
+    from leadprep.signin import MIN_TOKEN
 
     if not is_loopback(host) and not token:
         raise UsageError(
@@ -1021,6 +1281,29 @@ def state_info(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> N
             )
         if note:
             out.print(escape(note))
+
+
+@state_app.command("backup")
+def state_backup(
+    destination: Path = typer.Argument(
+        ..., help="Where to write the copy (an older copy there is replaced)."
+    ),
+    config: Path | None = ConfigOpt,
+    verbose: bool = VerboseOpt,
+) -> None:
+    """Write a consistent copy of the state database, safe while `serve` or a run writes."""
+    with _errors(verbose):
+        from leadprep.store import Store
+
+        cfg, _ = _load(config)
+        path = (cfg or Config()).state_path()
+        if not path.exists():
+            raise UsageError(f"{path} does not exist yet: there is nothing to back up.")
+        if destination.exists() and destination.resolve() == path.resolve():
+            raise UsageError("The backup must go to another file than the state database.")
+        with Store.open(path, readonly=True) as store:
+            store.backup(destination)
+        out.print(f"Backed up {escape(path)} to {escape(destination)}.")
 
 
 @state_app.command("vacuum")

@@ -353,6 +353,95 @@ class ScheduleSettings(Section):
         return self
 
 
+# --- the org server ------------------------------------------------------------------------------
+
+
+class ProxySignIn(Section):
+    """Behind a reverse proxy that authenticates (oauth2-proxy, any SSO proxy): the signed-in
+    person's email in one header, believed only from the proxy's own addresses."""
+
+    header: str = "X-Forwarded-Email"
+    trusted: list[str] = Field(
+        default_factory=list, description="The proxy's addresses (CIDRs); nothing else is believed."
+    )
+
+    @field_validator("header")
+    @classmethod
+    def _header_name(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+            raise ValueError(f"{value!r} is not an HTTP header name (letters, digits, '-')")
+        return value
+
+    @field_validator("trusted")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        if not value:
+            raise ValueError(
+                "list the proxy's addresses (e.g. [127.0.0.1/32]): the identity header is "
+                "believed only from them"
+            )
+        networks = []
+        for entry in value:
+            try:
+                network = ipaddress.ip_network(str(entry).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an address or a network (CIDR)") from None
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"{entry} trusts every address: anyone could then claim to be anyone; "
+                    "list the proxy's own addresses"
+                )
+            networks.append(str(network))
+        return networks
+
+
+class LinkSettings(Section):
+    days: int = Field(90, ge=1, le=400, description="How long a new access link is valid.")
+
+
+class ServerSettings(Section):
+    """``leadprep serve``: how people sign in, and the address links to it start with."""
+
+    sign_in: Literal["links", "proxy"] = "links"
+    url: str | None = None  # the address people open (https://leadprep.example.com)
+    proxy: ProxySignIn | None = None
+    links: LinkSettings = LinkSettings()
+
+    @field_validator("url")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise ValueError("url must be an http(s) address with a host, as people open it")
+        if parts.username is not None or parts.password is not None or parts.query:
+            raise ValueError("url is the server's address only: no user name, password or query")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _proxy_when_asked(self) -> ServerSettings:
+        if self.sign_in == "proxy" and self.proxy is None:
+            raise ValueError(
+                "sign_in: proxy needs a proxy section: {header: X-Forwarded-Email, "
+                "trusted: [the proxy's address]}"
+            )
+        return self
+
+    @property
+    def secure(self) -> bool:
+        """Whether people reach the server over https (its cookies are then Secure)."""
+        return bool(self.url and self.url.startswith("https://"))
+
+
 class Config(Section):
     crm: CRMSettings = CRMSettings()
     teams: list[Team] = []
@@ -364,6 +453,8 @@ class Config(Section):
     chat: ChatSettings | None = None  # the default for teams without their own
     schedule: ScheduleSettings | None = None
     targets: Targets = {}  # every team's, unless the team sets its own
+    directors: list[Email] = []  # see every team and the rollup on `leadprep serve`
+    server: ServerSettings = ServerSettings()
 
     source_path: Path | None = Field(default=None, exclude=True)
     missing_env: dict[str, str] = Field(default_factory=dict, exclude=True)  # key path -> variable

@@ -331,6 +331,12 @@ class Renderer:
             document = layout(self.packet_html(packet), base)
         return document
 
+    def packet_pdf(self, packet: Packet) -> bytes:
+        """One rep's sheet as a PDF, fitted as ``prep`` fits it (the packet's printed rows change)."""
+        document = self._fit(packet, _pdf_layout(), packaged_templates())
+        pdf: bytes = document.write_pdf()
+        return pdf
+
     def write_to(
         self, packets: list[Packet], out_dir: Path, formats: list[str], **options: Any
     ) -> list[Path]:

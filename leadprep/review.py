@@ -1,25 +1,28 @@
-"""``leadprep review``: the last recorded review in the browser, where the 1:1's Agree and
-Deliver are written down while they happen.
+"""The review pages: ``leadprep review`` (one person's, on this machine) and ``leadprep serve``
+(the org's, each person signed in and shown their own teams).
 
 A small Starlette app on the review's own store: the pages are rebuilt from the last recorded run
 (no CRM call), rendered with the sheets' Jinja environment, and every write goes through
 :mod:`leadprep.commitments`, as the CLI's do. Plain HTML forms, no script.
 
-Safe by default: it binds to loopback; every POST carries this server's CSRF token and comes
-from its own origin, or is refused with 403 and writes nothing; on any other host it refuses to
-start without an access token, which every request must then carry.
+Safe by default: ``review`` binds to loopback, and off loopback refuses to start without a shared
+token; ``serve`` signs every request in (:mod:`leadprep.signin`) and shows each person only the
+teams in their scope (:mod:`leadprep.scope`), on every page, form, PDF and JSON view. Every POST
+carries the signed-in person's CSRF token and comes from this server's own origin, or is refused
+with 403 and writes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
+import copy
 import hmac
-import ipaddress
+import json
 import logging
 import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -39,50 +43,88 @@ from starlette.routing import Route
 from leadprep import commitments
 from leadprep.config import Person
 from leadprep.errors import LeadprepError, UsageError
+from leadprep.history import rep_series, team_series
+from leadprep.http import is_loopback_host
 from leadprep.model import Commitment
-from leadprep.packets import Packet, build_packets
-from leadprep.prep import ReviewSource, remembered
+from leadprep.packets import Packet, build_packets, packet_json
+from leadprep.prep import ROLLUP_WEEKS, ReviewSource, remembered
 from leadprep.render import Renderer
+from leadprep.scope import EVERYONE, Scope, scope_of
+from leadprep.signin import (
+    SIGN_IN_COOKIE,
+    Identity,
+    Refused,
+    SharedToken,
+    SignInPolicy,
+    ThisMachine,
+)
 from leadprep.writeback import write_back
 
 log = logging.getLogger(__name__)
 
-ACCESS_COOKIE = "leadprep_access"
 MAX_FIELD = 2_000  # characters per form field; a commitment is a sentence, not an essay
 MAX_BODY = 32 * 1024  # bytes a form post may carry (four fields of MAX_FIELD, encoded)
-MIN_TOKEN = 16  # characters an access token needs; shorter ones are guessed
 PAGE_LOCK_WAIT = 2.0  # seconds a save waits for another writer: the page must not hang
 _ID = re.compile(r"[0-9]{1,9}")  # ids in paths and query strings, read without surprises
+OPEN_PATHS = frozenset({"/health"})  # answered without a sign-in (load balancers, containers)
 
 
 def is_loopback(host: str) -> bool:
     """Whether binding to ``host`` keeps the app on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return host == "localhost" or is_loopback_host(host)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The person a request is from, what they may see, and the CSRF token of their forms."""
+
+    identity: Identity
+    scope: Scope
+    csrf: str
+
+    def sees(self, packet: Packet) -> bool:
+        return self.scope.sees_team(packet.manager.email if packet.manager else None)
+
+    @property
+    def recorded_by(self) -> str:
+        """The audit's words for a record made on the page: who, and from where."""
+        where = f"review page, from {self.identity.address}"
+        return f"{self.identity.email}, {where}" if self.identity.email else where
 
 
 @dataclass
 class ReviewApp:
-    """What the pages are made of: the open review source and the review date they show."""
+    """What the pages are made of: the open review source, the review date they show (None:
+    today's, following each new run), and how people sign in."""
 
     open_source: Callable[[], AbstractContextManager[ReviewSource]]
-    as_of: date
-    access_token: str | None = None
+    as_of: date | None
+    access_token: str | None = None  # ``review --token``: one shared token (SharedToken)
     host: str = "127.0.0.1"
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    # a one-time code the CLI opens the browser with, exchanged for the access cookie, so the
-    # token itself is never on a command line (the browser's) or in the address bar
-    launch_code: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
+    sign_in: SignInPolicy = field(default_factory=ThisMachine)
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # CSRF tokens' key
     notice: str | None = None  # said on every page: the state cannot be written
-    wrong_tokens: int = 0
     source: ReviewSource | None = None
     renderer: Renderer | None = None
     review_date: date | None = None
+    run_id: int | None = None
     packets: list[Packet] = field(default_factory=list)
+    sheets: list[tuple[str, str | None]] = field(default_factory=list)  # (rep, manager)
+
+    def __post_init__(self) -> None:
+        if self.access_token is not None and isinstance(self.sign_in, ThisMachine):
+            # a one-time code the CLI opens the browser with, exchanged for the access cookie,
+            # so the token itself is never on a command line (the browser's) or in the address bar
+            self.sign_in = SharedToken(self.access_token, secrets.token_urlsafe(24))
+
+    @property
+    def launch_code(self) -> str | None:
+        return self.sign_in.launch_code if isinstance(self.sign_in, SharedToken) else None
+
+    @property
+    def shared(self) -> bool:
+        """Whether people sign in one by one (``serve``), rather than one person's review."""
+        return not isinstance(self.sign_in, ThisMachine | SharedToken)
 
     # --- data -------------------------------------------------------------------------------------
 
@@ -109,14 +151,28 @@ class ReviewApp:
         self.notice = _unwritable(source)
         self.load()
 
+    @property
+    def day(self) -> date:
+        """The review date asked for: the one given, else today."""
+        return self.as_of or date.today()
+
+    def refresh(self) -> None:
+        """Serve the newest review once another run recorded it (a scheduled prep, a CLI run)."""
+        assert self.source is not None
+        latest = self.source.store.runs.latest(self.day)
+        if latest is not None and latest.run_id != self.run_id:
+            self.load()
+
     def load(self) -> None:
-        """Rebuild the packets of the last review on or before ``as_of`` from the store."""
+        """Rebuild the packets of the last review on or before the review date from the store."""
         assert self.source is not None and self.renderer is not None
         store, config = self.source.store, self.source.config
-        review = store.runs.latest(self.as_of)
+        review = store.runs.latest(self.day)
         if review is None:
+            if self.as_of is None:  # the org server waits for its first run
+                return
             raise UsageError(
-                f"No review is recorded on or before {self.as_of.isoformat()}, so there is "
+                f"No review is recorded on or before {self.day.isoformat()}, so there is "
                 "nothing to show.",
                 hint="Run `leadprep prep` first (it records the review), then `leadprep review`.",
             )
@@ -134,7 +190,7 @@ class ReviewApp:
                 [*memory.open_commitments, *followed_here], key=lambda c: (c.made_on, c.id)
             ),
         )
-        self.review_date = review.as_of
+        self.review_date, self.run_id = review.as_of, review.run_id
         self.packets = build_packets(
             deals,
             memory,
@@ -143,6 +199,7 @@ class ReviewApp:
             review.as_of,
             unsupported=review.unsupported,
         )
+        self.sheets = [(p.rep.email, p.manager.email if p.manager else None) for p in self.packets]
 
     def packet(self, slug: str) -> Packet | None:
         return next((p for p in self.packets if p.slug == slug), None)
@@ -153,25 +210,52 @@ class ReviewApp:
         mine = self.source.store.commitments.all(rep_email=packet.rep.email)
         return {c.id: c for c in mine}
 
+    def viewer(self, identity: Identity) -> Viewer:
+        """What ``identity`` may see here, with the CSRF token of their forms (tied to the
+        person and their sign-in, so one person's token is worth nothing in another's forms)."""
+        assert self.source is not None
+        if identity.email is None:
+            scope = EVERYONE
+        else:
+            scope = scope_of(identity.email, self.source.config, self.sheets)
+        key = f"{identity.email or ''}\n{identity.session or ''}".encode()
+        csrf = hmac.new(self.secret.encode(), key, "sha256").hexdigest()
+        return Viewer(identity, scope, csrf)
+
     # --- pages ------------------------------------------------------------------------------------
 
-    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    def render(self, name: str, viewer: Viewer, status: int = 200, **context: Any) -> HTMLResponse:
         assert self.renderer is not None and self.source is not None
         html = self.renderer.render_text(
-            name, csrf=self.csrf, review_date=self.review_date, notice=self.notice, **context
+            name,
+            csrf=viewer.csrf,
+            review_date=self.review_date,
+            notice=self.notice,
+            signed_in=viewer.scope if viewer.identity.email else None,
+            signs_out=self.sign_in.signs_out,
+            **context,
         )
         return HTMLResponse(html, status_code=status, headers=_SECURITY_HEADERS)
 
-    def index(self) -> HTMLResponse:
+    def index(self, viewer: Viewer) -> HTMLResponse:
         teams: dict[str, tuple[Person | None, list[Packet]]] = {}
         for packet in self.packets:
+            if not viewer.sees(packet):
+                continue
             key = packet.manager.email if packet.manager else ""
             teams.setdefault(key, (packet.manager, []))[1].append(packet)
         ordered = sorted(teams.values(), key=lambda t: (t[0] is None, t[0].name if t[0] else ""))
-        return self.render("review_index.html.j2", teams=ordered, as_of=self.review_date)
+        return self.render(
+            "review_index.html.j2",
+            viewer,
+            teams=ordered,
+            as_of=self.review_date,
+            shared=self.shared,
+        )
 
     def rep_page(
         self,
+        viewer: Viewer,
         packet: Packet,
         *,
         status: int = 200,
@@ -186,6 +270,7 @@ class ReviewApp:
         focus_first = [v.deal for v in packet.focus] + [v.deal for v in packet.others]
         return self.render(
             "review_rep.html.j2",
+            viewer,
             status=status,
             packet=packet,
             packets=[packet],
@@ -200,6 +285,37 @@ class ReviewApp:
             hint=hint,
             second_of=second_of,
         )
+
+    def rollup(self, viewer: Viewer) -> HTMLResponse:
+        """The rollup of the teams in ``viewer``'s scope, over the last reviews."""
+        assert self.source is not None and self.renderer is not None
+        assert self.review_date is not None
+        config = self.source.config
+        reps = rep_series(self.source.store, self.review_date, ROLLUP_WEEKS)
+        names = {
+            t.manager.email: t.manager.name
+            for t in config.teams
+            if viewer.scope.sees_team(t.manager.email)
+        }
+        shown = [s for s in reps if viewer.scope.sees_team(s.manager_email)]
+        html = self.renderer.rollup_html(
+            team_series(shown, names), self.review_date, config.crm.kind
+        )
+        return HTMLResponse(html, headers=_SECURITY_HEADERS)
+
+    def refusal(self, refused: Refused, viewer: Viewer | None = None) -> HTMLResponse:
+        """The page that says why a request was turned away, to whom, and what to do."""
+        if self.renderer is None:  # before the review opened: no templates yet
+            return _bare_refusal(refused.status, refused.why)
+        signed_in = viewer.scope if viewer and viewer.identity.email else None
+        html = self.renderer.render_text(
+            "refused.html.j2",
+            refused=refused,
+            signed_in=signed_in,
+            signs_out=self.sign_in.signs_out and signed_in is not None,
+            csrf=viewer.csrf if viewer else "",
+        )
+        return HTMLResponse(html, status_code=refused.status, headers=_SECURITY_HEADERS)
 
 
 def _unwritable(source: ReviewSource) -> str | None:
@@ -244,16 +360,9 @@ def _review(request: Request) -> ReviewApp:
     return review
 
 
-def _allowed(review: ReviewApp, request: Request) -> bool:
-    """With an access token, every request carries it (cookie, bearer or ?token=)."""
-    if review.access_token is None:
-        return True
-    offered = [
-        request.cookies.get(ACCESS_COOKIE, ""),
-        request.query_params.get("token", ""),
-        request.headers.get("authorization", "").removeprefix("Bearer "),
-    ]
-    return any(hmac.compare_digest(o, review.access_token) for o in offered if o)
+def _viewer(request: Request) -> Viewer:
+    viewer: Viewer = request.state.viewer
+    return viewer
 
 
 async def _checked_form(request: Request) -> dict[str, str]:
@@ -276,44 +385,81 @@ async def _checked_form(request: Request) -> dict[str, str]:
     pairs = parse_qs(bytes(body).decode("utf-8", "replace"), keep_blank_values=True)
     form = {name: values[0] for name, values in pairs.items()}
     token = form.get("csrf")
-    if not isinstance(token, str) or not hmac.compare_digest(token, _review(request).csrf):
+    if not isinstance(token, str) or not hmac.compare_digest(token, _viewer(request).csrf):
         raise Refusal(403, "the form carries no valid session token (reload the page)")
     return form
 
 
 class AccessMiddleware(BaseHTTPMiddleware):
-    """With an access token, every request (any path) carries it, or is refused here (each wrong
-    try waits a little longer). The browser the CLI opens brings a one-time code, and a shared
-    link brings ``?token=``: either is exchanged for a cookie and dropped from the address bar by
-    a redirect."""
+    """Every request but the health check is signed in by the app's :class:`SignInPolicy`, and
+    refused here when it is not, or when its person has no team in scope. The refusal page
+    says why and what to do; nothing is written."""
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         review = _review(request)
-        if review.access_token is None:
+        started = time.monotonic()
+        if request.url.path in OPEN_PATHS:
             return await call_next(request)
-        code = request.query_params.get("code")
-        if code and review.launch_code and hmac.compare_digest(code, review.launch_code):
-            review.launch_code = None  # once
-            return _with_cookie(_redirect(request, request.url.path), review.access_token)
-        if not _allowed(review, request):
-            review.wrong_tokens += 1
-            await asyncio.sleep(min(0.2 * review.wrong_tokens, 5.0))
-            return _refused(403, "this review needs its access token")
-        if request.query_params.get("token"):
-            return _with_cookie(_redirect(request, request.url.path), review.access_token)
-        return await call_next(request)
+        assert review.source is not None
+        review.refresh()
+        outcome = await review.sign_in.identify(request, review.source.store)
+        viewer = None
+        if isinstance(outcome, Identity):
+            viewer = review.viewer(outcome)
+            request.state.viewer = viewer
+            if not viewer.scope.sees_anything and request.url.path != "/signout":
+                outcome = Refused(
+                    403,
+                    f"{outcome.email} manages no team in this review and is not a director",
+                    hint="Ask whoever runs leadprep to add you to the config's teams (as a "
+                    "manager) or directors.",
+                    email=outcome.email,
+                )
+        if isinstance(outcome, Refused):
+            response: Response = review.refusal(outcome, viewer)
+        elif isinstance(outcome, Response):
+            response = outcome
+        else:
+            response = await call_next(request)
+        _log_request(request, response, viewer, started)
+        return response
+
+
+def _log_request(
+    request: Request, response: Response, viewer: Viewer | None, started: float
+) -> None:
+    """One line per request, without what could open the server: no query string (a
+    ``?token=``), and an access link's path shortened to ``/access/…``."""
+    path = request.url.path
+    if path.startswith("/access/"):
+        path = "/access/…"
+    who = viewer.identity.email if viewer and viewer.identity.email else "-"
+    client = request.client.host if request.client else "-"
+    log.info(
+        "%s %s %s %d %s %.0f ms",
+        client,
+        request.method,
+        path[:200],
+        response.status_code,
+        who,
+        1000 * (time.monotonic() - started),
+    )
 
 
 def _rep_of(request: Request) -> Packet:
-    """The rep a request is about, or the 404."""
+    """The rep a request is about, if the signed-in person's scope has them; else 404 for whom
+    sees everything and 403 for the rest (which cannot tell "not yours" from "no such rep")."""
+    viewer = _viewer(request)
     packet = _review(request).packet(request.path_params["slug"])
-    if packet is None:
+    if packet is not None and viewer.sees(packet):
+        return packet
+    if viewer.scope.sees_all:
         raise Refusal(404, "No such rep in this review.")
-    return packet
+    raise Refusal(403, "this rep is not on a team you manage")
 
 
 async def index_page(request: Request) -> Response:
-    return _review(request).index()
+    return _review(request).index(_viewer(request))
 
 
 async def rep_page(request: Request) -> Response:
@@ -323,7 +469,67 @@ async def rep_page(request: Request) -> Response:
     if saved_id is not None:
         saved = review.current(packet).get(saved_id)
     hint = commitments.vagueness_hint(saved.text, saved.due) if saved else None
-    return review.rep_page(packet, saved=saved, hint=hint)
+    return review.rep_page(_viewer(request), packet, saved=saved, hint=hint)
+
+
+async def rep_pdf(request: Request) -> Response:
+    """The rep's printed sheet, laid out as ``prep`` lays it out (needs ``leadprep[pdf]``)."""
+    review, packet = _review(request), _rep_of(request)
+    assert review.renderer is not None and review.source is not None
+    renderer, laid_out = review.renderer, copy.deepcopy(packet)  # fitting changes the packet
+    try:
+        pdf = await run_in_threadpool(renderer.packet_pdf, laid_out)
+    except LeadprepError as exc:
+        raise Refusal(501, exc.message) from None
+    headers = {
+        **_SECURITY_HEADERS,
+        "Content-Disposition": f'inline; filename="{packet.slug}.pdf"',
+    }
+    return Response(pdf, media_type="application/pdf", headers=headers)
+
+
+async def rep_json(request: Request) -> Response:
+    """The rep's packet as ``packets.json`` carries it."""
+    review, packet = _review(request), _rep_of(request)
+    assert review.review_date is not None
+    document = {"as_of": review.review_date.isoformat(), "packet": packet_json(packet)}
+    body = json.dumps(document, ensure_ascii=False).encode()
+    return Response(body, media_type="application/json", headers=_SECURITY_HEADERS)
+
+
+async def rollup_page(request: Request) -> Response:
+    review = _review(request)
+    if review.review_date is None:
+        raise Refusal(404, "No review is recorded yet, so there is no rollup.")
+    return review.rollup(_viewer(request))
+
+
+async def health(request: Request) -> Response:
+    """For a load balancer or a container: the server answers and its state file reads."""
+    review = _review(request)
+    body: dict[str, Any]
+    try:
+        assert review.source is not None
+        latest = review.source.store.runs.latest(review.day)
+    except (LeadprepError, AssertionError):
+        body, status = {"status": "failing", "why": "the state file cannot be read"}, 503
+    else:
+        last = latest.as_of.isoformat() if latest else None
+        body, status = {"status": "ok", "review": last, "writable": review.notice is None}, 200
+    return Response(json.dumps(body), status, media_type="application/json")
+
+
+async def sign_out(request: Request) -> Response:
+    review, viewer = _review(request), _viewer(request)
+    await _checked_form(request)
+    assert review.source is not None
+    if viewer.identity.session:
+        review.source.store.access.sign_out(viewer.identity.session)
+    response = review.refusal(
+        Refused(200, "you are signed out", hint="Open your access link to sign in again.")
+    )
+    response.delete_cookie(SIGN_IN_COOKIE, path="/")
+    return response
 
 
 def _prepared(
@@ -378,43 +584,38 @@ def _save(
     return new_id
 
 
-def _who(request: Request) -> str:
-    """Who records on the page, and from where (a sign-in will name the person)."""
-    client = request.client.host if request.client else "an unknown address"
-    return f"review page, from {client}"
-
-
 async def commit(request: Request) -> Response:
-    review, packet = _review(request), _rep_of(request)
+    review, packet, viewer = _review(request), _rep_of(request), _viewer(request)
     form = await _checked_form(request)
     values = {k: _text(form, k) for k in ("text", "deal_id", "due", "success")}
     choice = _text(form, "second")  # replace | keep, once asked
     too_long = [k for k in ("text", "success") if len(form.get(k) or "") > MAX_FIELD]
     if too_long:  # refused whole, never cut short without a word
         long = {k: f"Keep it to {MAX_FIELD:,} characters: one sentence." for k in too_long}
-        return review.rep_page(packet, status=400, errors=long, form=values)
+        return review.rep_page(viewer, packet, status=400, errors=long, form=values)
     if review.notice:
-        return review.rep_page(packet, status=503, errors={"text": review.notice}, form=values)
+        errors = {"text": review.notice}
+        return review.rep_page(viewer, packet, status=503, errors=errors, form=values)
     prepared, errors = _prepared(review, packet, values)
     if prepared is None:
-        return review.rep_page(packet, status=400, errors=errors, form=values)
+        return review.rep_page(viewer, packet, status=400, errors=errors, form=values)
     made_here = [c for c in review.current(packet).values() if c.made_on == review.review_date]
     first = made_here[-1] if made_here else None
     if first is not None and choice not in ("replace", "keep"):
         # one commitment per 1:1 is the rule: a second one is asked about, not slipped in
-        return review.rep_page(packet, status=409, form=values, second_of=first)
+        return review.rep_page(viewer, packet, status=409, form=values, second_of=first)
     try:
-        new_id = _save(review, prepared, first, choice, _who(request))
+        new_id = _save(review, prepared, first, choice, viewer.recorded_by)
     except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
         errors = {"text": _store_problem(exc)}
-        return review.rep_page(packet, status=503, errors=errors, form=values)
+        return review.rep_page(viewer, packet, status=503, errors=errors, form=values)
     review.load()  # the page shows what the store now holds
     _write_back_soon(review)
     return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
 
 
 async def followup(request: Request) -> Response:
-    review, packet = _review(request), _rep_of(request)
+    review, packet, viewer = _review(request), _rep_of(request), _viewer(request)
     form = await _checked_form(request)
     assert review.source is not None and review.review_date is not None
     commitment_id = parse_id(request.path_params["commitment"])
@@ -422,7 +623,7 @@ async def followup(request: Request) -> Response:
         raise Refusal(404, "No such commitment for this rep.")
     field_name = f"followup-{commitment_id}"
     if review.notice:
-        return review.rep_page(packet, status=503, errors={field_name: review.notice})
+        return review.rep_page(viewer, packet, status=503, errors={field_name: review.notice})
     try:
         commitments.follow_up(
             review.source.store,
@@ -431,12 +632,13 @@ async def followup(request: Request) -> Response:
             note=_text(form, "note") or None,
             as_of=review.review_date,
             worked={"yes": True, "no": False}.get(_text(form, "worked")),
-            recorded_by=_who(request),
+            recorded_by=viewer.recorded_by,
         )
     except UsageError as exc:
-        return review.rep_page(packet, status=400, errors={field_name: _said(exc)})
+        return review.rep_page(viewer, packet, status=400, errors={field_name: _said(exc)})
     except LeadprepError as exc:
-        return review.rep_page(packet, status=503, errors={field_name: _store_problem(exc)})
+        errors = {field_name: _store_problem(exc)}
+        return review.rep_page(viewer, packet, status=503, errors=errors)
     review.load()  # the kept rate and Deliver reflect it
     _write_back_soon(review)
     return _redirect(request, f"/rep/{quote(packet.slug)}#c{commitment_id}")
@@ -444,16 +646,20 @@ async def followup(request: Request) -> Response:
 
 async def _refusal_page(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 404:
-        return HTMLResponse(exc.detail, status_code=404)
-    return _refused(exc.status_code, exc.detail)
+    viewer = getattr(request.state, "viewer", None)
+    return _review(request).refusal(Refused(exc.status_code, exc.detail), viewer)
 
 
 ROUTES = [
     Route("/", index_page),
     Route("/rep/{slug}", rep_page),
+    Route("/rep/{slug}/sheet.pdf", rep_pdf),
+    Route("/rep/{slug}/packet.json", rep_json),
     Route("/rep/{slug}/commit", commit, methods=["POST"]),
     Route("/rep/{slug}/followup/{commitment}", followup, methods=["POST"]),
+    Route("/rollup", rollup_page),
+    Route("/signout", sign_out, methods=["POST"]),
+    Route("/health", health),
 ]
 
 
@@ -466,16 +672,16 @@ def create_app(review: ReviewApp) -> Starlette:
         with review.opened():
             yield
 
-    # Only this machine's names: a web page elsewhere cannot rebind its own domain to 127.0.0.1
-    # and read the sheets. With an access token (off loopback) the token is what protects.
+    # The loopback review answers only this machine's names: a web page elsewhere cannot rebind
+    # its own domain to 127.0.0.1 and read the sheets. Where people sign in (a shared token,
+    # access links, the proxy), the sign-in is what protects.
     own = {"127.0.0.1", "localhost", "[::1]", "::1", review.host, f"[{review.host}]"}
+    signed = not isinstance(review.sign_in, ThisMachine)
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
         middleware=[
-            Middleware(
-                TrustedHostMiddleware, allowed_hosts=["*"] if review.access_token else sorted(own)
-            ),
+            Middleware(TrustedHostMiddleware, allowed_hosts=["*"] if signed else sorted(own)),
             Middleware(AccessMiddleware),
         ],
         exception_handlers={HTTPException: _refusal_page},
@@ -506,14 +712,11 @@ def _redirect(request: Request, path: str) -> Response:
     return RedirectResponse(path, status_code=303, headers=_SECURITY_HEADERS)
 
 
-def _with_cookie(response: Response, token: str) -> Response:
-    response.set_cookie(ACCESS_COOKIE, token, httponly=True, samesite="strict")
-    return response
+def _bare_refusal(status: int, why: str) -> HTMLResponse:
+    from html import escape
 
-
-def _refused(status: int, why: str) -> Response:
     return HTMLResponse(
-        f"<!doctype html><title>Refused</title><p>Refused: {why}. Nothing was written.</p>",
+        f"<!doctype html><title>Refused</title><p>Refused: {escape(why)}. Nothing was written.</p>",
         status_code=status,
         headers=_SECURITY_HEADERS,
     )

@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "leadprep.history",
             "leadprep.rollup",
             "leadprep.render",
+            "leadprep.scope",
         ),
     ),
     ("connectors", ("leadprep.connectors", "leadprep.demo")),  # the demo source's data
@@ -68,6 +69,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "leadprep.prep",
             "leadprep.doctor",
             "leadprep.review",
+            "leadprep.signin",
             "leadprep.schedule",
             "leadprep.send",
             "leadprep.writeback",

@@ -552,14 +552,14 @@ def test_a_short_access_token_is_refused(reviewed):
 
 
 def test_wrong_tokens_wait_longer_each_time(reviewed, monkeypatch):
-    import leadprep.review as review_module
+    import leadprep.signin as signin_module
 
     waits = []
 
     async def no_sleep(seconds):
         waits.append(seconds)
 
-    monkeypatch.setattr(review_module.asyncio, "sleep", no_sleep)
+    monkeypatch.setattr(signin_module.asyncio, "sleep", no_sleep)
     app, _ = make_app(reviewed, token="s3cret-review-token-1234")
     with running(app) as client:
         for _ in range(4):

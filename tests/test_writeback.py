@@ -112,7 +112,9 @@ def commit_on_the_page(config, deal_of, taken, due="2026-12-04"):
     app, _ = make_app(config, as_of=date(2026, 11, 30))
     with running(app) as client:
         index = client.get("/").text
-        slugs = sorted({part.split('"', 1)[0] for part in index.split('href="/rep/')[1:]})
+        slugs = sorted(
+            {part.split('"', 1)[0].split("/")[0] for part in index.split('href="/rep/')[1:]}
+        )
         for slug in slugs:
             page = client.get(f"/rep/{slug}").text
             options = [o.split('"', 1)[0] for o in page.split('<option value="')[1:]]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from leadprep.errors import DataError
+from leadprep.store.access import AccessLinks
 from leadprep.store.commitments import Commitments
 from leadprep.store.deliveries import CLAIM_TIMEOUT, Deliveries
 from leadprep.store.errors import database_error, reports_database_errors
@@ -99,6 +100,7 @@ class Store:
         self.commitments = Commitments(self)
         self.deliveries = Deliveries(self)
         self.tasks = Tasks(self)
+        self.access = AccessLinks(self)
         # The schema the file had when a read-only open found it older than this release's.
         self.older_schema: int | None = None
 
@@ -243,6 +245,23 @@ class Store:
         pages = self.connection.execute("PRAGMA page_count").fetchone()[0]
         free = self.connection.execute("PRAGMA freelist_count").fetchone()[0]
         return StoreSize(pages * page_size, free * page_size, self.runs.count())
+
+    def backup(self, destination: Path) -> None:
+        """A consistent copy of the whole database at ``destination`` (SQLite's online backup:
+        safe while the server and other runs write; written beside it, then moved into place)."""
+        partial = destination.with_name(f".{destination.name}.partial")
+        try:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(partial) as copy:
+                self.connection.backup(copy)
+            copy.close()
+            partial.replace(destination)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise DataError(f"Cannot write the backup {destination}: {exc.strerror}.") from None
+        except sqlite3.Error as exc:
+            partial.unlink(missing_ok=True)
+            raise database_error(exc, self.path) from None
 
     def vacuum(self) -> None:
         """Rewrite the file without its free pages (needs about its size again on disk)."""

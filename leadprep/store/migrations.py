@@ -240,6 +240,26 @@ CREATE TABLE task_writes (
 );
 """
 
+_ACCESS = """
+CREATE TABLE access_links (
+    id          INTEGER PRIMARY KEY,
+    email       TEXT NOT NULL,
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL,
+    revoked_at  TEXT,
+    used_at     TEXT,
+    created_by  TEXT
+);
+CREATE INDEX access_links_email ON access_links (email);
+CREATE TABLE access_sessions (
+    session_hash TEXT PRIMARY KEY,
+    link_id      INTEGER NOT NULL REFERENCES access_links (id) ON DELETE CASCADE,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL
+)
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, snapshots and commitments", sql(_BASE)),
     Migration(2, "deliveries", sql(_DELIVERIES)),
@@ -279,6 +299,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             " ALTER TABLE followups ADD COLUMN recorded_by TEXT;"
         ),
     ),
+    # `leadprep serve`'s per-person access links and the sign-ins they opened (hashes only)
+    Migration(16, "access links", sql(_ACCESS)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].number
 REP_WEEKS_SCHEMA = 7  # a file older than this has reviews without their weeks
@@ -292,6 +314,8 @@ OUR_TABLES = frozenset(
         "rep_weeks",
         "asked",
         "task_writes",
+        "access_links",
+        "access_sessions",
     }
 )
 REBUILDING = frozenset(
