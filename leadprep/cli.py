@@ -699,6 +699,7 @@ def review(
             if not no_browser:
                 _open_when_serving(server, url)
             # uvicorn shuts down gracefully, then raises Ctrl-C again: that is a stop
+            _stop_on_sigterm()
             with suppress(KeyboardInterrupt):
                 server.run(sockets=[listening])
             out.print(
@@ -779,6 +780,7 @@ def serve(
                 )
             )
             logging.getLogger("uvicorn").handlers[:] = logging.getLogger("leadprep").handlers
+            _stop_on_sigterm()
             with suppress(KeyboardInterrupt):
                 server.run(sockets=[listening])
             if scheduler is not None and thread is not None:
@@ -787,6 +789,18 @@ def serve(
                     out.print("Waiting for the scheduled run to finish…")
                 thread.join()
             out.print(f"Stopped. Everything recorded is in {escape(source.store.path)}.")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops the server as Ctrl-C does. uvicorn catches it, shuts down gracefully, then
+    raises it again for the handler that was there before: with the default one, the process
+    would die before the scheduled run finishes and before it says it stopped."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _in_process_schedule(cfg: Config) -> Scheduler:
