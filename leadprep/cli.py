@@ -750,8 +750,13 @@ def serve(
         scheduler = _in_process_schedule(cfg) if with_schedule else None
         fixed = _as_of(as_of) if as_of else None
         listening = _bind(host, port)
+        zone = cfg.schedule.timezone if cfg.schedule else None
         review_app = ReviewApp(
-            lambda: open_review(cfg, fixed or date.today()), fixed, host=host, sign_in=policy
+            lambda: open_review(cfg, fixed or date.today()),
+            fixed,
+            host=host,
+            sign_in=policy,
+            timezone=zone,
         )
         app_ = create_app(review_app)
         for name in ("leadprep.review", "leadprep.schedule"):

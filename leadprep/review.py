@@ -26,9 +26,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
+from zoneinfo import ZoneInfo
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -102,6 +103,7 @@ class ReviewApp:
     access_token: str | None = None  # ``review --token``: one shared token (SharedToken)
     host: str = "127.0.0.1"
     sign_in: SignInPolicy = field(default_factory=ThisMachine)
+    timezone: str | None = None  # whose "today" the server follows (the schedule's), else local
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))  # CSRF tokens' key
     notice: str | None = None  # said on every page: the state cannot be written
     source: ReviewSource | None = None
@@ -153,8 +155,11 @@ class ReviewApp:
 
     @property
     def day(self) -> date:
-        """The review date asked for: the one given, else today."""
-        return self.as_of or date.today()
+        """The review date asked for: the one given, else today (in the schedule's zone, so a
+        run the schedule records for Monday shows on Monday there)."""
+        if self.as_of is not None:
+            return self.as_of
+        return datetime.now(ZoneInfo(self.timezone)).date() if self.timezone else date.today()
 
     def refresh(self) -> None:
         """Serve the newest review once another run recorded it (a scheduled prep, a CLI run)."""

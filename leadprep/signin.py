@@ -17,6 +17,7 @@ import asyncio
 import hmac
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from starlette.requests import Request
@@ -194,7 +195,7 @@ class AccessLinkSignIn:
                 self.wrong_tries += 1
                 await asyncio.sleep(min(0.2 * self.wrong_tries, 5.0))
                 return Refused(403, opened, hint=ASK_FOR_A_LINK)
-            seconds = int((opened.link.expires_at - opened.link.created_at).total_seconds())
+            seconds = int((opened.link.expires_at - datetime.now(UTC)).total_seconds())
             return _redirect_with_cookie(
                 request, SIGN_IN_COOKIE, opened.session, secure=self.secure, max_age=seconds
             )

@@ -321,6 +321,15 @@ def test_each_role_signed_in_by_access_link_sees_only_its_teams(org, role):
         assert written(org) == before
 
 
+def test_over_https_the_sign_in_cookie_is_secure_and_lasts_as_long_as_its_link(org):
+    link = link_for(org, "dana@example.com")
+    with serving(org, AccessLinkSignIn(secure=True)) as (client, _):
+        cookie = client.request("GET", link).headers["set-cookie"]
+    assert "Secure" in cookie
+    max_age = int(cookie.lower().split("max-age=")[1].split(";")[0])
+    assert 89 * 86400 < max_age <= 90 * 86400  # server.links.days, from now
+
+
 def test_a_revoked_or_expired_link_and_a_signed_out_session_are_refused(org):
     link = link_for(org, "dana@example.com")
     with serving(org, AccessLinkSignIn()) as (client, _review):

@@ -228,3 +228,59 @@ def test_serve_without_a_config_or_with_a_schedule_it_cannot_run_says_so(tmp_pat
     config = org_of(tmp_path, 1, "links")
     scheduled = cli("serve", "-c", config, "--schedule")
     assert scheduled.exit_code == 2 and "--schedule needs a schedule section" in scheduled.stderr
+
+
+def test_serve_with_its_schedule_starts_before_the_first_review_and_stops_on_sigterm(tmp_path):
+    """A fresh install: no review yet, the schedule waiting inside the server for its first run."""
+    write_csv(tmp_path / "deals.csv", [csv_row()])
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        "teams: [{manager: {name: Dana Kim, email: dana@example.com}, reps: [alex@example.com]}]\n"
+        "email: {smtp: {host: 127.0.0.1, port: 2525, security: none}, from: prep@example.com}\n"
+        'schedule: {cron: "0 7 * * MON", timezone: America/New_York}\n',
+    )
+    link = cli("access", "add", "dana@example.com", "-c", config).stdout.strip()
+    port = free_port()
+    env = {**os.environ, "LEADPREP_STATE": str(tmp_path / "state.db"), "COLUMNS": "200"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leadprep",
+            "serve",
+            "-c",
+            str(config),
+            "--port",
+            str(port),
+            "--schedule",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None
+                time.sleep(0.2)
+        assert health.json() == {"status": "ok", "review": None, "writable": True}
+        with httpx.Client(base_url=base, follow_redirects=True) as client:
+            index = client.get(link)
+            assert index.status_code == 200 and "No review yet" in index.text
+            assert client.get("/rollup").status_code == 404
+    finally:
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    err = stderr.decode()
+    assert process.returncode == 0, err
+    assert time.monotonic() - started < 30  # the waiting schedule does not hold the stop
+    assert "next run Mon" in err and "scheduler stopped after 0 run(s)" in err
+    assert "Stopped." in stdout.decode()
