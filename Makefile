@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.public
 	$(BIN)/python -m bench.conversation
 	$(BIN)/python -m bench.writeback
+	$(BIN)/python -m bench.serve
 
 clean:
 	rm -rf $(VENV) $(OUT) dist build .pytest_cache .ruff_cache

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
@@ -42,6 +42,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from leadprep import commitments
+from leadprep.commitments import coaching_record
 from leadprep.config import Person
 from leadprep.errors import LeadprepError, UsageError
 from leadprep.history import rep_series, team_series
@@ -205,6 +206,18 @@ class ReviewApp:
             unsupported=review.unsupported,
         )
         self.sheets = [(p.rep.email, p.manager.email if p.manager else None) for p in self.packets]
+
+    def recount(self, packet: Packet) -> None:
+        """After a follow-up: the rep's kept rate and streak as the store now has them. (Only
+        this rep's record changes; rebuilding every sheet would hold every other page for as
+        long as the whole org takes to build.)"""
+        assert self.source is not None and self.review_date is not None
+        store, email = self.source.store, packet.rep.email
+        packet.coaching = coaching_record(
+            store.commitments.all(rep_email=email, made_before=self.review_date),
+            store.runs.review_dates(self.review_date - timedelta(days=1), 12),
+            self.review_date,
+        )
 
     def packet(self, slug: str) -> Packet | None:
         return next((p for p in self.packets if p.slug == slug), None)
@@ -614,7 +627,7 @@ async def commit(request: Request) -> Response:
     except LeadprepError as exc:  # locked, read-only, full disk: the typed text stays
         errors = {"text": _store_problem(exc)}
         return review.rep_page(viewer, packet, status=503, errors=errors, form=values)
-    review.load()  # the page shows what the store now holds
+    # the sheet itself is unchanged: Agree's records are read from the store for each page
     _write_back_soon(review)
     return _redirect(request, f"/rep/{quote(packet.slug)}?saved={new_id}#agree-{packet.slug}")
 
@@ -644,7 +657,7 @@ async def followup(request: Request) -> Response:
     except LeadprepError as exc:
         errors = {field_name: _store_problem(exc)}
         return review.rep_page(viewer, packet, status=503, errors=errors)
-    review.load()  # the kept rate and Deliver reflect it
+    review.recount(packet)  # the kept rate reflects it; Deliver reads the store for each page
     _write_back_soon(review)
     return _redirect(request, f"/rep/{quote(packet.slug)}#c{commitment_id}")
 

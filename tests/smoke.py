@@ -4,7 +4,8 @@ Builds the wheel, installs it *with its dependencies* (and the pdf extra, as the
 a fresh virtualenv that has none of the dev extra, then runs the installed ``leadprep`` as a
 separate process: every module imports, ``prep --demo`` writes HTML and PDF, ``send`` delivers to
 a real SMTP server and posts to a Slack webhook fake, ``history``, ``commitments``, ``doctor``
-and ``state info`` answer, a closed pipe is quiet, ``review`` starts, serves and stops, and
+and ``state info`` answer, a closed pipe is quiet, ``review`` starts, serves and stops, ``serve``
+signs a manager in by access link and serves a PDF, and
 ``sync`` writes a commitment back to the fake HubSpot as a task.
 
     python -m tests.smoke            (what `make smoke` and CI run)
@@ -197,6 +198,48 @@ def review(bin_: Path, work: Path, env: dict[str, str]) -> None:
             server.kill()
 
 
+def serve(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("serve: an access link signs Dana in, a sheet's PDF, stops on SIGTERM")
+    made = run(bin_ / "leadprep", "access", "add", "dana@example.com", "-c", work / "leadprep.yaml",
+               env=env, cwd=work)  # fmt: skip
+    link = made.stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [bin_ / "leadprep", "serve", "-c", work / "leadprep.yaml", "--as-of", AS_OF,
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=work,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=5).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SmokeFailure(f"serve did not start: {server.communicate()}") from None
+                time.sleep(0.3)
+        cookies = urllib.request.HTTPCookieProcessor()
+        browser = urllib.request.build_opener(cookies)
+        with browser.open(f"{base}{link}", timeout=30) as page:
+            body = page.read().decode()
+        if "Signed in as <b>Dana Kim (dana@example.com)" not in body or "Alex Morgan" not in body:
+            raise SmokeFailure(f"the access link did not sign Dana in: {body[:500]}")
+        with browser.open(f"{base}/rep/alex-morgan/sheet.pdf", timeout=120) as pdf:
+            if not pdf.read(5).startswith(b"%PDF"):
+                raise SmokeFailure("the served sheet is not a PDF")
+        server.send_signal(signal.SIGTERM)
+        stdout, stderr = server.communicate(timeout=60)
+        if server.returncode != 0 or "Stopped." not in stdout or link in stdout + stderr:
+            raise SmokeFailure(f"serve stopped with {server.returncode}: {stdout}{stderr}")
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
 def write_back(bin_: Path, work: Path, env: dict[str, str]) -> None:
     step("write-back: prep, commit and sync against the fake HubSpot write one task")
     from tests.fakes.hubspot_server import TOKEN, FakeHubSpot, build_portal
@@ -238,6 +281,7 @@ def main() -> int:
         send(bin_, work, env)
         reads(bin_, work, env)
         review(bin_, work, env)
+        serve(bin_, work, env)
         write_back(bin_, work, env)
     except SmokeFailure as exc:
         print(f"smoke: FAILED: {exc}", file=sys.stderr)
