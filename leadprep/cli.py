@@ -890,7 +890,7 @@ def access_add(
         base = cfg.server.url or ""
         print(f"{base}/access/{token}")
         err.print(
-            f"Access link for {escape(address)} ({scope.role}), valid until "
+            f"Access link for {escape(address)} ({_role_words(scope.role)}), valid until "
             f"{link.expires_at:%Y-%m-%d}. It is shown only now: send it to them privately."
         )
         if not base:
@@ -974,6 +974,10 @@ def access_list(
         out.print(table)
 
 
+def _role_words(role: str) -> str:
+    return "no team in the config or the last review" if role == "nobody" else role
+
+
 def _access_email(value: str) -> str:
     from leadprep.sanitize import UnsafeValue, email_address
 
@@ -982,7 +986,11 @@ def _access_email(value: str) -> str:
     except UnsafeValue:
         address = None
     if not address:
-        raise UsageError(f"{terminal_text(value)!r} is not one email address.")
+        raise UsageError(
+            f"{terminal_text(value)!r} is not one email address.",
+            hint="Give the address alone, as the config's teams or directors have it: "
+            "dana@example.com",
+        )
     return address
 
 

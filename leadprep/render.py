@@ -301,13 +301,16 @@ class Renderer:
                 self.rollup_html(rollup, as_of, source),
             )
 
-    def rollup_html(self, teams: list[Series], as_of: date, source: str) -> str:
-        """The director's page: each team's line and its rows, against its targets."""
+    def rollup_html(self, teams: list[Series], as_of: date, source: str, **served: Any) -> str:
+        """The director's page: each team's line and its rows, against its targets (``served``:
+        the server's context — who is signed in — when it is a page of ``leadprep serve``)."""
         return self.render_text(
             "rollup.html.j2",
             blocks=blocks(teams, self.config.targets_for, self.quarter(as_of)),
             as_of=as_of,
             source=source,
+            served=bool(served),
+            **served,
         )
 
     def _fit(self, packet: Packet, layout: Callable[[str, Path], Any], base: Path) -> Any:

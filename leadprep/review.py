@@ -317,7 +317,12 @@ class ReviewApp:
         }
         shown = [s for s in reps if viewer.scope.sees_team(s.manager_email)]
         html = self.renderer.rollup_html(
-            team_series(shown, names), self.review_date, config.crm.kind
+            team_series(shown, names),
+            self.review_date,
+            config.crm.kind,
+            csrf=viewer.csrf,
+            signed_in=viewer.scope if viewer.identity.email else None,
+            signs_out=self.sign_in.signs_out,
         )
         return HTMLResponse(html, headers=_SECURITY_HEADERS)
 

@@ -213,5 +213,5 @@ class AccessLinkSignIn:
 
 ASK_FOR_A_LINK = (
     "Open the access link you were sent. Without one (or if it expired), ask whoever runs "
-    "leadprep for a new one: leadprep access add <your email>."
+    "leadprep for a new one (they run: leadprep access add <your email>)."
 )
