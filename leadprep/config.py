@@ -9,7 +9,7 @@ import string
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import yaml
 from platformdirs import user_data_path
@@ -173,6 +173,18 @@ class ReviewSettings(Section):
     weekday: Weekday = "monday"
 
 
+def _web_parts(value: str, key: str, what: str) -> SplitResult:
+    """``value`` split as an http(s) address with a host, or the ValueError naming ``key``."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        parts, host = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{key} must be an http(s) address with a host, {what}")
+    return parts
+
+
 class OutputSettings(Section):
     dir: Path | None = None
     # where the output folder is published (a file share, an intranet page): chat messages link
@@ -185,15 +197,7 @@ class OutputSettings(Section):
         if value is None:
             return value
         value = value.strip()
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname
-        except ValueError:
-            parts, host = None, None
-        if parts is None or parts.scheme not in ("http", "https") or not host:
-            raise ValueError(
-                "base_url must be an http(s) address with a host, where the sheets are published"
-            )
+        parts = _web_parts(value, "base_url", "where the sheets are published")
         if parts.username is not None or parts.password is not None:
             raise ValueError(
                 "base_url must not carry a user name or password: it is posted in every chat "
@@ -416,13 +420,7 @@ class ServerSettings(Section):
         if value is None:
             return value
         value = value.strip()
-        try:
-            parts = urlsplit(value)
-            host = parts.hostname
-        except ValueError:
-            parts, host = None, None
-        if parts is None or parts.scheme not in ("http", "https") or not host:
-            raise ValueError("url must be an http(s) address with a host, as people open it")
+        parts = _web_parts(value, "url", "as people open it")
         if parts.username is not None or parts.password is not None or parts.query:
             raise ValueError("url is the server's address only: no user name, password or query")
         return value.rstrip("/")

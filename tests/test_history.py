@@ -266,12 +266,9 @@ def test_history_in_an_80_column_terminal_shows_full_dates(four_weeks, monkeypat
 
 def rollup_in_chromium(page_path: Path) -> tuple[int, int, bytes]:
     """The rollup at 1,200 px in Chromium: (scroll width, client width, the page printed)."""
-    from tests.test_review import find_browser
+    from tests.test_review import chromium_or_skip
 
-    browser_path = find_browser()
-    if browser_path is None:
-        pytest.skip("no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api, browser_path = chromium_or_skip()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=browser_path, args=["--no-sandbox", "--disable-gpu"]

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -303,6 +304,17 @@ def find_browser() -> str | None:
     return None
 
 
+def chromium_or_skip() -> tuple[Any, str]:
+    """Playwright's sync API and the system's Chromium, or the test is skipped saying why."""
+    browser_path = find_browser()
+    if browser_path is None:
+        pytest.skip(
+            "no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER to a "
+            "Chromium or Chrome binary)"
+        )
+    return pytest.importorskip("playwright.sync_api"), browser_path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -311,12 +323,26 @@ def free_port() -> int:
 
 @contextmanager
 def served(config: Path, as_of) -> Iterator[str]:
+    app, _ = make_app(config, as_of)
+    with serving_app(app) as url:
+        yield url
+
+
+@contextmanager
+def serving_app(app) -> Iterator[str]:
+    """``app`` served by uvicorn on a free loopback port, in a thread; its base URL."""
     import uvicorn
 
-    app, _ = make_app(config, as_of)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", log_config=None)
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+            proxy_headers=False,  # as serve runs it: the peer's address is the one checked
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -331,13 +357,7 @@ def served(config: Path, as_of) -> Iterator[str]:
 
 
 def test_the_1on1_in_chromium_keyboard_only(reviewed, tmp_path):
-    browser_path = find_browser()
-    if browser_path is None:
-        pytest.skip(
-            "no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER to a "
-            "Chromium or Chrome binary)"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api, browser_path = chromium_or_skip()
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=browser_path, args=["--no-sandbox", "--disable-gpu"]

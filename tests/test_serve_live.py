@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import pytest
 
 from leadprep.config import load_config
 from leadprep.prep import open_review
@@ -24,7 +23,7 @@ from leadprep.review import ReviewApp, create_app
 from leadprep.signin import AccessLinkSignIn, ProxyHeader
 from leadprep.store import Store
 from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
-from tests.test_review import find_browser, free_port
+from tests.test_review import chromium_or_skip, free_port, serving_app
 
 MANAGERS = 20
 
@@ -68,31 +67,43 @@ def org_of(tmp_path: Path, managers: int, sign_in: str) -> Path:
 
 @contextmanager
 def served(config: Path, sign_in) -> Iterator[str]:
-    import uvicorn
-
     cfg = load_config(config)
     review = ReviewApp(lambda: open_review(cfg, TODAY), TODAY, sign_in=sign_in, host="127.0.0.1")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(review),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            log_config=None,
-            proxy_headers=False,
+    with serving_app(create_app(review)) as url:
+        yield url
+
+
+class ServeProcess:
+    """``leadprep serve`` as its own process on a free port, until :meth:`stop` (SIGTERM)."""
+
+    def __init__(self, tmp_path: Path, config: Path, *options: str) -> None:
+        port = free_port()
+        env = {**os.environ, "LEADPREP_STATE": str(tmp_path / "state.db"), "COLUMNS": "200"}
+        command = [sys.executable, "-m", "leadprep", "serve", "-c", str(config)]
+        self.process = subprocess.Popen(
+            [*command, "--port", str(port), *options],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=tmp_path,
         )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+        self.base = f"http://127.0.0.1:{port}"
+
+    def health(self) -> httpx.Response:
+        """The first answer of /health, once the server listens."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return httpx.get(f"{self.base}/health", timeout=2)
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and self.process.poll() is None
+                time.sleep(0.2)
+
+    def stop(self) -> tuple[str, str]:
+        """SIGTERM, and what it wrote to stdout and stderr."""
+        self.process.send_signal(signal.SIGTERM)
+        stdout, stderr = self.process.communicate(timeout=60)
+        return stdout.decode(), stderr.decode()
 
 
 def csrf_of(html: str) -> str:
@@ -128,13 +139,7 @@ def test_twenty_managers_saving_at_once_lose_nothing(tmp_path):
 
 
 def test_a_manager_signs_in_by_access_link_in_chromium_and_the_audit_names_them(tmp_path):
-    browser_path = find_browser()
-    if browser_path is None:
-        pytest.skip(
-            "no Chromium found (apt-get install chromium, or set $LEADPREP_BROWSER to a "
-            "Chromium or Chrome binary)"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api, browser_path = chromium_or_skip()
     config = org_of(tmp_path, 2, "links")
     made = cli("access", "add", "manager1@example.com", "-c", config)
     assert made.exit_code == 0, made.output
@@ -175,46 +180,16 @@ def test_the_serve_process_answers_health_logs_no_token_and_stops_on_sigterm(tmp
     made = cli("access", "add", "manager0@example.com", "-c", config)
     link = made.stdout.strip()
     token = link.rsplit("/", 1)[1]
-    port = free_port()
-    env = {**os.environ, "LEADPREP_STATE": str(tmp_path / "state.db"), "COLUMNS": "200"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leadprep",
-            "serve",
-            "-c",
-            str(config),
-            "--port",
-            str(port),
-            "--as-of",
-            TODAY.isoformat(),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = ServeProcess(tmp_path, config, "--as-of", TODAY.isoformat())
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.2)
-        assert health.json()["status"] == "ok"
-        with httpx.Client(base_url=base) as client:
+        assert server.health().json()["status"] == "ok"
+        with httpx.Client(base_url=server.base) as client:
             assert client.get(f"/access/{token}").status_code == 303
             assert client.get("/?token=should-not-be-logged").status_code == 200
             assert client.get("/rep/rep-number1").status_code == 403
     finally:
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
-    out, err = stdout.decode(), stderr.decode()
-    assert process.returncode == 0, err
+        out, err = server.stop()
+    assert server.process.returncode == 0, err
     assert "Stopped. Everything recorded is in" in out
     assert token not in out + err and "should-not-be-logged" not in out + err
     assert "GET /access/… 303" in err and "GET / 200 manager0@example.com" in err
@@ -241,46 +216,17 @@ def test_serve_with_its_schedule_starts_before_the_first_review_and_stops_on_sig
         'schedule: {cron: "0 7 * * MON", timezone: America/New_York}\n',
     )
     link = cli("access", "add", "dana@example.com", "-c", config).stdout.strip()
-    port = free_port()
-    env = {**os.environ, "LEADPREP_STATE": str(tmp_path / "state.db"), "COLUMNS": "200"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leadprep",
-            "serve",
-            "-c",
-            str(config),
-            "--port",
-            str(port),
-            "--schedule",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        cwd=tmp_path,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = ServeProcess(tmp_path, config, "--schedule")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None
-                time.sleep(0.2)
-        assert health.json() == {"status": "ok", "review": None, "writable": True}
-        with httpx.Client(base_url=base, follow_redirects=True) as client:
+        assert server.health().json() == {"status": "ok", "review": None, "writable": True}
+        with httpx.Client(base_url=server.base, follow_redirects=True) as client:
             index = client.get(link)
             assert index.status_code == 200 and "No review yet" in index.text
             assert client.get("/rollup").status_code == 404
     finally:
         started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
-    err = stderr.decode()
-    assert process.returncode == 0, err
+        out, err = server.stop()
+    assert server.process.returncode == 0, err
     assert time.monotonic() - started < 30  # the waiting schedule does not hold the stop
     assert "next run Mon" in err and "scheduler stopped after 0 run(s)" in err
-    assert "Stopped." in stdout.decode()
+    assert "Stopped." in out
