@@ -768,7 +768,7 @@ def serve(
                 f"http://{shown}:{port}/ — {escape(_sign_in_words(cfg))}; health at /health. "
                 "Ctrl-C or SIGTERM to stop."
             )
-            for warning in _serve_warnings(cfg, host):
+            for warning in _serve_warnings(cfg):
                 err.print(f"[yellow]note:[/] {escape(warning)}")
             thread = None
             if scheduler is not None:
@@ -836,23 +836,12 @@ def _sign_in_words(cfg: Config) -> str:
     return "signed in by access links (leadprep access add EMAIL)"
 
 
-def _serve_warnings(cfg: Config, host: str) -> list[str]:
-    """What the person starting ``serve`` should know before others rely on it."""
-    from leadprep.review import is_loopback
+def _serve_warnings(cfg: Config) -> list[str]:
+    """What the person starting ``serve`` should know before others rely on it (doctor's)."""
+    from leadprep.doctor import server_check
 
-    settings, notes = cfg.server, []
-    if settings.sign_in == "links" and not is_loopback(host) and not settings.secure:
-        notes.append(
-            "sign-in cookies travel in clear over plain http: put TLS in front "
-            "(a reverse proxy) and set server.url to its https:// address."
-        )
-    if settings.sign_in == "links" and settings.url is None:
-        notes.append(
-            "server.url is not set: `leadprep access add` prints links without the address."
-        )
-    if not cfg.teams and not cfg.directors:
-        notes.append("no teams or directors in the config: only managers the CRM names see pages.")
-    return notes
+    check = server_check(cfg)
+    return [check.detail] if check.warn else []
 
 
 access_app = typer.Typer(

@@ -7,11 +7,13 @@ import tempfile
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from leadprep.config import ChatSettings, Config, find_config_path, load_config
 from leadprep.connectors import Check, FetchResult, connector_for
 from leadprep.connectors.file import owner_index
 from leadprep.errors import LeadprepError
+from leadprep.http import is_loopback_host
 from leadprep.hygiene import widespread
 from leadprep.packets import signal_context
 from leadprep.prep import no_sheet
@@ -56,9 +58,49 @@ def run_checks(
         yield _email(config)
     if config.chat_configured:
         yield from _chat(config, online)
+    if {"server", "directors"} & config.model_fields_set:
+        yield server_check(config)
     yield _templates(config)
     yield _output(config)
     yield _pdf(config)
+
+
+def server_check(config: Config) -> Check:
+    """How `leadprep serve` signs people in, and what would surprise whoever runs it (a WARN)."""
+    settings = config.server
+    who = f"{len(config.teams)} team(s), {len(config.directors)} director(s)"
+    if settings.sign_in == "proxy" and settings.proxy is not None:
+        return Check(
+            "serve",
+            True,
+            f"signed in by the proxy's {settings.proxy.header} header, believed from "
+            f"{', '.join(settings.proxy.trusted)} only; {who}",
+        )
+    if settings.url is None:
+        return Check(
+            "serve",
+            True,
+            f"access links, {who}; server.url is not set, so `leadprep access add` prints "
+            "links without the server's address",
+            warn=True,
+        )
+    if not settings.secure and not is_loopback_host(urlsplit(settings.url).hostname):
+        return Check(
+            "serve",
+            True,
+            f"access links at {settings.url}, {who}; over plain http the sign-in cookie "
+            "travels in clear: put TLS in front and set server.url to its https:// address",
+            warn=True,
+        )
+    if not config.teams and not config.directors:
+        return Check(
+            "serve",
+            True,
+            f"access links at {settings.url}; no teams or directors in the config, so only "
+            "managers the CRM names see their reps",
+            warn=True,
+        )
+    return Check("serve", True, f"access links at {settings.url}; {who}")
 
 
 def _crm(config: Config, as_of: date) -> Iterator[Check]:

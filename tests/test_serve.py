@@ -404,3 +404,45 @@ def test_health_answers_without_a_sign_in_and_says_the_last_review(org):
         answer = client.request("GET", "/health")
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "review": TODAY.isoformat(), "writable": True}
+
+
+@pytest.mark.parametrize(
+    ("server", "warn", "says"),
+    [
+        ("server: {sign_in: proxy, proxy: {trusted: [10.0.0.2/32]}}", False,
+         "X-Forwarded-Email header, believed from 10.0.0.2/32 only"),
+        ("server: {sign_in: links}", True, "server.url is not set"),
+        ("server: {url: http://leadprep.example.com}", True, "travels in clear"),
+        ("server: {url: http://127.0.0.1:8765}", False, "access links at http://127.0.0.1:8765"),
+        ("server: {url: https://leadprep.example.com}", False, "access links at https://"),
+    ],
+)  # fmt: skip
+def test_doctor_says_how_serve_signs_people_in_and_warns_what_would_surprise(
+    tmp_path, server, warn, says
+):
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: demo}\nteams: [{manager: {name: Dana Kim, email: dana@example.com}}]\n"
+        + server
+        + "\n",
+    )
+    from leadprep.doctor import run_checks
+
+    [check] = [c for c in run_checks(config) if c.name == "serve"]
+    assert check.ok and check.warn is warn and says in check.detail
+
+
+def test_a_proxy_trusting_everyone_or_no_one_is_refused_in_the_config(tmp_path):
+    for trusted, why in (("[0.0.0.0/0]", "trusts every address"), ("[]", "list the proxy's"),
+                         ("[not-an-address]", "not an address")):  # fmt: skip
+        config = write_config(
+            tmp_path / "leadprep.yaml",
+            f"crm: {{kind: demo}}\nserver: {{sign_in: proxy, proxy: {{trusted: {trusted}}}}}\n",
+        )
+        result = cli("doctor", "-c", config)
+        assert result.exit_code == 2 and why in result.output + result.stderr, trusted
+    config = write_config(
+        tmp_path / "leadprep.yaml", "crm: {kind: demo}\nserver: {sign_in: proxy}\n"
+    )
+    result = cli("doctor", "-c", config)
+    assert "sign_in: proxy needs a proxy section" in result.output + result.stderr
