@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from leadprep.outbox import Outcome
     from leadprep.prep import NoSheet, PrepResult, ReviewSource
     from leadprep.schedule import Scheduler
+    from leadprep.signin import SignInPolicy
     from leadprep.store import Store, TaskRow
 
 app = typer.Typer(
@@ -727,11 +728,8 @@ def serve(
     with _errors(verbose):
         import threading
 
-        import uvicorn
-
         from leadprep.prep import open_review
         from leadprep.review import ReviewApp, create_app
-        from leadprep.signin import AccessLinkSignIn, ProxyHeader, SignInPolicy
 
         cfg, _ = _load(config)
         if cfg is None or cfg.crm.kind == "demo":
@@ -740,13 +738,7 @@ def serve(
                 "(README: One server for the sales org).",
                 hint="To try the review page on the demo team: leadprep review --demo",
             )
-        settings = cfg.server
-        policy: SignInPolicy
-        if settings.sign_in == "proxy":
-            assert settings.proxy is not None
-            policy = ProxyHeader(settings.proxy)
-        else:
-            policy = AccessLinkSignIn(secure=settings.secure)
+        policy = _sign_in_policy(cfg)
         scheduler = _in_process_schedule(cfg) if with_schedule else None
         fixed = _as_of(as_of) if as_of else None
         listening = _bind(host, port)
@@ -774,17 +766,7 @@ def serve(
             if scheduler is not None:
                 thread = threading.Thread(target=scheduler.run, name="leadprep-schedule")
                 thread.start()
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app_,
-                    log_level="warning",
-                    log_config=None,  # uvicorn logs through leadprep's masking handler
-                    access_log=False,  # ours leaves out query strings and access-link tokens
-                    proxy_headers=False,  # the peer is the proxy: its address is what is trusted
-                    timeout_graceful_shutdown=30,
-                )
-            )
-            logging.getLogger("uvicorn").handlers[:] = logging.getLogger("leadprep").handlers
+            server = _org_server(app_)
             _stop_on_sigterm()
             with suppress(KeyboardInterrupt):
                 server.run(sockets=[listening])
@@ -794,6 +776,33 @@ def serve(
                     out.print("Waiting for the scheduled run to finish…")
                 thread.join()
             out.print(f"Stopped. Everything recorded is in {escape(source.store.path)}.")
+
+
+def _sign_in_policy(cfg: Config) -> SignInPolicy:
+    """How ``serve`` signs people in: the proxy's header, or access links."""
+    from leadprep.signin import AccessLinkSignIn, ProxyHeader
+
+    settings = cfg.server
+    if settings.sign_in == "proxy":
+        assert settings.proxy is not None  # the config requires it
+        return ProxyHeader(settings.proxy)
+    return AccessLinkSignIn(secure=settings.secure)
+
+
+def _org_server(app_: Any) -> uvicorn.Server:
+    import uvicorn
+
+    logging.getLogger("uvicorn").handlers[:] = logging.getLogger("leadprep").handlers
+    return uvicorn.Server(
+        uvicorn.Config(
+            app_,
+            log_level="warning",
+            log_config=None,  # uvicorn logs through leadprep's masking handler
+            access_log=False,  # ours leaves out query strings and access-link tokens
+            proxy_headers=False,  # the peer is the proxy: its address is what is trusted
+            timeout_graceful_shutdown=30,
+        )
+    )
 
 
 def _stop_on_sigterm() -> None:
