@@ -72,7 +72,7 @@ def test_compose_puts_oauth2_proxy_in_front_and_the_config_believes_only_it(monk
     serve_accepts(server["command"])
     proxy_ip = proxy["networks"]["internal"]["ipv4_address"]
     server_ip = server["networks"]["internal"]["ipv4_address"]
-    config = parse_config(yaml.safe_load((DEPLOY / "leadprep.yaml").read_text()))
+    config = parse_config(yaml.safe_load((DEPLOY / "leadprep.example.yaml").read_text()))
     assert config.server.sign_in == "proxy" and config.server.proxy is not None
     policy = ProxyHeader(config.server.proxy)
     assert policy.trusts(proxy_ip)
@@ -144,3 +144,20 @@ def test_systemd_analyze_accepts_the_unit(tmp_path):
         if line.strip() and "leadprep.env" not in line and "User" not in line
     ]
     assert problems == [], problems
+
+
+def test_every_deployment_file_is_in_the_repository():
+    """A file the .gitignore hides (a `leadprep.yaml`) would pass here and be missing on a clone."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(
+        ["git", "ls-files", "Dockerfile", ".dockerignore", "deploy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    wanted = ["Dockerfile", ".dockerignore"] + [
+        f"deploy/{p.name}" for p in sorted(DEPLOY.iterdir()) if p.is_file()
+    ]
+    assert sorted(wanted) == sorted(tracked)
