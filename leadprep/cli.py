@@ -728,6 +728,7 @@ def serve(
     with _errors(verbose):
         import threading
 
+        from leadprep.doctor import server_check
         from leadprep.prep import open_review
         from leadprep.review import ReviewApp, create_app
 
@@ -755,13 +756,15 @@ def serve(
             logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
         shown = f"[{host}]" if ":" in host else host
         with listening, review_app.opened() as source:
+            signing_in = server_check(cfg)  # what `doctor` says of it, warnings included
             out.print(
                 f"Serving the reviews in {escape(source.store.path)} at "
-                f"http://{shown}:{port}/ — {escape(_sign_in_words(cfg))}; health at /health. "
-                "Ctrl-C or SIGTERM to stop."
+                f"http://{shown}:{port}/ (health at /health); Ctrl-C or SIGTERM to stop."
             )
-            for warning in _serve_warnings(cfg):
-                err.print(f"[yellow]note:[/] {escape(warning)}")
+            (err if signing_in.warn else out).print(
+                ("[yellow]note:[/] " if signing_in.warn else "Sign-in: ")
+                + escape(signing_in.detail)
+            )
             thread = None
             if scheduler is not None:
                 thread = threading.Thread(target=scheduler.run, name="leadprep-schedule")
@@ -772,9 +775,10 @@ def serve(
                 server.run(sockets=[listening])
             if scheduler is not None and thread is not None:
                 scheduler.stop()
+                thread.join(2)
                 if thread.is_alive():
                     out.print("Waiting for the scheduled run to finish…")
-                thread.join()
+                    thread.join()
             out.print(f"Stopped. Everything recorded is in {escape(source.store.path)}.")
 
 
@@ -833,24 +837,6 @@ def _in_process_schedule(cfg: Config) -> Scheduler:
             log.warning("the run for %s finished with exit code %d", fire.date(), code)
 
     return Scheduler(cfg.schedule.cron, cfg.schedule.timezone, job)
-
-
-def _sign_in_words(cfg: Config) -> str:
-    settings = cfg.server
-    if settings.sign_in == "proxy" and settings.proxy is not None:
-        return (
-            f"signed in by the proxy's {settings.proxy.header} header, believed from "
-            f"{', '.join(settings.proxy.trusted)} only"
-        )
-    return "signed in by access links (leadprep access add EMAIL)"
-
-
-def _serve_warnings(cfg: Config) -> list[str]:
-    """What the person starting ``serve`` should know before others rely on it (doctor's)."""
-    from leadprep.doctor import server_check
-
-    check = server_check(cfg)
-    return [check.detail] if check.warn else []
 
 
 access_app = typer.Typer(
