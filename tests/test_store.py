@@ -319,3 +319,26 @@ def test_a_state_file_written_by_release_0_1_0_keeps_every_run_and_commitment(tm
         # and it takes new writes in the current schema
         add_commitment(store, text="after the upgrade", made_on=date(2026, 11, 30))
         assert len(store.commitments.all()) == 3
+
+
+def test_state_backup_is_a_consistent_copy_taken_while_another_connection_writes(
+    tmp_path, monkeypatch
+):
+    from tests.helpers import cli
+
+    path = tmp_path / "state.db"
+    with Store.open(path) as store:
+        store.runs.record(TODAY, "file", [make_deal()], frozenset())
+        add_commitment(store, text="Call Ana by Friday")
+        with Store.open(path) as writer, writer.transaction():  # a write in progress elsewhere
+            writer.connection.execute("DELETE FROM commitments")
+            made = cli("state", "backup", tmp_path / "copy.db")
+    assert made.exit_code == 0, made.output
+    with Store.open(tmp_path / "copy.db", readonly=True) as copy:
+        assert copy.runs.count() == 1
+        assert [c.text for c in copy.commitments.all()] == ["Call Ana by Friday"]  # committed only
+    again = cli("state", "backup", path)
+    assert again.exit_code == 2 and "another file" in again.stderr
+    monkeypatch.setenv("LEADPREP_STATE", str(tmp_path / "no.db"))
+    missing = cli("state", "backup", tmp_path / "x.db")
+    assert missing.exit_code == 2 and "nothing to back up" in missing.stderr
