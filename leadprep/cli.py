@@ -645,6 +645,7 @@ def list_commitments(
 
 @app.command()
 def review(
+    ctx: typer.Context,
     config: Path | None = ConfigOpt,
     as_of: str | None = AsOfOpt,
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="Port to serve on."),
@@ -672,6 +673,12 @@ def review(
 
         review_date = _as_of(as_of)
         _check_access(host, token)
+        if token and _from_command_line(ctx, "token"):
+            err.print(
+                "[yellow]note:[/] a --token on the command line shows in the process list; "
+                "set $LEADPREP_REVIEW_TOKEN instead. For the whole org, each manager with their "
+                "own sign-in and teams: leadprep serve."
+            )
         listening = _bind(host, port)  # before anything opens a browser at it
         cfg, _ = (None, None) if demo and config is None else _load(config)
 
@@ -976,6 +983,13 @@ def _access_email(value: str) -> str:
             "dana@example.com",
         )
     return address
+
+
+def _from_command_line(ctx: typer.Context, parameter: str) -> bool:
+    """Whether the command's ``parameter`` was typed (not taken from the environment)."""
+    source = ctx.get_parameter_source(parameter)
+    # by name: Typer may carry its own copy of Click's enum
+    return source is not None and source.name == "COMMANDLINE"
 
 
 def _check_access(host: str, token: str | None) -> None:

@@ -446,3 +446,41 @@ def test_a_proxy_trusting_everyone_or_no_one_is_refused_in_the_config(tmp_path):
     )
     result = cli("doctor", "-c", config)
     assert "sign_in: proxy needs a proxy section" in result.output + result.stderr
+
+
+def test_a_review_token_typed_on_the_command_line_is_warned_about_and_one_from_the_env_is_not(
+    org, monkeypatch
+):
+    import socket
+
+    with socket.socket() as busy:  # the review stops at the port, after what it says first
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = str(busy.getsockname()[1])
+        typed = cli("review", "-c", org, "--port", port, "--token", "t" * 24, "--no-browser")
+        assert typed.exit_code == 2 and "shows in the process list" in typed.stderr
+        monkeypatch.setenv("LEADPREP_REVIEW_TOKEN", "t" * 24)
+        quiet = cli("review", "-c", org, "--port", port, "--no-browser")
+        assert quiet.exit_code == 2 and "process list" not in quiet.stderr
+
+
+def test_names_and_addresses_in_the_signed_in_bar_are_escaped(tmp_path):
+    write_csv(tmp_path / "deals.csv", [csv_row()])
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        "teams: [{manager: {name: '<img src=x onerror=alert(1)>', email: dana@example.com},"
+        " reps: [alex@example.com]}]\n"
+        f"server: {{sign_in: proxy, proxy: {{trusted: [{PROXY}/32]}}}}\n",
+    )
+    made = cli(
+        "prep", "-c", config, "-o", tmp_path / "out", "-f", "json", "--as-of", TODAY.isoformat()
+    )
+    assert made.exit_code == 0, made.output
+    with serving(config, proxy_policy(config)) as (client, _):
+        page = client.request("GET", "/", headers={"X-Forwarded-Email": "dana@example.com"}).text
+        refused = client.request(
+            "GET", "/", headers={"X-Forwarded-Email": "<script>alert(1)</script>@example.com"}
+        )
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert refused.status_code == 403 and "<script>" not in refused.text
