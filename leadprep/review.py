@@ -436,7 +436,6 @@ class AccessMiddleware(BaseHTTPMiddleware):
                     f"{outcome.email} manages no team in this review and is not a director",
                     hint="Ask whoever runs leadprep to add you to the config's teams (as a "
                     "manager) or directors.",
-                    email=outcome.email,
                 )
         if isinstance(outcome, Refused):
             response: Response = review.refusal(outcome, viewer)

@@ -50,7 +50,6 @@ class Refused:
     status: int
     why: str
     hint: str | None = None
-    email: str | None = None  # who asked, when known (a signed-in person out of scope)
 
 
 class SignInPolicy(Protocol):
