@@ -418,27 +418,14 @@ def schedule(config: Path | None = ConfigOpt, verbose: bool = VerboseOpt) -> Non
     with _errors(verbose):
         import signal
 
-        from leadprep.schedule import Scheduler
-
         cfg, _ = _load(config)
-        if cfg is None or cfg.schedule is None or (cfg.email is None and not cfg.chat_configured):
-            raise UsageError(
-                "schedule needs a config with a schedule section and an email or chat section "
-                "(see config.example.yaml)."
-            )
-        sched = cfg.schedule
-
-        def job(fire: datetime) -> None:
-            code = _send_once(cfg, fire.date(), None)
-            if code:
-                log.warning("the run for %s finished with exit code %d", fire.date(), code)
-
-        scheduler = Scheduler(sched.cron, sched.timezone, job)
+        scheduler = _send_schedule(cfg, "schedule")
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: scheduler.stop())
         logging.getLogger("leadprep.schedule").setLevel(logging.INFO)
         out.print(
-            f"Scheduling `leadprep send` at '{sched.cron}' ({sched.timezone}); Ctrl-C to stop."
+            f"Scheduling `leadprep send` at '{scheduler.cron}' ({scheduler.timezone}); "
+            "Ctrl-C to stop."
         )
         scheduler.run()
 
@@ -747,7 +734,7 @@ def serve(
                 hint="To try the review page on the demo team: leadprep review --demo",
             )
         policy = _sign_in_policy(cfg)
-        scheduler = _in_process_schedule(cfg) if with_schedule else None
+        scheduler = _send_schedule(cfg, "--schedule") if with_schedule else None
         fixed = _as_of(as_of) if as_of else None
         listening = _bind(host, port)
         zone = cfg.schedule.timezone if cfg.schedule else None
@@ -828,13 +815,14 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
-def _in_process_schedule(cfg: Config) -> Scheduler:
-    """``serve --schedule``: the send job on the config's schedule, in a thread of the server."""
+def _send_schedule(cfg: Config | None, command: str) -> Scheduler:
+    """The send job on the config's schedule: `schedule` runs it in the foreground, `serve
+    --schedule` in a thread of the server."""
     from leadprep.schedule import Scheduler
 
-    if cfg.schedule is None or (cfg.email is None and not cfg.chat_configured):
+    if cfg is None or cfg.schedule is None or (cfg.email is None and not cfg.chat_configured):
         raise UsageError(
-            "--schedule needs a schedule section and an email or chat section in the config "
+            f"{command} needs a schedule section and an email or chat section in the config "
             "(see config.example.yaml)."
         )
 
