@@ -657,6 +657,7 @@ def review(
 
         from leadprep.prep import open_review, record_current
         from leadprep.review import ReviewApp, create_app
+        from leadprep.signin import SharedToken, ThisMachine
 
         review_date = _as_of(as_of)
         _check_access(host, token)
@@ -676,7 +677,8 @@ def review(
                     record_current(source, review_date)
                 yield source
 
-        review_app = ReviewApp(open_source, review_date, access_token=token, host=host)
+        sign_in = SharedToken(token) if token else ThisMachine()
+        review_app = ReviewApp(open_source, review_date, host=host, sign_in=sign_in)
         app_ = create_app(review_app)
         shown = f"[{host}]" if ":" in host else host
         code = review_app.launch_code

@@ -129,9 +129,17 @@ def remembered(store: Store, as_of: date) -> Memory:
         open_commitments=open_commitments,
         at_commitment=at_commitment,
         commitment_history=store.commitments.all(made_before=as_of),
-        review_dates=store.runs.review_dates(as_of - timedelta(days=1), 12),
+        review_dates=earlier_reviews(store, as_of),
         asked_last=store.runs.asked_at(previous),
     )
+
+
+REVIEWS_REMEMBERED = 12  # earlier review dates a rep's coaching record counts over
+
+
+def earlier_reviews(store: Store, as_of: date) -> list[date]:
+    """The review dates before ``as_of`` a coaching record counts over, newest first."""
+    return store.runs.review_dates(as_of - timedelta(days=1), REVIEWS_REMEMBERED)
 
 
 def cleaned(fetched: FetchResult) -> FetchResult:

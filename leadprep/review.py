@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
@@ -49,7 +49,7 @@ from leadprep.history import rep_series, team_series
 from leadprep.http import is_loopback_host
 from leadprep.model import Commitment
 from leadprep.packets import Packet, build_packets, packet_json
-from leadprep.prep import ROLLUP_WEEKS, ReviewSource, remembered
+from leadprep.prep import ROLLUP_WEEKS, ReviewSource, earlier_reviews, remembered
 from leadprep.render import Renderer
 from leadprep.scope import EVERYONE, Scope, scope_of
 from leadprep.signin import (
@@ -101,7 +101,6 @@ class ReviewApp:
 
     open_source: Callable[[], AbstractContextManager[ReviewSource]]
     as_of: date | None
-    access_token: str | None = None  # ``review --token``: one shared token (SharedToken)
     host: str = "127.0.0.1"
     sign_in: SignInPolicy = field(default_factory=ThisMachine)
     timezone: str | None = None  # whose "today" the server follows (the schedule's), else local
@@ -114,20 +113,9 @@ class ReviewApp:
     packets: list[Packet] = field(default_factory=list)
     sheets: list[tuple[str, str | None]] = field(default_factory=list)  # (rep, manager)
 
-    def __post_init__(self) -> None:
-        if self.access_token is not None and isinstance(self.sign_in, ThisMachine):
-            # a one-time code the CLI opens the browser with, exchanged for the access cookie,
-            # so the token itself is never on a command line (the browser's) or in the address bar
-            self.sign_in = SharedToken(self.access_token, secrets.token_urlsafe(24))
-
     @property
     def launch_code(self) -> str | None:
         return self.sign_in.launch_code if isinstance(self.sign_in, SharedToken) else None
-
-    @property
-    def shared(self) -> bool:
-        """Whether people sign in one by one (``serve``), rather than one person's review."""
-        return not isinstance(self.sign_in, ThisMachine | SharedToken)
 
     # --- data -------------------------------------------------------------------------------------
 
@@ -215,7 +203,7 @@ class ReviewApp:
         store, email = self.source.store, packet.rep.email
         packet.coaching = coaching_record(
             store.commitments.all(rep_email=email, made_before=self.review_date),
-            store.runs.review_dates(self.review_date - timedelta(days=1), 12),
+            earlier_reviews(store, self.review_date),
             self.review_date,
         )
 
@@ -268,7 +256,6 @@ class ReviewApp:
             viewer,
             teams=ordered,
             as_of=self.review_date,
-            shared=self.shared,
         )
 
     def rep_page(
@@ -531,9 +518,10 @@ async def health(request: Request) -> Response:
     review = _review(request)
     body: dict[str, Any]
     try:
-        assert review.source is not None
+        if review.source is None:  # before the store opened, or after it closed
+            raise LeadprepError("no state file open")
         latest = review.source.store.runs.latest(review.day)
-    except (LeadprepError, AssertionError):
+    except LeadprepError:
         body, status = {"status": "failing", "why": "the state file cannot be read"}, 503
     else:
         last = latest.as_of.isoformat() if latest else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -99,7 +100,9 @@ class SharedToken:
     with; each wrong try waits a little longer."""
 
     token: str
-    launch_code: str | None = None
+    # a one-time code the CLI opens the browser with, exchanged for the access cookie, so the
+    # token itself is never on a command line (the browser's) or in the address bar
+    launch_code: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
     signs_out: bool = False
     wrong_tries: int = 0
 

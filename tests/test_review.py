@@ -22,6 +22,7 @@ import pytest
 from leadprep.config import load_config
 from leadprep.prep import open_review
 from leadprep.review import ReviewApp, create_app
+from leadprep.signin import SharedToken, ThisMachine
 from leadprep.store import Store
 from tests.helpers import TODAY, cli, csv_row, write_config, write_csv
 
@@ -69,7 +70,8 @@ def prep_week(config: Path, out: Path, as_of) -> None:
 
 def make_app(config: Path, as_of=TODAY, token: str | None = None):
     cfg = load_config(config)
-    review = ReviewApp(lambda: open_review(cfg, as_of), as_of, access_token=token)
+    sign_in = SharedToken(token) if token else ThisMachine()
+    review = ReviewApp(lambda: open_review(cfg, as_of), as_of, sign_in=sign_in)
     return create_app(review), review
 
 
