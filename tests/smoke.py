@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.fakes.smtp_server import SMTPServer
@@ -166,49 +168,17 @@ def reads(bin_: Path, work: Path, env: dict[str, str]) -> None:
         raise SmokeFailure(f"exit {piped.returncode}, stderr: {piped.stderr}")
 
 
-def review(bin_: Path, work: Path, env: dict[str, str]) -> None:
-    step("review: starts, serves the page, stops on Ctrl-C")
+@contextmanager
+def server(
+    bin_: Path, work: Path, env: dict[str, str], *args: str | Path, ready: str
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """The installed ``leadprep *args --port <free port>`` running, once ``ready`` (a path) answers;
+    yields the process and its base URL, and kills it if the block leaves it running."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [bin_ / "leadprep", "review", "-c", work / "leadprep.yaml", "--as-of", AS_OF,
-         "--port", str(port), "--no-browser"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=work,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
-                    body = page.read().decode()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SmokeFailure(f"review did not serve: {server.communicate()}") from None
-                time.sleep(0.3)
-        if "Alex Morgan" not in body:
-            raise SmokeFailure("the review page does not list the team")
-        server.send_signal(signal.SIGINT)
-        stdout, stderr = server.communicate(timeout=30)
-        if server.returncode != 0 or "Stopped." not in stdout:
-            raise SmokeFailure(f"review stopped with {server.returncode}: {stdout}{stderr}")
-    finally:
-        if server.poll() is None:
-            server.kill()
-
-
-def serve(bin_: Path, work: Path, env: dict[str, str]) -> None:
-    step("serve: an access link signs Dana in, a sheet's PDF, stops on SIGTERM")
-    made = run(bin_ / "leadprep", "access", "add", "dana@example.com", "-c", work / "leadprep.yaml",
-               env=env, cwd=work)  # fmt: skip
-    link = made.stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [bin_ / "leadprep", "serve", "-c", work / "leadprep.yaml", "--as-of", AS_OF,
-         "--port", str(port)],
+    process = subprocess.Popen(
+        [bin_ / "leadprep", *args, "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=work,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -216,14 +186,49 @@ def serve(bin_: Path, work: Path, env: dict[str, str]) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{base}/health", timeout=5).close()
+                urllib.request.urlopen(f"{base}{ready}", timeout=5).close()
                 break
             except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SmokeFailure(f"serve did not start: {server.communicate()}") from None
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise SmokeFailure(
+                        f"{args[0]} did not serve: {process.communicate()}"
+                    ) from None
                 time.sleep(0.3)
-        cookies = urllib.request.HTTPCookieProcessor()
-        browser = urllib.request.build_opener(cookies)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def stopped(process: subprocess.Popen[str], signum: int) -> tuple[str, str]:
+    """Send ``signum``; the process must exit 0 saying it stopped. Its stdout and stderr."""
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    if process.returncode != 0 or "Stopped." not in stdout:
+        raise SmokeFailure(f"{process.args[1]} stopped with {process.returncode}: {stdout}{stderr}")
+    return stdout, stderr
+
+
+def review(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("review: starts, serves the page, stops on Ctrl-C")
+    config = work / "leadprep.yaml"
+    with server(bin_, work, env, "review", "-c", config, "--as-of", AS_OF, "--no-browser",
+                ready="/") as (process, base):  # fmt: skip
+        with urllib.request.urlopen(f"{base}/", timeout=5) as page:
+            if "Alex Morgan" not in page.read().decode():
+                raise SmokeFailure("the review page does not list the team")
+        stopped(process, signal.SIGINT)
+
+
+def serve(bin_: Path, work: Path, env: dict[str, str]) -> None:
+    step("serve: an access link signs Dana in, a sheet's PDF, stops on SIGTERM")
+    config = work / "leadprep.yaml"
+    made = run(bin_ / "leadprep", "access", "add", "dana@example.com", "-c", config,
+               env=env, cwd=work)  # fmt: skip
+    link = made.stdout.strip()
+    with server(bin_, work, env, "serve", "-c", config, "--as-of", AS_OF,
+                ready="/health") as (process, base):  # fmt: skip
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         with browser.open(f"{base}{link}", timeout=30) as page:
             body = page.read().decode()
         if "Signed in as <b>Dana Kim (dana@example.com)" not in body or "Alex Morgan" not in body:
@@ -231,13 +236,9 @@ def serve(bin_: Path, work: Path, env: dict[str, str]) -> None:
         with browser.open(f"{base}/rep/alex-morgan/sheet.pdf", timeout=120) as pdf:
             if not pdf.read(5).startswith(b"%PDF"):
                 raise SmokeFailure("the served sheet is not a PDF")
-        server.send_signal(signal.SIGTERM)
-        stdout, stderr = server.communicate(timeout=60)
-        if server.returncode != 0 or "Stopped." not in stdout or link in stdout + stderr:
-            raise SmokeFailure(f"serve stopped with {server.returncode}: {stdout}{stderr}")
-    finally:
-        if server.poll() is None:
-            server.kill()
+        stdout, stderr = stopped(process, signal.SIGTERM)
+        if link in stdout + stderr:
+            raise SmokeFailure("serve wrote the access link to its output")
 
 
 def write_back(bin_: Path, work: Path, env: dict[str, str]) -> None:
