@@ -862,9 +862,10 @@ def access_add(
         address = _access_email(email)
         with Store.open(cfg.state_path()) as store:
             latest = store.runs.latest(date.today())
-            deals = store.runs.snapshot(latest.run_id).values() if latest else []
-            # only to warn about a link that would open nothing: the server decides on each page
-            scope = scope_of(address, cfg, [(d.owner.email, d.manager_email) for d in deals])
+            weeks = store.runs.rep_weeks([latest.as_of]) if latest else []
+            # only to warn about a link that would open nothing: the server decides on each page,
+            # from the same sheets (each rep's week records the manager their sheet went to)
+            scope = scope_of(address, cfg, [(w.rep_email, w.manager_email) for _, w in weeks])
             token, link = store.access.add(
                 address, days or cfg.server.links.days, created_by=_who()
             )

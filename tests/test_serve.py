@@ -484,3 +484,28 @@ def test_names_and_addresses_in_the_signed_in_bar_are_escaped(tmp_path):
         )
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert refused.status_code == 403 and "<script>" not in refused.text
+
+
+def test_a_manager_only_the_file_names_is_in_scope_for_their_reps(tmp_path):
+    """No teams in the config: the export's manager_email makes the team, for the link's warning
+    and for the pages alike."""
+    write_csv(
+        tmp_path / "deals.csv",
+        [csv_row(), csv_row(deal_id="B-1", owner_email="jo@example.com", owner_name="Jo Chen",
+                            manager_email="lee@example.com")],
+    )  # fmt: skip
+    config = write_config(
+        tmp_path / "leadprep.yaml",
+        "crm: {kind: file, file: {path: deals.csv}}\nstate: {path: state.db}\n"
+        f"server: {{sign_in: proxy, proxy: {{trusted: [{PROXY}/32]}}}}\n",
+    )
+    made = cli(
+        "prep", "-c", config, "-o", tmp_path / "out", "-f", "json", "--as-of", TODAY.isoformat()
+    )
+    assert made.exit_code == 0, made.output
+    link = cli("access", "add", "dana@example.com", "-c", config)
+    assert link.exit_code == 0 and "(manager)" in link.stderr and "refuse" not in link.stderr
+    with serving(config, proxy_policy(config)) as (client, _):
+        dana = {"X-Forwarded-Email": "dana@example.com"}
+        assert client.request("GET", f"/rep/{TEAM_A}", headers=dana).status_code == 200
+        assert client.request("GET", f"/rep/{TEAM_B}", headers=dana).status_code == 403
